@@ -1,0 +1,63 @@
+# driftloop: one command surface for laptops, pre-commit and CI.
+# `make run` and `make test` set everything up on a fresh machine (only python3 is needed).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# Use uv from PATH when there is one; otherwise install it into .tools/ on first use.
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV_STAMP := .venv/.driftloop-synced
+RUN := $(UV) run --no-sync
+
+# XGBoost's OpenMP threads spin while waiting; on a busy machine that makes training several
+# times slower, so let waiting threads sleep.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: help install run demo test test-unit test-all lint format typecheck all mlflow-ui clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --compile-bytecode
+	@touch $@
+
+install: $(VENV_STAMP) ## create .venv from uv.lock (bootstraps uv when missing)
+
+run: $(VENV_STAMP) ## run the demo from scratch: every demo batch through the retraining flow
+	$(RUN) driftloop demo
+
+demo: run ## same as run
+
+test: $(VENV_STAMP) ## the whole test suite (unit, data, model and end-to-end flow tests)
+	$(RUN) pytest
+
+test-unit: $(VENV_STAMP) ## unit tests only (fast)
+	$(RUN) pytest -m "not integration"
+
+test-all: test ## alias of test
+
+lint: $(VENV_STAMP) ## ruff lint and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: $(VENV_STAMP) ## apply ruff fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+typecheck: $(VENV_STAMP) ## mypy (strict on src/)
+	$(RUN) mypy
+
+all: lint typecheck test ## everything CI runs
+
+mlflow-ui: $(VENV_STAMP) ## browse runs and the registry at http://127.0.0.1:5000
+	$(RUN) mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean: ## remove local run state (registry, artifacts, reports, ledger, quarantine)
+	rm -rf mlflow.db mlartifacts reports/*.html reports/*.md reports/*.json data/ledger.jsonl \
+		data/quarantine great_expectations/uncommitted/validations great_expectations/uncommitted/data_docs

@@ -1,0 +1,137 @@
+"""The dataset spec: what a dataset looks like, loaded from a small YAML file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from config.errors import SpecError
+
+
+class Task(StrEnum):
+    """The kind of prediction the model makes."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class FeatureSpec(BaseModel):
+    """Feature columns by kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        """Every feature column, numeric first."""
+        return self.numeric + self.categorical + self.text
+
+
+class DatasetSpec(BaseModel):
+    """A dataset: its target, task, columns and where its data lives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    task: Task
+    target: str
+    timestamp: str | None = None
+    id: str | None = None
+    features: FeatureSpec
+    reference: Path
+    incoming: Path
+
+    @model_validator(mode="after")
+    def _columns_are_consistent(self) -> DatasetSpec:
+        kinds = self.features
+        if not kinds.numeric and not kinds.categorical:
+            raise ValueError("features: list at least one numeric or categorical column")
+        seen: dict[str, str] = {}
+        named: list[tuple[str, str | None]] = [("target", self.target)]
+        named += [("timestamp", self.timestamp), ("id", self.id)]
+        named += [
+            (f"features.{kind}", col)
+            for kind in ("numeric", "categorical", "text")
+            for col in getattr(kinds, kind)
+        ]
+        for role, column in named:
+            if column is None:
+                continue
+            if column in seen:
+                raise ValueError(
+                    f"column {column!r} is listed as both {seen[column]} and {role}: "
+                    "give each column one role"
+                )
+            seen[column] = role
+        return self
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """Columns the model reads."""
+        return self.features.all
+
+    @property
+    def model_columns(self) -> tuple[str, ...]:
+        """Columns the model is trained on (text columns are monitored, not modelled yet)."""
+        return self.features.numeric + self.features.categorical
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns every batch must carry (the target may be missing from unlabelled batches)."""
+        extra = tuple(c for c in (self.id, self.timestamp) if c is not None)
+        return extra + self.feature_columns
+
+    def resolve(self, base: Path) -> DatasetSpec:
+        """Return a copy whose relative data paths are anchored at `base`."""
+        return self.model_copy(
+            update={"reference": base / self.reference, "incoming": base / self.incoming}
+        )
+
+
+def load_spec(path: Path, *, base: Path | None = None) -> DatasetSpec:
+    """Load and check a dataset spec.
+
+    Args:
+        path: The YAML file.
+        base: Directory that relative data paths in the spec are relative to; defaults to the
+            current working directory, as for every other driftloop path.
+
+    Returns:
+        The validated spec with its data paths anchored at `base`.
+
+    Raises:
+        SpecError: the file is missing or not YAML, or a field is wrong; names the field and fix.
+    """
+    if not path.is_file():
+        raise SpecError(f"dataset spec {path} not found: pass --spec or set DRIFTLOOP_PATHS__SPEC")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"dataset spec {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"dataset spec {path} must be a YAML mapping with name, task, target, ...")
+    try:
+        spec = DatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"dataset spec {path} is invalid:\n  " + _explain(exc)) from None
+    return spec.resolve(base if base is not None else Path.cwd())
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "(spec)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field: remove it or check its spelling"
+        elif err["type"] == "enum":
+            message = "must be one of: " + ", ".join(t.value for t in Task)
+        lines.append(f"{field}: {message}")
+    return "\n  ".join(lines)

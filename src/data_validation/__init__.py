@@ -1,0 +1,1 @@
+"""Great Expectations gate: derive a suite from spec + reference profile, validate batches."""

@@ -1,0 +1,209 @@
+"""Run a batch through its Great Expectations suite and turn the result into a plain outcome."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pandas as pd
+from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.core.batch_definition import BatchDefinition
+from great_expectations.data_context import FileDataContext
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.datasource.fluent import PandasDatasource
+
+import great_expectations as gx
+from config.spec import DatasetSpec
+from data_validation.suite import build_suites, unlabelled_suite_name
+
+logger = logging.getLogger(__name__)
+
+DATASOURCE = "driftloop"
+BATCH_DEFINITION = "whole-batch"
+SHOWN_CHARS = 60  # of an expectation argument, in failure messages
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    """One broken expectation, in words a person can act on."""
+
+    expectation: str
+    column: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"[{self.column}] " if self.column else ""
+        return f"{where}{self.expectation}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """What the gate said about one batch."""
+
+    success: bool
+    suite: str
+    evaluated: int
+    failures: tuple[FailedExpectation, ...]
+    docs_url: str | None
+    result: dict[str, Any]
+
+
+def open_context(root: Path) -> FileDataContext:
+    """Open (creating on first use) the file-backed GX context rooted at `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", context_root_dir=str(root.resolve()))
+    assert isinstance(context, FileDataContext)  # mode="file" always returns one
+    if context.variables.progress_bars is None:
+        # Progress bars write to stderr on every validation and flood the flow's logs.
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
+    return context
+
+
+def ensure_suites(
+    context: FileDataContext,
+    spec: DatasetSpec,
+    load_reference: Callable[[], pd.DataFrame],
+    *,
+    rebuild: bool = False,
+) -> list[str]:
+    """Make sure the dataset's suites, validation definitions and checkpoints are stored.
+
+    Suites are derived from the spec and the reference profile once and then kept (they are
+    committed with the project); `rebuild=True` derives them again. The reference is read only
+    when a suite has to be derived.
+
+    Returns:
+        The names of the suites.
+    """
+    batch_definition = _batch_definition(context, spec.name)
+    names = [spec.name, unlabelled_suite_name(spec.name)]
+    if rebuild or not all(_has_suite(context, name) for name in names):
+        for suite in build_suites(spec, load_reference()):
+            context.suites.add_or_update(suite)
+            logger.info(
+                "derived expectation suite %s (%d expectations)",
+                suite.name,
+                len(suite.expectations),
+            )
+    stored_checkpoints = {c.name for c in context.checkpoints.all()}
+    for name in names:
+        if not rebuild and name in stored_checkpoints:
+            continue
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(
+                name=name, data=batch_definition, suite=context.suites.get(name)
+            )
+        )
+        context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[definition],
+                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                result_format="SUMMARY",
+            )
+        )
+    return names
+
+
+def validate_frame(
+    context: FileDataContext, frame: pd.DataFrame, spec: DatasetSpec
+) -> ValidationOutcome:
+    """Validate a batch against the dataset's suite and build the Data Docs page for it.
+
+    Batches without the target column are checked against the unlabelled variant of the suite.
+
+    Args:
+        context: The GX context (suites stored, see `ensure_suites`).
+        frame: The batch as read from disk.
+        spec: The dataset spec.
+
+    Returns:
+        The outcome, with every failed expectation and the Data Docs URL of this result.
+    """
+    labelled = spec.target in frame.columns
+    name = spec.name if labelled else unlabelled_suite_name(spec.name)
+    result = context.checkpoints.get(name).run(batch_parameters={"dataframe": frame})
+    identifier, validation = next(iter(result.run_results.items()))
+    present = set(map(str, frame.columns))
+    failures = tuple(
+        _describe(r.to_json_dict(), present) for r in validation.results if not r.success
+    )
+    urls = context.get_docs_sites_urls(resource_identifier=identifier)
+    docs_url = urls[0]["site_url"] if urls else None
+    stats = validation.statistics
+    logger.info(
+        "validated %d rows against %s: %d of %d expectations failed",
+        len(frame),
+        name,
+        len(failures),
+        stats["evaluated_expectations"],
+    )
+    return ValidationOutcome(
+        success=bool(result.success),
+        suite=name,
+        evaluated=int(stats["evaluated_expectations"]),
+        failures=failures,
+        docs_url=docs_url,
+        result=json.loads(json.dumps(validation.to_json_dict(), default=str)),
+    )
+
+
+def _describe(result: dict[str, Any], present: set[str]) -> FailedExpectation:
+    config = result["expectation_config"]
+    kwargs = config.get("kwargs", {})
+    details = result.get("result") or {}
+    exception = (result.get("exception_info") or {}).get("exception_message")
+    column = kwargs.get("column")
+    if column is not None and column not in present:
+        detail = "column missing from the batch"
+    elif exception:
+        detail = exception.splitlines()[0]
+    elif "unexpected_count" in details:
+        sample = details.get("partial_unexpected_list", [])[:5]
+        detail = (
+            f"{details['unexpected_count']} unexpected values "
+            f"({details.get('unexpected_percent', 0):.1f}%), e.g. {sample}"
+        )
+    elif "observed_value" in details:
+        detail = f"observed {details['observed_value']!r}"
+    else:
+        detail = "failed"
+    expected = {k: v for k, v in kwargs.items() if k not in {"column", "batch_id"}}
+    label = config["type"] + (f"({_short(expected)})" if expected else "")
+    return FailedExpectation(expectation=label, column=kwargs.get("column"), detail=detail)
+
+
+def _short(kwargs: dict[str, Any]) -> str:
+    parts = []
+    for key, value in kwargs.items():
+        text = repr(value)
+        if len(text) > SHOWN_CHARS:
+            text = text[:SHOWN_CHARS] + "..."
+        parts.append(f"{key}={text}")
+    return ", ".join(parts)
+
+
+def _batch_definition(context: FileDataContext, dataset: str) -> BatchDefinition[Any]:
+    if DATASOURCE in {s["name"] for s in context.list_datasources()}:
+        source = cast("PandasDatasource", context.data_sources.get(DATASOURCE))
+    else:
+        source = context.data_sources.add_pandas(DATASOURCE)
+    asset_name = dataset
+    asset = (
+        source.get_asset(asset_name)
+        if asset_name in source.get_asset_names()
+        else source.add_dataframe_asset(asset_name)
+    )
+    names = {d.name for d in asset.batch_definitions}
+    if BATCH_DEFINITION in names:
+        return asset.get_batch_definition(BATCH_DEFINITION)
+    return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+
+
+def _has_suite(context: FileDataContext, name: str) -> bool:
+    return any(s.name == name for s in context.suites.all())

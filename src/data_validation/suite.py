@@ -1,0 +1,129 @@
+"""Derive an expectation suite from the dataset spec and a profile of the reference data."""
+
+from __future__ import annotations
+
+import pandas as pd
+from great_expectations.expectations.expectation import Expectation
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from config.spec import DatasetSpec, Task
+
+NUMERIC_TYPES = [
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "Int64",
+    "Float64",
+]
+# Ranges are the reference min/max widened by this share of the span on each side: wide enough
+# that genuine drift reaches the monitor, narrow enough to stop unit errors and sentinel values.
+RANGE_MARGIN = 1.0
+# Share of values that may fall outside the widened range or the known category set.
+OUTLIER_ALLOWANCE = 0.02
+UNSEEN_CATEGORY_ALLOWANCE = 0.05
+# Extra share of nulls a batch may carry beyond what the reference had.
+NULL_ALLOWANCE = 0.05
+LABEL_META = {"driftloop": "label"}
+
+
+def unlabelled_suite_name(name: str) -> str:
+    """Name of the variant of a suite used for batches that arrive without labels."""
+    return f"{name}-unlabelled"
+
+
+def build_suites(spec: DatasetSpec, reference: pd.DataFrame) -> list[gx.ExpectationSuite]:
+    """Build the suite for labelled batches and the one for unlabelled batches.
+
+    Args:
+        spec: Columns and their kinds.
+        reference: The reference data; its profile sets ranges, category sets and null rates.
+
+    Returns:
+        `[suite, unlabelled suite]`, named after the dataset.
+    """
+    common = _schema_expectations(spec) + _profile_expectations(spec, reference)
+    labelled = gx.ExpectationSuite(
+        name=spec.name, expectations=common + _label_expectations(spec, reference)
+    )
+    unlabelled = gx.ExpectationSuite(
+        name=unlabelled_suite_name(spec.name),
+        expectations=list(_schema_expectations(spec)) + _profile_expectations(spec, reference),
+    )
+    return [labelled, unlabelled]
+
+
+def _schema_expectations(spec: DatasetSpec) -> list[Expectation]:
+    expectations: list[Expectation] = [
+        gxe.ExpectColumnToExist(column=c) for c in spec.required_columns
+    ]
+    expectations.append(gxe.ExpectTableRowCountToBeBetween(min_value=1))
+    expectations += [
+        gxe.ExpectColumnValuesToBeInTypeList(column=c, type_list=NUMERIC_TYPES)
+        for c in spec.features.numeric
+    ]
+    if spec.id:
+        expectations.append(gxe.ExpectColumnValuesToBeUnique(column=spec.id))
+    if spec.timestamp:
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=spec.timestamp))
+    return expectations
+
+
+def _profile_expectations(spec: DatasetSpec, reference: pd.DataFrame) -> list[Expectation]:
+    expectations: list[Expectation] = []
+    for column in spec.feature_columns:
+        null_share = float(reference[column].isna().mean())
+        mostly = round(max(0.0, 1.0 - null_share - NULL_ALLOWANCE), 4)
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly))
+    for column in spec.features.numeric:
+        values = reference[column].dropna()
+        low, high = float(values.min()), float(values.max())
+        margin = (high - low) * RANGE_MARGIN
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=round(low - margin, 6),
+                max_value=round(high + margin, 6),
+                mostly=1 - OUTLIER_ALLOWANCE,
+            )
+        )
+    for column in spec.features.categorical:
+        known = sorted(reference[column].dropna().astype(str).unique().tolist())
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=column, value_set=known, mostly=1 - UNSEEN_CATEGORY_ALLOWANCE
+            )
+        )
+    return expectations
+
+
+def _label_expectations(spec: DatasetSpec, reference: pd.DataFrame) -> list[Expectation]:
+    target = spec.target
+    expectations: list[Expectation] = [gxe.ExpectColumnToExist(column=target, meta=LABEL_META)]
+    if spec.task is Task.REGRESSION:
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInTypeList(
+                column=target, type_list=NUMERIC_TYPES, meta=LABEL_META
+            )
+        )
+    else:
+        classes = sorted(reference[target].dropna().unique().tolist())
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=target, value_set=[_plain(c) for c in classes], meta=LABEL_META
+            )
+        )
+    return expectations
+
+
+def _plain(value: object) -> object:
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value

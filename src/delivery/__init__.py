@@ -1,0 +1,1 @@
+"""The CT -> CD hand-off: ask GitHub Actions to ship a promoted model."""

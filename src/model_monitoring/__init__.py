@@ -1,0 +1,1 @@
+"""Evidently drift and model-health measurement, and the retrain policy (measure, then decide)."""

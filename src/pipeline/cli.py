@@ -1,0 +1,85 @@
+"""The `driftloop` command line: the same functions the flows call.
+
+Heavy libraries are imported only by the sub-command that needs them, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for `driftloop`."""
+    parser = argparse.ArgumentParser(
+        prog="driftloop",
+        description="Keep a production model healthy: validate each batch, measure drift, "
+        "retrain when the evidence says so, promote only a better model, ship it.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="process the next incoming batch (one flow run)")
+    run.add_argument("--spec", type=Path, help="dataset spec YAML (default: DRIFTLOOP_PATHS__SPEC)")
+    run.add_argument("--batch", type=Path, help="process this batch file instead of the next one")
+    run.add_argument("--force-retrain", action="store_true", help="retrain whatever drift says")
+    commands.add_parser("demo", help="reset local state and run the built-in demo, all batches")
+    suite = commands.add_parser("suite", help="derive the GE expectation suites from the reference")
+    suite.add_argument("--spec", type=Path, help="dataset spec YAML")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `driftloop` console script."""
+    args = build_parser().parse_args(argv)
+    from config.errors import ConfigError
+    from config.settings import get_settings
+
+    try:
+        settings = get_settings()
+        if args.command == "run":
+            return _run(args)
+        if args.command == "demo":
+            from pipeline.demo import run_demo
+
+            run_demo(settings)
+            return 0
+        return _suite(args)
+    except ConfigError as exc:
+        print(f"driftloop: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from data_validation.errors import DataValidationError
+    from pipeline.flows import retraining_flow
+
+    try:
+        summary = retraining_flow(
+            spec=str(args.spec) if args.spec else None,
+            batch=str(args.batch) if args.batch else None,
+            force_retrain=args.force_retrain,
+        )
+    except DataValidationError as exc:
+        print(f"driftloop: {exc}", file=sys.stderr)
+        return 1
+    print(f"{summary.batch or '-'}: {summary.outcome}: {summary.message}")
+    return 0
+
+
+def _suite(args: argparse.Namespace) -> int:
+    from config.settings import get_settings
+    from config.spec import load_spec
+    from data_validation.gate import ensure_suites, open_context
+    from runs.batches import read_batch
+
+    settings = get_settings()
+    spec = load_spec(args.spec or settings.paths.spec)
+    names = ensure_suites(
+        open_context(settings.paths.gx_root), spec, lambda: read_batch(spec.reference), rebuild=True
+    )
+    print("derived suites: " + ", ".join(names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

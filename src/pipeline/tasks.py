@@ -1,0 +1,275 @@
+"""Prefect tasks: one per domain step, each a thin call into a stage package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+from prefect import Task, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from config.settings import DriftSettings, GitHubSettings, MlflowSettings
+from config.spec import DatasetSpec
+from data_validation import gate
+from data_validation.gate import ValidationOutcome
+from data_validation.quarantine import quarantine_batch
+from delivery import dispatch
+from delivery.dispatch import DispatchRequest, DispatchResult
+from delivery.errors import DispatchError
+from model_monitoring.drift import DriftSummary, ModelScores, measure_drift, write_report
+from model_monitoring.policy import RetrainDecision, should_retrain
+from registry import models, tracking
+from registry.models import ModelFiles, RegisteredVersion
+from registry.promotion import PromotionDecision, RegistryAction, apply_promotion, decide_promotion
+from runs import batches, ledger
+from runs.batches import BatchFile
+from runs.ledger import LedgerEntry
+from runs.record import DecisionRecord, write_record
+from training.fit import (
+    TrainingParams,
+    TrainingResult,
+    fit_model,
+    model_code_path,
+    save_model_files,
+)
+from training.metrics import compute_metrics
+from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
+
+
+def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry only network trouble and server-side errors, never a gate or a 4xx."""
+    try:
+        state.result()
+    except (httpx.TransportError, ConnectionError, TimeoutError):
+        return True
+    except DispatchError as exc:
+        return dispatch.is_transient_dispatch_error(exc)
+    except Exception:  # noqa: BLE001 - anything else is a real failure: do not retry it
+        return False
+    return False
+
+
+@task
+def find_batch(spec: DatasetSpec, ledger_path: Path, batch: Path | None) -> BatchFile | None:
+    """Pick the batch to process (skipping any already in the ledger)."""
+    processed = ledger.processed_hashes(ledger.read_ledger(ledger_path))
+    return batches.find_next_batch(spec.incoming, processed, explicit=batch)
+
+
+@task
+def read_batch(path: Path) -> pd.DataFrame:
+    """Read the batch file."""
+    return batches.read_batch(path)
+
+
+@task
+def validate_batch(gx_root: Path, spec: DatasetSpec, frame: pd.DataFrame) -> ValidationOutcome:
+    """Run the batch through the dataset's expectation suite (deriving it on first use)."""
+    context = gate.open_context(gx_root)
+    gate.ensure_suites(context, spec, lambda: batches.read_batch(spec.reference))
+    return gate.validate_frame(context, frame, spec)
+
+
+@task
+def quarantine(
+    batch: BatchFile, outcome: ValidationOutcome, quarantine_dir: Path, stamp: str
+) -> Path:
+    """Move the rejected batch, untouched, into quarantine with its validation result."""
+    return quarantine_batch(batch.path, outcome, quarantine_dir, stamp=stamp)
+
+
+@task
+def record_batch(ledger_path: Path, entry: LedgerEntry) -> None:
+    """Write what became of the batch to the run ledger."""
+    ledger.append_entry(ledger_path, entry)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+def get_production(settings: MlflowSettings, name: str, alias: str) -> RegisteredVersion | None:
+    """Look up the production model version (None before the first promotion)."""
+    client = tracking.connect(settings.tracking_uri)
+    return models.get_aliased_version(client, name, alias)
+
+
+@task
+def load_training_frame(manifest: list[dict[str, Any]], root: Path) -> pd.DataFrame:
+    """Read the data files a model is (or was) trained on, in order, checking their hashes."""
+    return batches.read_manifest(manifest, root)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+def production_manifest(
+    settings: MlflowSettings, production: RegisteredVersion
+) -> list[dict[str, Any]]:
+    """The training-data manifest logged with the production model."""
+    client = tracking.connect(settings.tracking_uri)
+    return models.load_training_manifest(client, production.run_id)
+
+
+@task
+def score_batch(
+    production: RegisteredVersion, reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec
+) -> ModelScores:
+    """Score the reference and the batch with the production model."""
+    scorer = models.load_scorer(production.uri)
+    return ModelScores(
+        reference=scorer.predict(reference),
+        current=scorer.predict(current),
+        task=spec.task.value,
+        classes=production.classes,
+    )
+
+
+@task
+def monitor_batch(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    spec: DatasetSpec,
+    *,
+    drift: DriftSettings,
+    scores: ModelScores | None,
+    report_path: Path,
+) -> DriftSummary:
+    """Measure drift and model health with Evidently and save the HTML report."""
+    summary, snapshot = measure_drift(
+        reference,
+        current,
+        numeric=list(spec.features.numeric),
+        categorical=list(spec.features.categorical),
+        target=spec.target,
+        numeric_method=drift.numeric_method,
+        categorical_method=drift.categorical_method,
+        threshold=drift.column_threshold,
+        scores=scores,
+    )
+    write_report(snapshot, report_path)
+    return summary
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+def log_monitoring(
+    settings: MlflowSettings,
+    batch: BatchFile,
+    summary: DriftSummary,
+    report: Path,
+    params: dict[str, Any],
+) -> str:
+    """Record the measurement in the MLflow monitoring experiment."""
+    client = tracking.connect(settings.tracking_uri)
+    experiment = tracking.ensure_experiment(
+        client, settings.monitoring_experiment, settings.artifact_root
+    )
+    return tracking.log_monitoring_run(
+        experiment,
+        batch=batch.name,
+        metrics=summary.as_metrics(),
+        params=params,
+        report=report,
+        summary=summary.__dict__,
+    )
+
+
+@task
+def decide_retrain(summary: DriftSummary, **policy: Any) -> RetrainDecision:
+    """Apply the retrain policy to the measurement."""
+    return should_retrain(summary, **policy)
+
+
+@task
+def train_challenger(
+    frame: pd.DataFrame, spec: DatasetSpec, params: TrainingParams, seen_rows: int
+) -> TrainingResult:
+    """Fit XGBoost on the training data with a time-ordered holdout."""
+    return fit_model(frame, spec, params, seen_rows=seen_rows)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+def register_challenger(
+    settings: MlflowSettings,
+    spec: DatasetSpec,
+    result: TrainingResult,
+    *,
+    manifest: list[dict[str, Any]],
+    tags: dict[str, str],
+    workdir: Path,
+) -> RegisteredVersion:
+    """Log the challenger (XGBoost format, signature, input example) and register a version."""
+    client = tracking.connect(settings.tracking_uri)
+    experiment = tracking.ensure_experiment(
+        client, settings.training_experiment, settings.artifact_root
+    )
+    booster, schema = save_model_files(result, workdir)
+    example = result.holdout[list(spec.model_columns)].head(5)
+    return models.log_model_version(
+        experiment,
+        name=spec.name,
+        files=ModelFiles(booster=booster, schema=schema, code=model_code_path()),
+        artifacts={"booster": BOOSTER_ARTIFACT, "schema": SCHEMA_ARTIFACT},
+        params=result.params,
+        metrics=result.metrics,
+        example=example,
+        example_output=predict_scores(result.booster, example, result.schema),
+        manifest=manifest,
+        tags={**tags, models.CLASSES_TAG: json.dumps(result.schema["classes"])},
+    )
+
+
+@task
+def score_champion(
+    champion: RegisteredVersion, holdout: pd.DataFrame, spec: DatasetSpec
+) -> dict[str, float]:
+    """Score the champion on the challenger's holdout (the same rows)."""
+    scorer = models.load_scorer(champion.uri)
+    return compute_metrics(
+        spec.task.value, holdout[spec.target], scorer.predict(holdout), champion.classes
+    )
+
+
+@task
+def decide_promotion_task(**rule: Any) -> PromotionDecision:
+    """Apply the promotion rule."""
+    return decide_promotion(**rule)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+def promote(
+    settings: MlflowSettings,
+    name: str,
+    version: str,
+    decision: PromotionDecision,
+    aliases: dict[str, str],
+) -> RegistryAction:
+    """Move the registry aliases as the decision says."""
+    client = tracking.connect(settings.tracking_uri)
+    return apply_promotion(client, name=name, version=version, decision=decision, **aliases)
+
+
+@task(retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=is_transient_failure)
+def trigger_cd(
+    github: GitHubSettings,
+    request: DispatchRequest,
+    dry_run_path: Path,
+    transport: httpx.BaseTransport | None = None,
+) -> DispatchResult:
+    """Ask GitHub Actions to ship the newly promoted model (or record the request, no token)."""
+    if github.token is None:
+        return dispatch.record_dry_run(request, dry_run_path)
+    with httpx.Client(timeout=github.timeout_seconds, transport=transport) as client:
+        return dispatch.send_dispatch(client, request, github.token.get_secret_value())
+
+
+@task
+def write_decision_record(record: DecisionRecord, path: Path) -> Path:
+    """Write the run's decision record and publish it as a Prefect artifact."""
+    written = write_record(record, path)
+    create_markdown_artifact(
+        markdown=written.read_text(encoding="utf-8"),
+        key=f"decision-{record.dataset}".lower().replace("_", "-"),
+        description=f"driftloop decision for {record.batch}",
+    )
+    return written

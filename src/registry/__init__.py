@@ -1,0 +1,1 @@
+"""MLflow tracking and registry: log runs, register versions, decide and apply promotions."""

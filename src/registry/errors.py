@@ -1,0 +1,7 @@
+"""Errors raised by the registry stage."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """The registry is unreachable or in a state driftloop cannot act on."""

@@ -1,0 +1,148 @@
+"""Log a trained model as a registered version, and read the production model back."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.pyfunc import PyFuncModel
+
+logger = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"
+MANIFEST_ARTIFACT = "training_data.json"
+CLASSES_TAG = "driftloop.classes"
+# Pinned so `log_model` does not spend seconds inferring requirements by importing the model.
+SERVING_REQUIREMENTS = ["mlflow", "xgboost", "pandas", "numpy"]
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Files that make up a model: the booster, its schema, and the pyfunc code that serves them."""
+
+    booster: Path
+    schema: Path
+    code: Path
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A model version as the registry knows it."""
+
+    name: str
+    version: str
+    run_id: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+    @property
+    def classes(self) -> list[Any]:
+        """Label values in the model's output order (empty for regression)."""
+        classes: list[Any] = json.loads(self.tags.get(CLASSES_TAG, "[]"))
+        return classes
+
+    @property
+    def uri(self) -> str:
+        """URI that `mlflow.pyfunc.load_model` accepts."""
+        return f"models:/{self.name}/{self.version}"
+
+
+def log_model_version(
+    experiment_id: str,
+    *,
+    name: str,
+    files: ModelFiles,
+    artifacts: dict[str, str],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    example: pd.DataFrame,
+    example_output: Any,
+    manifest: list[dict[str, Any]],
+    tags: dict[str, str],
+) -> RegisteredVersion:
+    """Log a training run with its model (XGBoost format, served by code) and register it.
+
+    Args:
+        experiment_id: Training experiment.
+        name: Registered model name (the dataset's name).
+        files: Booster, schema and the models-from-code file.
+        artifacts: Artifact key -> role, e.g. {"booster": ..., "schema": ...} for the pyfunc.
+        params: Hyperparameters.
+        metrics: Holdout metrics (logged as `holdout.<name>`).
+        example: A few raw input rows (input example and signature).
+        example_output: The model's output on `example`.
+        manifest: The training data: one entry per file with its path and content hash.
+        tags: Version tags (data version, git commit, ...).
+
+    Returns:
+        The new registered version.
+    """
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {name}") as run:
+        mlflow.set_tags({"driftloop.stage": "train", **tags})
+        mlflow.log_params(params)
+        mlflow.log_metrics({f"holdout.{k}": v for k, v in metrics.items()})
+        mlflow.log_text(json.dumps(manifest, indent=2), MANIFEST_ARTIFACT)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT,
+            python_model=str(files.code),
+            artifacts={
+                artifacts["booster"]: str(files.booster),
+                artifacts["schema"]: str(files.schema),
+            },
+            signature=infer_signature(example, example_output),
+            input_example=example,
+            pip_requirements=SERVING_REQUIREMENTS,
+            registered_model_name=name,
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    for metric, score in metrics.items():
+        client.set_model_version_tag(name, version, f"holdout.{metric}", f"{score:.6f}")
+    logger.info("registered %s version %s (run %s)", name, version, run.info.run_id)
+    return RegisteredVersion(
+        name=name, version=version, run_id=run.info.run_id, metrics=dict(metrics), tags=dict(tags)
+    )
+
+
+def get_aliased_version(client: MlflowClient, name: str, alias: str) -> RegisteredVersion | None:
+    """Return the version that `alias` points at, or None when the model or alias is missing."""
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+    metrics = {
+        k.removeprefix("holdout."): float(v)
+        for k, v in version.tags.items()
+        if k.startswith("holdout.")
+    }
+    return RegisteredVersion(
+        name=name,
+        version=str(version.version),
+        run_id=str(version.run_id),
+        metrics=metrics,
+        tags=dict(version.tags),
+    )
+
+
+def load_training_manifest(client: MlflowClient, run_id: str) -> list[dict[str, Any]]:
+    """Read the training-data manifest logged with a model's run."""
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{MANIFEST_ARTIFACT}")
+    manifest: list[dict[str, Any]] = json.loads(text)
+    return manifest
+
+
+def load_scorer(uri: str) -> PyFuncModel:
+    """Load a registered model for scoring (reads XGBoost's format; unpickles nothing)."""
+    return mlflow.pyfunc.load_model(uri)

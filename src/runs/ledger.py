@@ -1,0 +1,61 @@
+"""The run ledger: one line per processed batch, so every batch is handled exactly once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from runs.errors import LedgerError
+
+Status = Literal["accepted", "quarantined"]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What became of one batch."""
+
+    batch: str
+    sha256: str
+    status: Status
+    labelled: bool
+    rows: int
+    path: str
+    run_id: str
+    at: str
+
+
+def read_ledger(path: Path) -> list[LedgerEntry]:
+    """All entries, oldest first (an absent ledger is empty)."""
+    if not path.is_file():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(LedgerEntry(**json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            raise LedgerError(
+                f"{path}:{number} is not a ledger entry ({exc}); fix or remove the line"
+            ) from None
+    return entries
+
+
+def append_entry(path: Path, entry: LedgerEntry) -> None:
+    """Add an entry (one JSON line, flushed to disk before returning)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
+        handle.flush()
+
+
+def processed_hashes(entries: list[LedgerEntry]) -> set[str]:
+    """Content hashes of every batch already accepted or quarantined."""
+    return {e.sha256 for e in entries}
+
+
+def training_entries(entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    """Accepted, labelled batches in arrival order: what a model may be trained on."""
+    return [e for e in entries if e.status == "accepted" and e.labelled]

@@ -1,0 +1,91 @@
+"""The decision record: what came in, what each gate said and what the registry did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """One line of the champion/challenger table."""
+
+    role: str
+    version: str
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """Everything one run decided, with links to the evidence."""
+
+    run_name: str
+    dataset: str
+    batch: str
+    batch_sha256: str
+    rows: int
+    outcome: str
+    validation: str
+    data_docs: str | None = None
+    drift: list[str] = field(default_factory=list)
+    drift_report: str | None = None
+    decision: str | None = None
+    candidates: list[CandidateRow] = field(default_factory=list)
+    promotion: str | None = None
+    registry: list[str] = field(default_factory=list)
+    delivery: str | None = None
+
+
+def render_record(record: DecisionRecord) -> str:
+    """Render the record as markdown (also used as the Prefect artifact)."""
+    lines = [
+        f"# driftloop run {record.run_name}: {record.outcome}",
+        "",
+        f"- dataset: `{record.dataset}`",
+        f"- batch: `{record.batch}` ({record.rows} rows, sha256 `{record.batch_sha256[:12]}`)",
+        "",
+        "## Validation",
+        "",
+        record.validation,
+    ]
+    if record.data_docs:
+        lines += ["", f"Data Docs: [{_name(record.data_docs)}]({record.data_docs})"]
+    if record.drift or record.drift_report:
+        lines += ["", "## Monitoring", ""] + [f"- {line}" for line in record.drift]
+        if record.drift_report:
+            lines += [
+                "",
+                f"Evidently report: [{_name(record.drift_report)}]({record.drift_report})",
+            ]
+    if record.decision:
+        lines += ["", "## Retrain decision", "", record.decision]
+    if record.candidates:
+        metrics = sorted({m for row in record.candidates for m in row.metrics})
+        lines += [
+            "",
+            "## Champion vs challenger (same holdout)",
+            "",
+            "| role | version | " + " | ".join(metrics) + " |",
+            "|---|---|" + "---|" * len(metrics),
+        ]
+        for row in record.candidates:
+            cells = [f"{row.metrics[m]:.4f}" if m in row.metrics else "" for m in metrics]
+            lines.append(f"| {row.role} | {row.version} | " + " | ".join(cells) + " |")
+    if record.promotion:
+        lines += ["", "## Promotion", "", record.promotion]
+    if record.registry:
+        lines += [""] + [f"- {line}" for line in record.registry]
+    if record.delivery:
+        lines += ["", "## Delivery", "", record.delivery]
+    return "\n".join(lines) + "\n"
+
+
+def write_record(record: DecisionRecord, path: Path) -> Path:
+    """Write the record's markdown to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_record(record), encoding="utf-8")
+    return path
+
+
+def _name(link: str) -> str:
+    return link.rstrip("/").rsplit("/", 1)[-1]

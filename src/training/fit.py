@@ -1,0 +1,207 @@
+"""Fit an XGBoost model on a time-ordered split and score it on the holdout."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xgboost as xgb
+
+from config.spec import DatasetSpec, Task
+from training import model_code
+from training.errors import TrainingError
+from training.metrics import compute_metrics, encode_labels
+from training.model_code import predict_scores, prepare_features
+
+logger = logging.getLogger(__name__)
+
+MIN_TRAIN_ROWS = 50
+MIN_CLASSES = 2
+# Early stopping watches the newest slice of the training part, never the holdout, so the holdout
+# stays an unbiased referee between challenger and champion.
+EARLY_STOPPING_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """XGBoost hyperparameters and the split."""
+
+    n_estimators: int = 300
+    max_depth: int = 6
+    learning_rate: float = 0.05
+    early_stopping_rounds: int = 30
+    holdout_fraction: float = 0.2
+    seed: int = 42
+    n_jobs: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A fitted booster, the schema it needs, and its holdout metrics."""
+
+    booster: xgb.Booster
+    schema: dict[str, Any]
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    holdout: pd.DataFrame
+    train_rows: int
+    best_iteration: int
+    feature_importance: dict[str, float] = field(default_factory=dict)
+
+
+def time_ordered_split(
+    frame: pd.DataFrame, *, timestamp: str | None, holdout_fraction: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split into (train, holdout) with the newest rows held out.
+
+    Rows are ordered by `timestamp` when the spec has one (stable, so ties keep arrival order),
+    otherwise by arrival order.
+    """
+    ordered = frame.sort_values(timestamp, kind="stable") if timestamp else frame
+    cut = round(len(ordered) * (1 - holdout_fraction))
+    return ordered.iloc[:cut], ordered.iloc[cut:]
+
+
+def build_schema(frame: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
+    """Describe the model's inputs: numeric columns, categories per column, label classes."""
+    categorical = {
+        col: sorted(frame[col].dropna().astype("string").unique().tolist())
+        for col in spec.features.categorical
+    }
+    classes: list[Any] = []
+    if spec.task is not Task.REGRESSION:
+        classes = sorted(frame[spec.target].dropna().unique().tolist())
+    return {
+        "task": spec.task.value,
+        "numeric": list(spec.features.numeric),
+        "categorical": categorical,
+        "classes": [_plain(c) for c in classes],
+    }
+
+
+def fit_model(
+    frame: pd.DataFrame, spec: DatasetSpec, params: TrainingParams, *, seen_rows: int = 0
+) -> TrainingResult:
+    """Train a challenger on labelled rows and score it on the time-ordered holdout.
+
+    The holdout is the newest `holdout_fraction` of rows, less any row the champion was trained
+    on (the first `seen_rows` rows of `frame`), so the champion is never scored on its own
+    training data.
+
+    Args:
+        frame: Labelled rows (feature columns and the target), oldest first.
+        spec: The dataset spec (task, target, feature kinds, timestamp).
+        params: Hyperparameters and split.
+        seen_rows: How many leading rows of `frame` the champion was trained on.
+
+    Returns:
+        The fitted model, its schema and its holdout metrics.
+
+    Raises:
+        TrainingError: too few labelled rows, or a classification target with one class.
+    """
+    labelled = frame.reset_index(drop=True).dropna(subset=[spec.target])
+    train, holdout = time_ordered_split(
+        labelled, timestamp=spec.timestamp, holdout_fraction=params.holdout_fraction
+    )
+    seen = holdout.index < seen_rows
+    if seen.any():
+        train = labelled.loc[~labelled.index.isin(holdout.index[~seen])]
+        holdout = holdout[~seen]
+    if len(train) < MIN_TRAIN_ROWS or holdout.empty:
+        raise TrainingError(
+            f"{len(train)} rows to train on and {len(holdout)} unseen rows to hold out: need at "
+            f"least {MIN_TRAIN_ROWS} and 1"
+        )
+    schema = build_schema(train, spec)
+    if spec.task is not Task.REGRESSION and len(schema["classes"]) < MIN_CLASSES:
+        raise TrainingError(f"target {spec.target!r} has a single class {schema['classes']}")
+    fit_part, stop_part = time_ordered_split(
+        train, timestamp=spec.timestamp, holdout_fraction=EARLY_STOPPING_FRACTION
+    )
+    booster = xgb.train(
+        _booster_params(spec.task, params, n_classes=len(schema["classes"])),
+        _matrix(fit_part, spec, schema),
+        num_boost_round=params.n_estimators,
+        evals=[(_matrix(stop_part, spec, schema), "early_stopping")],
+        early_stopping_rounds=params.early_stopping_rounds,
+        verbose_eval=False,
+    )
+    best = int(booster.best_iteration)
+    booster = booster[: best + 1]
+    metrics = compute_metrics(
+        spec.task.value,
+        holdout[spec.target],
+        predict_scores(booster, holdout, schema),
+        schema["classes"],
+    )
+    logger.info(
+        "trained on %d rows (%d trees); holdout %s",
+        len(train),
+        best + 1,
+        ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())),
+    )
+    gain = booster.get_score(importance_type="gain")
+    return TrainingResult(
+        booster=booster,
+        schema=schema,
+        params={**vars(params), "best_iteration": best},
+        metrics=metrics,
+        holdout=holdout,
+        train_rows=len(train),
+        best_iteration=best,
+        feature_importance={k: float(v) for k, v in gain.items() if isinstance(v, float | int)},
+    )
+
+
+def _matrix(frame: pd.DataFrame, spec: DatasetSpec, schema: dict[str, Any]) -> xgb.DMatrix:
+    label = frame[spec.target]
+    y = (
+        label.to_numpy(dtype="float64")
+        if spec.task is Task.REGRESSION
+        else encode_labels(label, schema["classes"])
+    )
+    return xgb.DMatrix(prepare_features(frame, schema), label=y, enable_categorical=True)
+
+
+def _booster_params(task: Task, params: TrainingParams, *, n_classes: int) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "tree_method": "hist",
+        "max_depth": params.max_depth,
+        "eta": params.learning_rate,
+        "seed": params.seed,
+        **({"nthread": params.n_jobs} if params.n_jobs > 0 else {}),
+    }
+    if task is Task.BINARY:
+        return {**base, "objective": "binary:logistic", "eval_metric": "logloss"}
+    if task is Task.MULTICLASS:
+        return {
+            **base,
+            "objective": "multi:softprob",
+            "num_class": n_classes,
+            "eval_metric": "mlogloss",
+        }
+    return {**base, "objective": "reg:squarederror", "eval_metric": "rmse"}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def save_model_files(result: TrainingResult, directory: Path) -> tuple[Path, Path]:
+    """Write the booster (XGBoost's UBJSON format) and its schema; return both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    booster_path = directory / "model.ubj"
+    schema_path = directory / "schema.json"
+    result.booster.save_model(str(booster_path))
+    schema_path.write_text(json.dumps(result.schema, indent=2), encoding="utf-8")
+    return booster_path, schema_path
+
+
+def model_code_path() -> Path:
+    """The models-from-code file MLflow logs to serve the booster."""
+    return Path(model_code.__file__)

@@ -1,0 +1,72 @@
+"""The served model: an XGBoost booster in its own format plus a JSON feature schema.
+
+MLflow logs this file as a "model from code", so loading a registered model unpickles nothing:
+it reads `model.ubj` and `schema.json` and runs this reviewed file. The file is self-contained
+(numpy, pandas, xgboost only) because it also runs where driftloop is not installed, e.g. in
+`mlflow models serve`. Training imports the same helpers, so the model sees identical inputs in
+training, evaluation and serving.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from mlflow.models import set_model
+from mlflow.pyfunc import PythonModel, PythonModelContext
+
+BOOSTER_ARTIFACT = "booster"
+SCHEMA_ARTIFACT = "schema"
+
+
+def prepare_features(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
+    """Return the model's input columns with the dtypes it was trained on.
+
+    Numeric columns become float64 (unparseable values become NaN, which XGBoost treats as
+    missing); categorical columns become a pandas Categorical over the training categories, so
+    an unseen category is missing rather than a silently different code.
+    """
+    out = pd.DataFrame(index=frame.index)
+    for column in schema["numeric"]:
+        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    for column, categories in schema["categorical"].items():
+        values = frame[column].astype("string")
+        out[column] = pd.Categorical(values, categories=categories)
+    return out
+
+
+def predict_scores(booster: xgb.Booster, frame: pd.DataFrame, schema: dict[str, Any]) -> Any:
+    """Score a raw frame: P(positive) for binary, class probabilities (n x k), or values."""
+    matrix = xgb.DMatrix(prepare_features(frame, schema), enable_categorical=True)
+    scores = booster.predict(matrix)
+    if schema["task"] == "multiclass":
+        return pd.DataFrame(scores, columns=[str(c) for c in schema["classes"]], index=frame.index)
+    return np.asarray(scores, dtype="float64")
+
+
+class BoosterModel(PythonModel):
+    """pyfunc wrapper: `predict(frame)` scores raw rows with the logged booster."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Read the booster and the schema from the model's artifacts."""
+        self.booster = xgb.Booster()
+        self.booster.load_model(context.artifacts[BOOSTER_ARTIFACT])
+        schema_path = Path(context.artifacts[SCHEMA_ARTIFACT])
+        self.schema = json.loads(schema_path.read_text(encoding="utf-8"))
+
+    def predict(
+        self,
+        context: PythonModelContext,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """Score `model_input` (a DataFrame with the feature columns)."""
+        return predict_scores(self.booster, model_input, self.schema)
+
+
+# MLflow's models-from-code loader reads the model this call registers; it only sets a global.
+set_model(BoosterModel())

@@ -1,0 +1,29 @@
+"""Small, deterministic data for tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def make_frame(
+    rows: int = 400,
+    *,
+    seed: int = 0,
+    shift: float = 0.0,
+    flip: bool = False,
+    start: int = 0,
+) -> pd.DataFrame:
+    """A small binary-classification frame: y depends on x1 and the colour (flip inverts it).
+
+    Rows are numbered from `start` in column `t`, so consecutive batches continue in time.
+    """
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(shift, 1.0, rows)
+    x2 = rng.normal(0.0, 1.0, rows)
+    colour = rng.choice(["red", "green", "blue"], rows)
+    logit = 2.0 * x1 + np.where(colour == "red", 1.0, -0.5)
+    y = (rng.random(rows) < 1 / (1 + np.exp(-(-logit if flip else logit)))).astype("int64")
+    return pd.DataFrame(
+        {"t": np.arange(start, start + rows), "x1": x1, "x2": x2, "colour": colour, "y": y}
+    )

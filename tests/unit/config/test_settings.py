@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from config.errors import SettingsError
+from config.settings import load_settings
+
+
+def test_defaults_are_local_first() -> None:
+    settings = load_settings()
+    assert settings.mlflow.tracking_uri == "sqlite:///mlflow.db"
+    assert str(settings.mlflow.artifact_root) == "mlartifacts"
+    assert str(settings.paths.reports) == "reports"
+    assert settings.github.token is None
+
+
+def test_nested_values_come_from_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_DRIFT__SHARE_THRESHOLD", "0.3")
+    monkeypatch.setenv("DRIFTLOOP_GITHUB__TOKEN", "ghp_secret")
+    settings = load_settings()
+    assert settings.drift.share_threshold == 0.3
+    assert settings.github.token is not None
+    assert "ghp_secret" not in repr(settings)
+
+
+def test_invalid_value_names_the_env_var_and_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_DRIFT__SHARE_THRESHOLD", "1.7")
+    monkeypatch.setenv("DRIFTLOOP_GITHUB__REPO", "no-slash")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "DRIFTLOOP_DRIFT__SHARE_THRESHOLD='1.7'" in message
+    assert "less than or equal to 1" in message
+    assert "DRIFTLOOP_GITHUB__REPO" in message and "OWNER/NAME" in message
+
+
+def test_settings_read_dotenv_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("DRIFTLOOP_PROMOTION__MIN_IMPROVEMENT=0.02\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().promotion.min_improvement == 0.02

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.errors import SpecError
+from config.spec import Task, load_spec
+
+VALID = """
+name: demo
+task: binary
+target: label
+timestamp: event_time
+id: row_id
+features:
+  numeric: [age, amount]
+  categorical: [country]
+  text: [review]
+reference: data/reference/demo.parquet
+incoming: data/incoming/demo/
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_spec_loads_with_paths_anchored_at_base(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, VALID), base=tmp_path)
+    assert spec.task is Task.BINARY
+    assert spec.feature_columns == ("age", "amount", "country", "review")
+    assert spec.model_columns == ("age", "amount", "country")
+    assert spec.required_columns[:2] == ("row_id", "event_time")
+    assert spec.reference == tmp_path / "data/reference/demo.parquet"
+
+
+def test_unknown_task_names_the_field_and_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"task: must be one of: binary, multiclass, regression"):
+        load_spec(write(tmp_path, VALID.replace("task: binary", "task: ranking")))
+
+
+def test_column_with_two_roles_is_rejected(tmp_path: Path) -> None:
+    text = VALID.replace("categorical: [country]", "categorical: [label]")
+    with pytest.raises(
+        SpecError, match=r"'label' is listed as both target and features\.categorical"
+    ):
+        load_spec(write(tmp_path, text))
+
+
+def test_misspelt_field_is_reported_as_unknown(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="targt: unknown field"):
+        load_spec(write(tmp_path, VALID + "targt: x\n"))
+
+
+def test_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="DRIFTLOOP_PATHS__SPEC"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_spec_without_model_features_is_rejected(tmp_path: Path) -> None:
+    text = VALID.replace("numeric: [age, amount]", "numeric: []").replace(
+        "categorical: [country]", "categorical: []"
+    )
+    with pytest.raises(SpecError, match="at least one numeric or categorical"):
+        load_spec(write(tmp_path, text))
+
+
+def test_demo_spec_is_valid() -> None:
+    root = Path(__file__).resolve().parents[3]
+    spec = load_spec(root / "data" / "rainfall.yaml", base=root)
+    assert spec.name == "rainfall" and len(spec.features.numeric) == 8

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from factories import make_frame
+from runs.batches import build_manifest, find_next_batch, read_batch, read_manifest
+from runs.errors import BatchReadError, LedgerError
+from runs.ledger import LedgerEntry, append_entry, processed_hashes, read_ledger, training_entries
+from runs.record import CandidateRow, DecisionRecord, render_record
+
+
+def write_batches(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"batch-{i:02d}.csv"
+        make_frame(20, seed=i).to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def entry(path: Path, sha: str, status="accepted", labelled=True) -> LedgerEntry:
+    return LedgerEntry(
+        batch=path.name,
+        sha256=sha,
+        status=status,
+        labelled=labelled,
+        rows=20,
+        path=str(path),
+        run_id="r",
+        at="2026-01-01T00:00:00+00:00",
+    )
+
+
+def test_next_batch_is_the_first_unprocessed_by_name(tmp_path: Path) -> None:
+    paths = write_batches(tmp_path / "in", 3)
+    first = find_next_batch(tmp_path / "in", set())
+    assert first is not None and first.path == paths[0]
+    second = find_next_batch(tmp_path / "in", {first.sha256})
+    assert second is not None and second.path == paths[1]
+
+
+def test_same_content_under_a_new_name_is_not_processed_twice(tmp_path: Path) -> None:
+    [path] = write_batches(tmp_path / "in", 1)
+    done = find_next_batch(tmp_path / "in", set())
+    (tmp_path / "in" / "copy.csv").write_bytes(path.read_bytes())
+    assert find_next_batch(tmp_path / "in", {done.sha256}) is None
+
+
+def test_ledger_round_trips_and_selects_training_batches(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    a, b, c = (tmp_path / n for n in ("a.csv", "b.csv", "c.csv"))
+    append_entry(ledger, entry(a, "1"))
+    append_entry(ledger, entry(b, "2", status="quarantined"))
+    append_entry(ledger, entry(c, "3", labelled=False))
+    entries = read_ledger(ledger)
+    assert processed_hashes(entries) == {"1", "2", "3"}
+    assert [e.batch for e in training_entries(entries)] == ["a.csv"]
+
+
+def test_corrupt_ledger_line_is_reported_with_its_location(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_text('{"batch": "a"}\n')
+    with pytest.raises(LedgerError, match=r"ledger\.jsonl:1"):
+        read_ledger(ledger)
+
+
+def test_manifest_detects_changed_training_data(tmp_path: Path) -> None:
+    paths = write_batches(tmp_path / "in", 2)
+    manifest = build_manifest(paths, tmp_path)
+    assert manifest[0]["path"] == "in/batch-00.csv"
+    assert len(read_manifest(manifest, tmp_path)) == 40
+    paths[1].write_text(paths[1].read_text().replace("red", "RED"))
+    with pytest.raises(LedgerError, match="dvc checkout"):
+        read_manifest(manifest, tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01\x02binary", b"<html>502 Bad Gateway</html>"])
+def test_unreadable_batches_raise_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "b.parquet"
+    path.write_bytes(content)
+    with pytest.raises(BatchReadError, match=r"cannot read batch b\.parquet"):
+        read_batch(path)
+
+
+def test_record_shows_the_champion_challenger_table() -> None:
+    record = DecisionRecord(
+        run_name="r1",
+        dataset="toy",
+        batch="b.csv",
+        batch_sha256="f" * 64,
+        rows=10,
+        outcome="promoted",
+        validation="passed",
+        data_docs="file:///gx/index.html",
+        drift=["feature drift: 1 of 3"],
+        drift_report="file:///reports/monitor.html",
+        decision="retrain: forced",
+        candidates=[
+            CandidateRow("champion", "1", {"roc_auc": 0.8}),
+            CandidateRow("challenger", "2", {"roc_auc": 0.85}),
+        ],
+        promotion="promoted: better",
+        registry=["`production`: 1 -> 2"],
+        delivery="dispatched",
+    )
+    text = render_record(record)
+    assert "| champion | 1 | 0.8000 |" in text and "| challenger | 2 | 0.8500 |" in text
+    assert "[monitor.html](file:///reports/monitor.html)" in text
+    assert "[index.html](file:///gx/index.html)" in text
