@@ -53,7 +53,8 @@ def split_batches(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.DataFrame]
     rest = frame.iloc[REFERENCE_ROWS:]
     batches = [rest.iloc[i : i + BATCH_ROWS] for i in range(0, len(rest), BATCH_ROWS)]
     if len(batches) > 1 and len(batches[-1]) < BATCH_ROWS // 2:
-        batches[-2] = pd.concat([batches[-2], batches.pop()])
+        tail = batches.pop()
+        batches[-1] = pd.concat([batches[-1], tail])
     return reference, batches
 
 
