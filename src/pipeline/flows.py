@@ -27,8 +27,7 @@ from model_monitoring.drift import DriftSummary
 from pipeline import tasks
 from registry.models import RegisteredVersion
 from runs import ledger
-from runs.batches import BatchFile, build_manifest
-from runs.errors import LedgerError
+from runs.batches import SOURCE_COLUMN, BatchFile, build_manifest
 from runs.ledger import LedgerEntry
 from runs.provenance import git_commit, manifest_hash
 from runs.record import CandidateRow, DecisionRecord
@@ -98,7 +97,7 @@ def retraining_flow(
         metric=metric,
         baseline=production.metrics.get(metric) if production else None,
         drop_threshold=settings.drift.metric_drop_threshold,
-        new_labelled_rows=run.rows if run.labelled else 0,
+        new_labelled_rows=_new_labelled_rows(run, reference_manifest if production else []),
     )
     run.note(
         drift=_drift_lines(drift), drift_report=report.resolve().as_uri(), decision=str(decision)
@@ -107,8 +106,8 @@ def retraining_flow(
         return _finish(run, "kept production", str(decision), production)
     with run.clock("train"):
         manifest = _training_manifest(settings, dataset, run)
-        training_frame = tasks.load_training_frame(manifest, Path.cwd())
-        seen = _seen_rows(reference_manifest, manifest, len(reference)) if production else 0
+        training_frame = tasks.load_training_frame(manifest, Path.cwd(), SOURCE_COLUMN)
+        seen = {e["sha256"] for e in reference_manifest} if production else set()
         result = tasks.train_challenger(training_frame, dataset, _params(settings), seen)
     with run.clock("register"), tempfile.TemporaryDirectory() as workdir:
         tags = _version_tags(manifest, decision.reasons)
@@ -299,17 +298,10 @@ def _training_manifest(settings: Settings, dataset: DatasetSpec, run: _Run) -> l
     return build_manifest(paths, Path.cwd())
 
 
-def _seen_rows(
-    production_manifest: list[dict[str, str]], manifest: list[dict[str, str]], production_rows: int
-) -> int:
-    # Training data only grows by appending batches, so the champion's data is a prefix of the
-    # challenger's; anything else would mean the ledger or the data changed under us.
-    if manifest[: len(production_manifest)] != production_manifest:
-        raise LedgerError(
-            "the production model's training data is not a prefix of the "
-            "current training data: the ledger or data files changed"
-        )
-    return production_rows
+def _new_labelled_rows(run: _Run, production_manifest: list[dict[str, str]]) -> int:
+    """Labelled rows in this batch that the production model was not trained on."""
+    known = {e["sha256"] for e in production_manifest}
+    return run.rows if run.labelled and run.batch.sha256 not in known else 0
 
 
 def _params(settings: Settings) -> TrainingParams:

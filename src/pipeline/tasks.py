@@ -97,9 +97,11 @@ def get_production(settings: MlflowSettings, name: str, alias: str) -> Registere
 
 
 @task
-def load_training_frame(manifest: list[dict[str, Any]], root: Path) -> pd.DataFrame:
+def load_training_frame(
+    manifest: list[dict[str, Any]], root: Path, source_column: str | None = None
+) -> pd.DataFrame:
     """Read the data files a model is (or was) trained on, in order, checking their hashes."""
-    return batches.read_manifest(manifest, root)
+    return batches.read_manifest(manifest, root, source_column=source_column)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
@@ -182,10 +184,13 @@ def decide_retrain(summary: DriftSummary, **policy: Any) -> RetrainDecision:
 
 @task
 def train_challenger(
-    frame: pd.DataFrame, spec: DatasetSpec, params: TrainingParams, seen_rows: int
+    frame: pd.DataFrame, spec: DatasetSpec, params: TrainingParams, seen_files: set[str]
 ) -> TrainingResult:
-    """Fit XGBoost on the training data with a time-ordered holdout."""
-    return fit_model(frame, spec, params, seen_rows=seen_rows)
+    """Fit XGBoost with a time-ordered holdout that leaves out rows the champion trained on."""
+    source = frame[batches.SOURCE_COLUMN]
+    return fit_model(
+        frame.drop(columns=batches.SOURCE_COLUMN), spec, params, seen=source.isin(seen_files)
+    )
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)

@@ -12,6 +12,8 @@ import pandas as pd
 from runs.errors import BatchReadError, LedgerError
 
 BATCH_SUFFIXES = {".csv", ".parquet"}
+# Column naming the file (by content hash) each training row came from.
+SOURCE_COLUMN = "__driftloop_source"
 
 
 def content_hash(path: Path) -> str:
@@ -103,8 +105,12 @@ def build_manifest(paths: list[Path], root: Path) -> list[dict[str, str]]:
     return manifest
 
 
-def read_manifest(manifest: list[dict[str, Any]], root: Path) -> pd.DataFrame:
+def read_manifest(
+    manifest: list[dict[str, Any]], root: Path, *, source_column: str | None = None
+) -> pd.DataFrame:
     """Read the files of a manifest in order, checking each one is unchanged.
+
+    With `source_column`, each row carries the content hash of the file it came from.
 
     Raises:
         LedgerError: a file is missing or its content changed since the manifest was written.
@@ -118,4 +124,9 @@ def read_manifest(manifest: list[dict[str, Any]], root: Path) -> pd.DataFrame:
                 "trained: restore it with `dvc checkout` (or `dvc pull`)"
             )
         paths.append(path)
-    return read_frames(paths)
+    frames = [read_batch(p) for p in paths]
+    if source_column is not None:
+        frames = [
+            f.assign(**{source_column: e["sha256"]}) for f, e in zip(frames, manifest, strict=True)
+        ]
+    return pd.concat(frames, ignore_index=True)

@@ -84,19 +84,22 @@ def build_schema(frame: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
 
 
 def fit_model(
-    frame: pd.DataFrame, spec: DatasetSpec, params: TrainingParams, *, seen_rows: int = 0
+    frame: pd.DataFrame,
+    spec: DatasetSpec,
+    params: TrainingParams,
+    *,
+    seen: pd.Series | None = None,
 ) -> TrainingResult:
     """Train a challenger on labelled rows and score it on the time-ordered holdout.
 
     The holdout is the newest `holdout_fraction` of rows, less any row the champion was trained
-    on (the first `seen_rows` rows of `frame`), so the champion is never scored on its own
-    training data.
+    on, so the champion is never scored on its own training data.
 
     Args:
         frame: Labelled rows (feature columns and the target), oldest first.
         spec: The dataset spec (task, target, feature kinds, timestamp).
         params: Hyperparameters and split.
-        seen_rows: How many leading rows of `frame` the champion was trained on.
+        seen: Boolean mask aligned with `frame`: rows the champion was trained on.
 
     Returns:
         The fitted model, its schema and its holdout metrics.
@@ -104,14 +107,16 @@ def fit_model(
     Raises:
         TrainingError: too few labelled rows, or a classification target with one class.
     """
-    labelled = frame.reset_index(drop=True).dropna(subset=[spec.target])
+    frame = frame.reset_index(drop=True)
+    was_seen = pd.Series(False, index=frame.index) if seen is None else seen.reset_index(drop=True)
+    labelled = frame.dropna(subset=[spec.target])
     train, holdout = time_ordered_split(
         labelled, timestamp=spec.timestamp, holdout_fraction=params.holdout_fraction
     )
-    seen = holdout.index < seen_rows
-    if seen.any():
-        train = labelled.loc[~labelled.index.isin(holdout.index[~seen])]
-        holdout = holdout[~seen]
+    seen_in_holdout = was_seen.loc[holdout.index].to_numpy()
+    if seen_in_holdout.any():
+        holdout = holdout[~seen_in_holdout]
+        train = labelled.drop(index=holdout.index)
     if len(train) < MIN_TRAIN_ROWS or holdout.empty:
         raise TrainingError(
             f"{len(train)} rows to train on and {len(holdout)} unseen rows to hold out: need at "

@@ -72,6 +72,8 @@ def test_manifest_detects_changed_training_data(tmp_path: Path) -> None:
     manifest = build_manifest(paths, tmp_path)
     assert manifest[0]["path"] == "in/batch-00.csv"
     assert len(read_manifest(manifest, tmp_path)) == 40
+    tagged = read_manifest(manifest, tmp_path, source_column="src")
+    assert tagged["src"].tolist() == [manifest[0]["sha256"]] * 20 + [manifest[1]["sha256"]] * 20
     paths[1].write_text(paths[1].read_text().replace("red", "RED"))
     with pytest.raises(LedgerError, match="dvc checkout"):
         read_manifest(manifest, tmp_path)

@@ -33,7 +33,7 @@ def test_model_learns_the_signal_and_scores_its_holdout(spec: DatasetSpec) -> No
 
 def test_holdout_never_contains_rows_the_champion_saw(spec: DatasetSpec) -> None:
     frame = make_frame(1000)
-    result = fit_model(frame, spec, FAST, seen_rows=900)
+    result = fit_model(frame, spec, FAST, seen=frame.t < 900)
     assert result.holdout.t.min() >= 900 and len(result.holdout) == 100
     assert result.train_rows == 900
 
@@ -45,7 +45,8 @@ def test_single_class_target_is_refused(spec: DatasetSpec) -> None:
 
 def test_nothing_unseen_to_hold_out_is_refused(spec: DatasetSpec) -> None:
     with pytest.raises(TrainingError, match="0 unseen rows"):
-        fit_model(make_frame(400), spec, FAST, seen_rows=400)
+        frame = make_frame(400)
+        fit_model(frame, spec, FAST, seen=frame.t >= 0)
 
 
 def test_saved_booster_scores_raw_rows_like_the_trained_one(spec, tmp_path) -> None:
