@@ -192,7 +192,8 @@ class _Run:
 
     def write_record(self, outcome: str) -> Path:
         path = self.settings.paths.reports / f"decision-{self.record.run_name}.md"
-        return tasks.write_decision_record(replace(self.record, outcome=outcome), path)
+        final = replace(self.record, outcome=outcome, seconds=dict(self.clock.seconds))
+        return tasks.write_decision_record(final, path)
 
 
 class _Clock:

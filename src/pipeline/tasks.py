@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,7 @@ def log_monitoring(
         metrics=summary.as_metrics(),
         params=params,
         report=report,
-        summary=summary.__dict__,
+        summary=asdict(summary),
     )
 
 

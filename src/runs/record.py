@@ -34,6 +34,7 @@ class DecisionRecord:
     promotion: str | None = None
     registry: list[str] = field(default_factory=list)
     delivery: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def render_record(record: DecisionRecord) -> str:
@@ -77,6 +78,9 @@ def render_record(record: DecisionRecord) -> str:
         lines += [""] + [f"- {line}" for line in record.registry]
     if record.delivery:
         lines += ["", "## Delivery", "", record.delivery]
+    if record.seconds:
+        stages = ", ".join(f"{stage} {secs:.2f} s" for stage, secs in record.seconds.items())
+        lines += ["", f"Stage wall times: {stages}."]
     return "\n".join(lines) + "\n"
 
 
