@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVEL
 
@@ -63,7 +63,9 @@ def retraining_flow(
     dataset = load_spec(Path(spec) if spec else settings.paths.spec)
     pending = tasks.find_batch(dataset, settings.paths.ledger, Path(batch) if batch else None)
     if pending is None:
-        return RunSummary(None, "no new batch", f"no unprocessed batch in {dataset.incoming}")
+        message = f"no unprocessed batch in {dataset.incoming}"
+        get_run_logger().info("no new batch: %s", message)
+        return RunSummary(None, "no new batch", message)
     run = _Run(settings, dataset, pending)
     with run.clock("validate"):
         frame = tasks.read_batch(pending.path)
@@ -262,6 +264,7 @@ def _finish(
     tasks.record_batch(run.settings.paths.ledger, run.entry("accepted", run.batch.path))
     path = run.write_record(outcome)
     current = challenger if promoted else (production.version if production else None)
+    get_run_logger().info("%s: %s: %s [production v%s]", run.batch.name, outcome, message, current)
     return RunSummary(
         run.batch.name,
         outcome,
