@@ -55,6 +55,14 @@ def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[A
     return False
 
 
+# Registry calls retry briefly on network trouble; a failed gate or a 4xx is never retried.
+REGISTRY_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": is_transient_failure,
+}
+
+
 @task
 def find_batch(spec: DatasetSpec, ledger_path: Path, batch: Path | None) -> BatchFile | None:
     """Pick the batch to process (skipping any already in the ledger)."""
@@ -90,7 +98,7 @@ def record_batch(ledger_path: Path, entry: LedgerEntry) -> None:
     ledger.append_entry(ledger_path, entry)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+@task(**REGISTRY_RETRIES)
 def get_production(settings: MlflowSettings, name: str, alias: str) -> RegisteredVersion | None:
     """Look up the production model version (None before the first promotion)."""
     client = tracking.connect(settings.tracking_uri)
@@ -105,7 +113,7 @@ def load_training_frame(
     return batches.read_manifest(manifest, root, source_column=source_column)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+@task(**REGISTRY_RETRIES)
 def production_manifest(
     settings: MlflowSettings, production: RegisteredVersion
 ) -> list[dict[str, Any]]:
@@ -154,7 +162,7 @@ def monitor_batch(
     return summary
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+@task(**REGISTRY_RETRIES)
 def log_monitoring(
     settings: MlflowSettings,
     batch: BatchFile,
@@ -194,7 +202,7 @@ def train_challenger(
     )
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+@task(**REGISTRY_RETRIES)
 def register_challenger(
     settings: MlflowSettings,
     spec: DatasetSpec,
@@ -242,7 +250,7 @@ def decide_promotion_task(**rule: Any) -> PromotionDecision:
     return decide_promotion(**rule)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=is_transient_failure)
+@task(**REGISTRY_RETRIES)
 def promote(
     settings: MlflowSettings,
     name: str,
