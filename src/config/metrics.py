@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
 HIGHER_IS_BETTER = {
     "roc_auc": True,
     "accuracy": True,
@@ -26,3 +33,70 @@ def clears_floor(metric: str, value: float, floor: float | None) -> bool:
     if floor is None:
         return True
     return value >= floor if HIGHER_IS_BETTER[metric] else value <= floor
+
+
+def compute_metrics(
+    task: str,
+    y_true: pd.Series,
+    scores: Any,
+    classes: list[Any],
+    *,
+    only: str | None = None,
+) -> dict[str, float]:
+    """Score predictions against labels.
+
+    Args:
+        task: "binary", "multiclass" or "regression".
+        y_true: Labels, in the original label values.
+        scores: What the model returns: P(positive), class probabilities, or values.
+        classes: The label values in model order (empty for regression).
+        only: Compute just this metric (e.g. inside a bootstrap).
+
+    Returns:
+        Metric name to value; metrics undefined for this data (ROC AUC on one class) are left out.
+    """
+    if task == "regression":
+        y = y_true.to_numpy(dtype="float64")
+        pred = np.asarray(scores, dtype="float64")
+        table = {
+            "rmse": lambda: float(np.sqrt(skm.mean_squared_error(y, pred))),
+            "mae": lambda: float(skm.mean_absolute_error(y, pred)),
+            "r2": lambda: float(skm.r2_score(y, pred)),
+        }
+    else:
+        table = _classification_metrics(task, encode_labels(y_true, classes), scores, classes)
+    return {name: compute() for name, compute in table.items() if only in (None, name)}
+
+
+def _classification_metrics(
+    task: str, codes: np.ndarray, scores: Any, classes: list[Any]
+) -> dict[str, Callable[[], float]]:
+    if task == "binary":
+        proba = np.column_stack([1 - np.asarray(scores), np.asarray(scores)])
+    else:
+        proba = np.asarray(scores)
+    predicted = proba.argmax(axis=1)
+    labels = list(range(len(classes)))
+    table: dict[str, Callable[[], float]] = {
+        "accuracy": lambda: float(skm.accuracy_score(codes, predicted)),
+        "log_loss": lambda: float(skm.log_loss(codes, proba, labels=labels)),
+    }
+    if task == "binary":
+        table["f1"] = lambda: float(skm.f1_score(codes, predicted, zero_division=0))
+    if len(np.unique(codes)) > 1:
+        # With two classes sklearn wants P(second class), not the n x 2 matrix.
+        auc_input = proba[:, 1] if proba.shape[1] == 2 else proba  # noqa: PLR2004 - see above
+        table["roc_auc"] = lambda: float(
+            skm.roc_auc_score(codes, auc_input, multi_class="ovr", labels=labels)
+        )
+    return table
+
+
+def encode_labels(y_true: pd.Series, classes: list[Any]) -> np.ndarray:
+    """Map label values to model class indices; an unknown label is an error."""
+    lookup = {str(value): index for index, value in enumerate(classes)}
+    as_text = y_true.astype("string")
+    unknown = sorted(set(as_text.dropna()) - set(lookup))
+    if unknown:
+        raise ValueError(f"labels {unknown[:5]} were not seen in training (known: {list(lookup)})")
+    return as_text.map(lookup).to_numpy(dtype="int64")

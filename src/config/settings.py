@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,10 +42,58 @@ class DriftSettings(BaseModel):
     numeric_method: str = "wasserstein"
     categorical_method: str = "jensenshannon"
     column_threshold: float = Field(0.1, gt=0, description="per-column drift score threshold")
-    share_threshold: float = Field(0.5, gt=0, le=1, description="drifted share that retrains")
-    metric_drop_threshold: float = Field(
-        0.05, ge=0, description="realized metric drop that retrains"
+    alpha: float = Field(0.05, gt=0, lt=1, description="false discovery rate (Benjamini-Hochberg)")
+    share_threshold: float = Field(
+        0.5, gt=0, le=1, description="share of features drifted after correction that is drift"
     )
+
+
+PolicyName = Literal["default", "drift-only", "metric-only", "every-batch", "never"]
+SignalName = Literal["realized_drop", "estimated_drop", "drift"]
+# Named retrain policies; any field set in PolicySettings overrides the preset's value.
+POLICY_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {
+        "signals": ["realized_drop", "estimated_drop", "drift"],
+        "persistence_n": 1,
+        "persistence_m": 1,
+        "cooldown": 0,
+    },
+    "metric-only": {"signals": ["realized_drop", "estimated_drop"]},
+    "drift-only": {"signals": ["drift"]},
+    "every-batch": {"signals": [], "every_batch": True},
+    "never": {"signals": []},
+}
+
+
+class PolicySettings(BaseModel):
+    """When to retrain: a named preset, with any field here overriding it."""
+
+    name: PolicyName = "default"
+    signals: list[SignalName] | None = None
+    realized_drop: float = Field(0.02, ge=0, description="realized metric drop that fires")
+    estimated_drop: float = Field(0.03, ge=0, description="estimated metric drop that fires")
+    persistence_n: int | None = Field(None, ge=1)
+    persistence_m: int | None = Field(None, ge=1)
+    cooldown: int | None = Field(None, ge=0, description="batches to wait after a retrain")
+    budget: int | None = Field(None, ge=0, description="retrains allowed per budget_window")
+    budget_window: int = Field(20, ge=1)
+    every_batch: bool | None = None
+    dry_run: bool = False
+
+    def resolved(self) -> dict[str, Any]:
+        """The preset's values with this section's explicit fields on top."""
+        values: dict[str, Any] = {
+            "persistence_n": 1,
+            "persistence_m": 1,
+            "cooldown": 0,
+            "every_batch": False,
+        }
+        values |= POLICY_PRESETS[self.name]
+        values |= {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
+        values["signals"] = tuple(values["signals"])
+        if values["persistence_n"] > values["persistence_m"]:
+            raise ValueError("persistence_n must not exceed persistence_m")
+        return values
 
 
 class TrainingSettings(BaseModel):
@@ -58,6 +106,9 @@ class TrainingSettings(BaseModel):
     early_stopping_rounds: int = Field(30, gt=0)
     seed: int = 42
     n_jobs: int = Field(0, ge=0, description="0 means all cores")
+    window: Literal["all", "last_k", "decay"] = "last_k"
+    window_batches: int = Field(3, ge=1, description="files kept by the last_k window")
+    decay_half_life: float = Field(2.0, gt=0, description="batches until a file weighs half")
 
 
 class PromotionSettings(BaseModel):
@@ -106,6 +157,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings = MlflowSettings()
     drift: DriftSettings = DriftSettings()
     training: TrainingSettings = TrainingSettings()
+    policy: PolicySettings = PolicySettings()
     promotion: PromotionSettings = PromotionSettings()
     github: GitHubSettings = GitHubSettings()
 

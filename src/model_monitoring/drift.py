@@ -1,9 +1,9 @@
-"""Measure feature drift, prediction drift and realized performance with Evidently."""
+"""Measure feature drift, prediction drift and model health on a batch (Evidently + scipy)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +20,33 @@ from evidently import (
 from evidently.core.report import Snapshot
 from evidently.metrics import ValueDrift
 from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
+from scipy import stats
+
+from config.metrics import compute_metrics
+from model_monitoring.estimate import estimate_performance
 
 logger = logging.getLogger(__name__)
 
 PREDICTION = "prediction"
-# Evidently metric types that carry the realized metrics driftloop compares against the holdout.
-REALIZED_METRICS = {
-    "Accuracy": "accuracy",
-    "RocAuc": "roc_auc",
-    "F1Score": "f1",
-    "LogLoss": "log_loss",
-    "RMSE": "rmse",
-    "MAE": "mae",
-    "R2Score": "r2",
-}
+# Significance tests run next to the pinned distance: the distance says whether a change is large
+# enough to matter, the p-value (corrected for testing every column) whether it is more than noise.
+P_VALUE_METHODS = {"numeric": "ks", "categorical": "chisquare"}
+BOOTSTRAP_RESAMPLES = 300
+BOOTSTRAP_SEED = 7
 
 
 @dataclass(frozen=True)
 class ColumnDrift:
-    """Drift of one column: score, the pinned method, its threshold and Evidently's verdict."""
+    """Drift of one column: distance and verdict, p-value and verdict after correction."""
 
     column: str
+    kind: str
     method: str
     score: float
     threshold: float
     drifted: bool
+    p_value: float | None = None
+    significant: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,129 +56,176 @@ class DriftSummary:
     columns: tuple[ColumnDrift, ...]
     drifted_count: int
     drifted_share: float
+    corrected_count: int
+    corrected_share: float
+    drift_detected: bool
     prediction: ColumnDrift | None
     realized: dict[str, float]
     reference_rows: int
     current_rows: int
+    realized_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
+    estimated: dict[str, float] = field(default_factory=dict)
 
     def as_metrics(self) -> dict[str, float]:
         """Flat name -> value view for experiment tracking."""
         out = {
             "drift.share": self.drifted_share,
             "drift.count": float(self.drifted_count),
+            "drift.corrected_share": self.corrected_share,
+            "drift.detected": float(self.drift_detected),
             "rows.reference": float(self.reference_rows),
             "rows.current": float(self.current_rows),
         }
         out |= {f"drift.{c.column}": c.score for c in self.columns}
+        out |= {f"drift_p.{c.column}": c.p_value for c in self.columns if c.p_value is not None}
         if self.prediction is not None:
             out["drift.prediction"] = self.prediction.score
         out |= {f"realized.{k}": v for k, v in self.realized.items()}
+        out |= {f"estimated.{k}": v for k, v in self.estimated.items()}
+        for name, (low, high) in self.realized_interval.items():
+            out |= {f"realized.{name}.low": low, f"realized.{name}.high": high}
         return out
 
 
 @dataclass(frozen=True)
 class ModelScores:
-    """The production model's outputs on the reference and the current batch."""
+    """The production model's outputs on the reference and the batch, and its calibration."""
 
     reference: Any
     current: Any
     task: str
     classes: list[Any]
+    calibration: dict[str, list[float]] | None = None
+
+
+@dataclass(frozen=True)
+class DriftTests:
+    """How drift is tested: pinned methods and thresholds, and the multiple-testing rule."""
+
+    numeric_method: str = "wasserstein"
+    categorical_method: str = "jensenshannon"
+    threshold: float = 0.1
+    alpha: float = 0.05
+    share_threshold: float = 0.5
 
 
 def measure_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     *,
-    numeric: list[str],
-    categorical: list[str],
+    columns: dict[str, list[str]],
     target: str,
-    numeric_method: str,
-    categorical_method: str,
-    threshold: float,
+    tests: DriftTests,
+    metric: str,
     scores: ModelScores | None = None,
 ) -> tuple[DriftSummary, Snapshot]:
-    """Compare a batch with the reference: per-column drift, prediction drift, realized metrics.
+    """Compare a batch with the reference and measure the production model on it.
+
+    Per column: the pinned distance against its threshold, and a p-value (KS or chi-square)
+    corrected across all columns with Benjamini-Hochberg. Text columns use Evidently's text
+    content drift (a domain classifier). With a production model: prediction drift, realized
+    metrics with a bootstrap interval when the batch has labels, and confidence-based
+    estimates from calibrated probabilities when it does not.
 
     Args:
         reference: The data the production model was trained on (or the spec's reference).
         current: The new batch.
-        numeric: Numeric feature columns.
-        categorical: Categorical feature columns.
-        target: The label column; realized metrics are measured when `current` has it.
-        numeric_method: Evidently drift method for numeric columns (pinned, e.g. "wasserstein").
-        categorical_method: Evidently drift method for categorical columns.
-        threshold: Per-column drift threshold for both methods.
+        columns: Feature columns by kind: {"numeric": [...], "categorical": [...], "text": [...]}.
+        target: The label column.
+        tests: Methods, thresholds, FDR level and the corrected share that counts as drift.
+        metric: The promotion metric, which gets the bootstrap interval.
         scores: The production model's outputs, when there is a production model.
 
     Returns:
         The summary and the Evidently snapshot (to save as HTML).
     """
-    features = numeric + categorical
+    features = [c for kind in ("numeric", "categorical", "text") for c in columns.get(kind, [])]
     ref = _frame(reference, features, target, scores, "reference")
     cur = _frame(current, features, target, scores, "current")
-    labelled = target in cur.columns and cur[target].notna().any()
-    definition = _definition(numeric, categorical, target, scores, labelled)
-    metrics: list[Any] = [
-        DataDriftPreset(
-            columns=features,
-            num_method=numeric_method,
-            cat_method=categorical_method,
-            threshold=threshold,
-        )
-    ]
-    if scores is not None:
-        metrics.append(
-            _prediction_drift(scores.task, numeric_method, categorical_method, threshold)
-        )
-        if labelled:
-            metrics.append(
-                RegressionPreset() if scores.task == "regression" else ClassificationPreset()
-            )
-    snapshot = Report(metrics, include_tests=True).run(
-        current_data=Dataset.from_pandas(cur, data_definition=definition),
-        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+    labelled = target in cur.columns and bool(cur[target].notna().any())
+    snapshot = Report(_metrics(columns, tests, scores, labelled), include_tests=True).run(
+        current_data=Dataset.from_pandas(
+            cur, data_definition=_definition(columns, target, scores, labelled)
+        ),
+        reference_data=Dataset.from_pandas(
+            ref, data_definition=_definition(columns, target, scores, labelled)
+        ),
     )
-    summary = summarize_snapshot(snapshot.dict(), features=features, rows=(len(ref), len(cur)))
+    summary = summarize_snapshot(
+        snapshot.dict(), columns=columns, tests=tests, rows=(len(ref), len(cur))
+    )
+    if scores is not None:
+        summary = _with_model_health(
+            summary, current, target, scores=scores, metric=metric, labelled=labelled
+        )
     logger.info(
-        "drift: %d of %d columns (share %.2f); prediction drift %s; realized %s",
+        "drift: %d of %d columns by distance (share %.2f), %d after correction (share %.2f); "
+        "prediction drift %s; realized %s; estimated %s",
         summary.drifted_count,
         len(features),
         summary.drifted_share,
+        summary.corrected_count,
+        summary.corrected_share,
         f"{summary.prediction.score:.3f}" if summary.prediction else "n/a",
         summary.realized or "n/a (no labels)",
+        summary.estimated or "n/a",
     )
     return summary, snapshot
 
 
 def summarize_snapshot(
-    report: dict[str, Any], *, features: list[str], rows: tuple[int, int]
+    report: dict[str, Any],
+    *,
+    columns: dict[str, list[str]],
+    tests: DriftTests,
+    rows: tuple[int, int],
 ) -> DriftSummary:
-    """Read per-column verdicts, prediction drift and realized metrics out of a report dict."""
+    """Read per-column distances, p-values and verdicts out of a report dict, then correct."""
     status = {t["metric_config"]["metric_id"]: t["status"] for t in report.get("tests", [])}
-    columns: dict[str, ColumnDrift] = {}
-    realized: dict[str, float] = {}
+    kind_of = {c: kind for kind, cols in columns.items() for c in cols}
+    distance: dict[str, ColumnDrift] = {}
+    p_values: dict[str, float] = {}
     for metric in report["metrics"]:
         config = metric["config"]
-        kind = config["type"].rsplit(":", 1)[-1]
-        if kind == "ValueDrift":
-            columns[config["column"]] = ColumnDrift(
-                column=config["column"],
-                method=config["method"],
-                score=float(metric["value"]),
-                threshold=float(config["threshold"]),
-                drifted=status.get(metric["id"]) == "FAIL",
-            )
-        elif kind in REALIZED_METRICS and isinstance(metric["value"], (int, float)):
-            realized[REALIZED_METRICS[kind]] = float(metric["value"])
-    feature_drift = tuple(columns[c] for c in features if c in columns)
-    drifted = sum(c.drifted for c in feature_drift)
+        if config["type"].rsplit(":", 1)[-1] != "ValueDrift":
+            continue
+        column, method = config["column"], config["method"]
+        if method in P_VALUE_METHODS.values():
+            p_values[column] = float(metric["value"])
+            continue
+        distance[column] = ColumnDrift(
+            column=column,
+            kind=kind_of.get(column, "prediction"),
+            method=method,
+            score=float(metric["value"]),
+            threshold=float(config["threshold"]),
+            drifted=status.get(metric["id"]) == "FAIL",
+        )
+    features = [c for c in kind_of if c in distance]
+    significant = _benjamini_hochberg(features, p_values, alpha=tests.alpha)
+    corrected = tuple(
+        ColumnDrift(
+            **{
+                **distance[c].__dict__,
+                "p_value": p_values.get(c),
+                # A text column has no p-value: its domain-classifier verdict stands.
+                "significant": distance[c].drifted and significant.get(c, True),
+            }
+        )
+        for c in features
+    )
+    raw = sum(c.drifted for c in corrected)
+    fixed = sum(c.significant for c in corrected)
+    share = fixed / len(corrected) if corrected else 0.0
     return DriftSummary(
-        columns=feature_drift,
-        drifted_count=drifted,
-        drifted_share=drifted / len(feature_drift) if feature_drift else 0.0,
-        prediction=columns.get(PREDICTION),
-        realized=realized,
+        columns=corrected,
+        drifted_count=raw,
+        drifted_share=raw / len(corrected) if corrected else 0.0,
+        corrected_count=fixed,
+        corrected_share=share,
+        drift_detected=bool(corrected) and share >= tests.share_threshold,
+        prediction=distance.get(PREDICTION),
+        realized={},
         reference_rows=rows[0],
         current_rows=rows[1],
     )
@@ -187,6 +236,105 @@ def write_report(snapshot: Snapshot, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(path))
     return path
+
+
+def _benjamini_hochberg(
+    columns: list[str], p_values: dict[str, float], *, alpha: float
+) -> dict[str, bool]:
+    tested = [c for c in columns if c in p_values]
+    if not tested:
+        return {}
+    raw = np.clip(np.array([p_values[c] for c in tested], dtype="float64"), 0.0, 1.0)
+    adjusted = stats.false_discovery_control(raw, method="bh")
+    return {c: bool(p < alpha) for c, p in zip(tested, adjusted, strict=True)}
+
+
+def _with_model_health(
+    summary: DriftSummary,
+    current: pd.DataFrame,
+    target: str,
+    *,
+    scores: ModelScores,
+    metric: str,
+    labelled: bool,
+) -> DriftSummary:
+    if labelled:
+        rows = current[target].notna().to_numpy()
+        y = current[target][rows].reset_index(drop=True)
+        predicted = _select(scores.current, rows)
+        # Same definitions as the holdout baseline, so a drop compares like with like.
+        realized = compute_metrics(scores.task, y, predicted, scores.classes)
+        interval = _bootstrap(scores.task, y, predicted, scores.classes, metric)
+        return DriftSummary(
+            **{
+                **summary.__dict__,
+                "realized": realized,
+                "realized_interval": {metric: interval} if interval else {},
+            }
+        )
+    if scores.task == "regression" or scores.calibration is None:
+        return summary
+    estimated = estimate_performance(
+        scores.current, task=scores.task, calibration=scores.calibration
+    )
+    return DriftSummary(**{**summary.__dict__, "estimated": estimated})
+
+
+def _bootstrap(
+    task: str, y: pd.Series, predicted: Any, classes: list[Any], metric: str
+) -> tuple[float, float] | None:
+    values = np.asarray(predicted)
+
+    def statistic(index: np.ndarray) -> float:
+        picked = index.astype("int64")
+        sample = y.iloc[picked].reset_index(drop=True)
+        scored = compute_metrics(task, sample, values[picked], classes, only=metric)
+        return scored.get(metric, np.nan)
+
+    result = stats.bootstrap(
+        (np.arange(len(y)),),
+        statistic,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        vectorized=False,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    low, high = result.confidence_interval
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return float(low), float(high)
+
+
+def _select(values: Any, rows: np.ndarray) -> Any:
+    if isinstance(values, pd.DataFrame):
+        return values[rows].reset_index(drop=True)
+    return np.asarray(values)[rows]
+
+
+def _metrics(
+    columns: dict[str, list[str]], tests: DriftTests, scores: ModelScores | None, labelled: bool
+) -> list[Any]:
+    features = [c for kind in ("numeric", "categorical", "text") for c in columns.get(kind, [])]
+    metrics: list[Any] = [
+        DataDriftPreset(
+            columns=features,
+            num_method=tests.numeric_method,
+            cat_method=tests.categorical_method,
+            threshold=tests.threshold,
+        )
+    ]
+    for kind in ("numeric", "categorical"):
+        metrics += [
+            ValueDrift(column=c, method=P_VALUE_METHODS[kind]) for c in columns.get(kind, [])
+        ]
+    if scores is not None:
+        method = tests.categorical_method if scores.task == "multiclass" else tests.numeric_method
+        metrics.append(ValueDrift(column=PREDICTION, method=method, threshold=tests.threshold))
+        if labelled:
+            metrics.append(
+                RegressionPreset() if scores.task == "regression" else ClassificationPreset()
+            )
+    return metrics
 
 
 def _frame(
@@ -210,15 +358,12 @@ def _frame(
 
 
 def _definition(
-    numeric: list[str],
-    categorical: list[str],
-    target: str,
-    scores: ModelScores | None,
-    labelled: bool,
+    columns: dict[str, list[str]], target: str, scores: ModelScores | None, labelled: bool
 ) -> DataDefinition:
     kwargs: dict[str, Any] = {
-        "numerical_columns": list(numeric),
-        "categorical_columns": list(categorical),
+        "numerical_columns": list(columns.get("numeric", [])),
+        "categorical_columns": list(columns.get("categorical", [])),
+        "text_columns": list(columns.get("text", [])),
     }
     if scores is None:
         return DataDefinition(**kwargs)
@@ -245,10 +390,3 @@ def _definition(
                 )
             ]
     return DataDefinition(**kwargs)
-
-
-def _prediction_drift(
-    task: str, numeric_method: str, categorical_method: str, threshold: float
-) -> ValueDrift:
-    method = categorical_method if task == "multiclass" else numeric_method
-    return ValueDrift(column=PREDICTION, method=method, threshold=threshold)

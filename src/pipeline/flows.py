@@ -24,6 +24,8 @@ from data_validation.errors import DataValidationError
 from data_validation.gate import ValidationOutcome
 from delivery.dispatch import build_dispatch_request
 from model_monitoring.drift import DriftSummary
+from model_monitoring.estimate import ESTIMATE_CAVEAT
+from model_monitoring.policy import PolicyRules, RetrainDecision
 from pipeline import tasks
 from registry.models import RegisteredVersion
 from runs import ledger
@@ -32,6 +34,7 @@ from runs.ledger import LedgerEntry
 from runs.provenance import git_commit, manifest_hash
 from runs.record import CandidateRow, DecisionRecord
 from training.fit import TrainingParams
+from training.window import file_weights, select_window
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,23 @@ def retraining_flow(
     production = tasks.get_production(
         settings.mlflow, dataset.name, settings.promotion.production_alias
     )
+    metric = settings.promotion.metric or DEFAULT_METRIC[dataset.task.value]
     with run.clock("monitor"):
         reference, reference_manifest = _drift_reference(settings, dataset, production)
-        scores = tasks.score_batch(production, reference, frame, dataset) if production else None
+        scores = (
+            tasks.score_batch(settings.mlflow, production, reference, frame, dataset)
+            if production
+            else None
+        )
         report = settings.paths.reports / f"monitor-{_stamp()}.html"
         drift = tasks.monitor_batch(
-            reference, frame, dataset, drift=settings.drift, scores=scores, report_path=report
+            reference,
+            frame,
+            dataset,
+            drift=settings.drift,
+            metric=metric,
+            scores=scores,
+            report_path=report,
         )
         tasks.log_monitoring(
             settings.mlflow,
@@ -90,27 +104,29 @@ def retraining_flow(
             report,
             {"batch": pending.name, "sha256": pending.sha256},
         )
-    metric = settings.promotion.metric or DEFAULT_METRIC[dataset.task.value]
     decision = tasks.decide_retrain(
         drift,
-        has_production=production is not None,
-        force=force_retrain,
-        share_threshold=settings.drift.share_threshold,
+        settings.paths.ledger,
+        rules=PolicyRules(**settings.policy.resolved()),
         metric=metric,
         baseline=production.metrics.get(metric) if production else None,
-        drop_threshold=settings.drift.metric_drop_threshold,
+        force=force_retrain,
         new_labelled_rows=_new_labelled_rows(run, reference_manifest if production else []),
     )
     run.note(
-        drift=_drift_lines(drift), drift_report=report.resolve().as_uri(), decision=str(decision)
+        drift=_drift_lines(drift, metric),
+        drift_report=report.resolve().as_uri(),
+        decision=_decision_text(decision),
     )
+    run.decided(decision)
     if not decision.retrain:
-        return _finish(run, "kept production", str(decision), production)
+        kept = "dry run" if decision.would_retrain else "kept production"
+        return _finish(run, kept, str(decision), production)
     with run.clock("train"):
-        manifest = _training_manifest(settings, dataset, run)
+        manifest, weights = _training_window(settings, dataset, run)
         training_frame = tasks.load_training_frame(manifest, Path.cwd(), SOURCE_COLUMN)
         seen = {e["sha256"] for e in reference_manifest} if production else set()
-        result = tasks.train_challenger(training_frame, dataset, _params(settings), seen)
+        result = tasks.train_challenger(training_frame, dataset, _params(settings), seen, weights)
     with run.clock("register"), tempfile.TemporaryDirectory() as workdir:
         tags = _version_tags(manifest, decision.reasons)
         challenger = tasks.register_challenger(
@@ -161,6 +177,7 @@ class _Run:
         self.clock = _Clock()
         self.rows = 0
         self.labelled = False
+        self.decision: RetrainDecision | None = None
         self.record = DecisionRecord(
             run_name=_stamp(),
             dataset=dataset.name,
@@ -177,6 +194,9 @@ class _Run:
         self.labelled = target in frame.columns and bool(frame[target].notna().any())
         self.note(rows=self.rows, validation=_validation_text(outcome), data_docs=outcome.docs_url)
 
+    def decided(self, decision: RetrainDecision) -> None:
+        self.decision = decision
+
     def note(self, **fields: Any) -> None:
         self.record = replace(self.record, **fields)
 
@@ -190,6 +210,9 @@ class _Run:
             path=_relative(path),
             run_id=str(flow_run.id),
             at=datetime.now(UTC).isoformat(),
+            fired=bool(self.decision and self.decision.signals),
+            retrained=bool(self.decision and self.decision.retrain),
+            decision=str(self.decision) if self.decision else "",
         )
 
     def write_record(self, outcome: str) -> Path:
@@ -293,13 +316,19 @@ def _drift_reference(
     return tasks.load_training_frame(manifest, Path.cwd()), manifest
 
 
-def _training_manifest(settings: Settings, dataset: DatasetSpec, run: _Run) -> list[dict[str, str]]:
-    """Reference + every accepted labelled batch so far + this batch when it has labels."""
+def _training_window(
+    settings: Settings, dataset: DatasetSpec, run: _Run
+) -> tuple[list[dict[str, str]], dict[str, float]]:
+    """The files the challenger trains on (the policy's window) and each file's weight."""
     accepted = ledger.training_entries(ledger.read_ledger(settings.paths.ledger))
     paths = [dataset.reference] + [Path(e.path) for e in accepted]
     if run.labelled:
         paths.append(run.batch.path)
-    return build_manifest(paths, Path.cwd())
+    t = settings.training
+    chosen = select_window(paths, window=t.window, batches=t.window_batches)
+    manifest = build_manifest(chosen, Path.cwd())
+    weights = file_weights(len(manifest), window=t.window, half_life=t.decay_half_life)
+    return manifest, {e["sha256"]: w for e, w in zip(manifest, weights, strict=True)}
 
 
 def _new_labelled_rows(run: _Run, production_manifest: list[dict[str, str]]) -> int:
@@ -347,27 +376,46 @@ def _version_tags(manifest: list[dict[str, str]], reasons: tuple[str, ...]) -> d
     return tags
 
 
-def _drift_lines(drift: DriftSummary) -> list[str]:
+def _drift_lines(drift: DriftSummary, metric: str) -> list[str]:
     lines = [
-        f"feature drift: {drift.drifted_count} of {len(drift.columns)} columns "
-        f"(share {drift.drifted_share:.2f})"
+        f"feature drift: {drift.drifted_count} of {len(drift.columns)} columns by distance "
+        f"(raw share {drift.drifted_share:.2f}); {drift.corrected_count} after "
+        f"Benjamini-Hochberg (corrected share {drift.corrected_share:.2f}): "
+        + ("**drift**" if drift.drift_detected else "no drift")
     ]
-    lines += [
-        f"`{c.column}`: {c.method} {c.score:.3f} (threshold {c.threshold})"
-        + (" **drifted**" if c.drifted else "")
-        for c in drift.columns
-    ]
+    for c in drift.columns:
+        p_value = f", p={c.p_value:.3g}" if c.p_value is not None else ""
+        verdict = " **drifted**" if c.significant else (" (distance only)" if c.drifted else "")
+        lines.append(
+            f"`{c.column}` ({c.kind}): {c.method} {c.score:.3f} "
+            f"(threshold {c.threshold}{p_value}){verdict}"
+        )
     if drift.prediction:
         lines.append(
             f"prediction drift: {drift.prediction.method} {drift.prediction.score:.3f}"
             + (" **drifted**" if drift.prediction.drifted else "")
         )
     if drift.realized:
+        band = drift.realized_interval.get(metric)
+        interval = f" (95% bootstrap {band[0]:.4f}-{band[1]:.4f})" if band else ""
+        value = drift.realized.get(metric, float("nan"))
+        everything = ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.realized.items()))
         lines.append(
-            "production model on this batch: "
-            + ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.realized.items()))
+            f"production model on this batch: {metric} {value:.4f}{interval}; {everything}"
+        )
+    if drift.estimated:
+        lines.append(
+            "ESTIMATED (no labels): "
+            + ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.estimated.items()))
+            + f"; {ESTIMATE_CAVEAT}"
         )
     return lines
+
+
+def _decision_text(decision: RetrainDecision) -> str:
+    fired = ", ".join(decision.signals) or "none"
+    numbers = ", ".join(f"{k} {v:.4f}" for k, v in sorted(decision.numbers.items()))
+    return f"{decision}\n\nsignals fired: {fired}\n\nnumbers: {numbers}"
 
 
 def _candidates(

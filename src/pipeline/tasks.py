@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
+from config.metrics import compute_metrics
 from config.settings import DriftSettings, GitHubSettings, MlflowSettings
 from config.spec import DatasetSpec
 from data_validation import gate
@@ -22,8 +23,20 @@ from data_validation.quarantine import quarantine_batch
 from delivery import dispatch
 from delivery.dispatch import DispatchRequest, DispatchResult
 from delivery.errors import DispatchError
-from model_monitoring.drift import DriftSummary, ModelScores, measure_drift, write_report
-from model_monitoring.policy import RetrainDecision, should_retrain
+from model_monitoring.drift import (
+    DriftSummary,
+    DriftTests,
+    ModelScores,
+    measure_drift,
+    write_report,
+)
+from model_monitoring.policy import (
+    PastBatch,
+    PolicyRules,
+    RetrainDecision,
+    fire_signals,
+    should_retrain,
+)
 from registry import models, tracking
 from registry.models import ModelFiles, RegisteredVersion
 from registry.promotion import PromotionDecision, RegistryAction, apply_promotion, decide_promotion
@@ -38,7 +51,6 @@ from training.fit import (
     model_code_path,
     save_model_files,
 )
-from training.metrics import compute_metrics
 from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
 
 
@@ -124,15 +136,21 @@ def production_manifest(
 
 @task
 def score_batch(
-    production: RegisteredVersion, reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec
+    settings: MlflowSettings,
+    production: RegisteredVersion,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    spec: DatasetSpec,
 ) -> ModelScores:
-    """Score the reference and the batch with the production model."""
+    """Score the reference and the batch with the production model; read its calibration."""
+    client = tracking.connect(settings.tracking_uri)
     scorer = models.load_scorer(production.uri)
     return ModelScores(
         reference=scorer.predict(reference),
         current=scorer.predict(current),
         task=spec.task.value,
         classes=production.classes,
+        calibration=models.load_calibration(client, production.run_id),
     )
 
 
@@ -143,6 +161,7 @@ def monitor_batch(
     spec: DatasetSpec,
     *,
     drift: DriftSettings,
+    metric: str,
     scores: ModelScores | None,
     report_path: Path,
 ) -> DriftSummary:
@@ -150,12 +169,20 @@ def monitor_batch(
     summary, snapshot = measure_drift(
         reference,
         current,
-        numeric=list(spec.features.numeric),
-        categorical=list(spec.features.categorical),
+        columns={
+            "numeric": list(spec.features.numeric),
+            "categorical": list(spec.features.categorical),
+            "text": list(spec.features.text),
+        },
         target=spec.target,
-        numeric_method=drift.numeric_method,
-        categorical_method=drift.categorical_method,
-        threshold=drift.column_threshold,
+        tests=DriftTests(
+            numeric_method=drift.numeric_method,
+            categorical_method=drift.categorical_method,
+            threshold=drift.column_threshold,
+            alpha=drift.alpha,
+            share_threshold=drift.share_threshold,
+        ),
+        metric=metric,
         scores=scores,
     )
     write_report(snapshot, report_path)
@@ -186,19 +213,48 @@ def log_monitoring(
 
 
 @task
-def decide_retrain(summary: DriftSummary, **policy: Any) -> RetrainDecision:
-    """Apply the retrain policy to the measurement."""
-    return should_retrain(summary, **policy)
+def decide_retrain(
+    summary: DriftSummary,
+    ledger_path: Path,
+    *,
+    rules: PolicyRules,
+    metric: str,
+    baseline: float | None,
+    force: bool,
+    new_labelled_rows: int,
+) -> RetrainDecision:
+    """Fire the policy's signals on the measurement and decide, given the batches before it."""
+    signals = fire_signals(summary, metric=metric, baseline=baseline, rules=rules)
+    return should_retrain(
+        signals,
+        [
+            PastBatch(fired=e.fired, retrained=e.retrained)
+            for e in ledger.read_ledger(ledger_path)
+            if e.status == "accepted"
+        ],
+        rules=rules,
+        has_production=baseline is not None,
+        force=force,
+        new_labelled_rows=new_labelled_rows,
+    )
 
 
 @task
 def train_challenger(
-    frame: pd.DataFrame, spec: DatasetSpec, params: TrainingParams, seen_files: set[str]
+    frame: pd.DataFrame,
+    spec: DatasetSpec,
+    params: TrainingParams,
+    seen_files: set[str],
+    file_weights: dict[str, float],
 ) -> TrainingResult:
     """Fit XGBoost with a time-ordered holdout that leaves out rows the champion trained on."""
     source = frame[batches.SOURCE_COLUMN]
     return fit_model(
-        frame.drop(columns=batches.SOURCE_COLUMN), spec, params, seen=source.isin(seen_files)
+        frame.drop(columns=batches.SOURCE_COLUMN),
+        spec,
+        params,
+        seen=source.isin(seen_files),
+        weights=source.map(file_weights),
     )
 
 
@@ -230,6 +286,7 @@ def register_challenger(
         example_output=predict_scores(result.booster, example, result.schema),
         manifest=manifest,
         tags={**tags, models.CLASSES_TAG: json.dumps(result.schema["classes"])},
+        calibration=result.calibration,
     )
 
 

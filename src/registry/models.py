@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 MANIFEST_ARTIFACT = "training_data.json"
+CALIBRATION_ARTIFACT = "calibration.json"
 CLASSES_TAG = "driftloop.classes"
 # Pinned so `log_model` does not spend seconds inferring requirements by importing the model.
 SERVING_REQUIREMENTS = ["mlflow", "xgboost", "pandas", "numpy"]
@@ -67,6 +68,7 @@ def log_model_version(
     example_output: Any,
     manifest: list[dict[str, Any]],
     tags: dict[str, str],
+    calibration: dict[str, list[float]] | None = None,
 ) -> RegisteredVersion:
     """Log a training run with its model (XGBoost format, served by code) and register it.
 
@@ -81,6 +83,7 @@ def log_model_version(
         example_output: The model's output on `example`.
         manifest: The training data: one entry per file with its path and content hash.
         tags: Version tags (data version, git commit, ...).
+        calibration: Isotonic calibration of P(positive) fitted on the holdout, if any.
 
     Returns:
         The new registered version.
@@ -90,6 +93,8 @@ def log_model_version(
         mlflow.log_params(params)
         mlflow.log_metrics({f"holdout.{k}": v for k, v in metrics.items()})
         mlflow.log_text(json.dumps(manifest, indent=2), MANIFEST_ARTIFACT)
+        if calibration is not None:
+            mlflow.log_dict(calibration, CALIBRATION_ARTIFACT)
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,
             python_model=str(files.code),
@@ -141,6 +146,17 @@ def load_training_manifest(client: MlflowClient, run_id: str) -> list[dict[str, 
     text = mlflow.artifacts.load_text(f"runs:/{run_id}/{MANIFEST_ARTIFACT}")
     manifest: list[dict[str, Any]] = json.loads(text)
     return manifest
+
+
+def load_calibration(client: MlflowClient, run_id: str) -> dict[str, list[float]] | None:
+    """Read the calibration logged with a model's run (None when it has none)."""
+    names = {a.path for a in client.list_artifacts(run_id)}
+    if CALIBRATION_ARTIFACT not in names:
+        return None
+    calibration: dict[str, list[float]] = mlflow.artifacts.load_dict(
+        f"runs:/{run_id}/{CALIBRATION_ARTIFACT}"
+    )
+    return calibration
 
 
 def load_scorer(uri: str) -> PyFuncModel:

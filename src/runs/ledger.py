@@ -24,6 +24,9 @@ class LedgerEntry:
     path: str
     run_id: str
     at: str
+    fired: bool = False
+    retrained: bool = False
+    decision: str = ""
 
 
 def read_ledger(path: Path) -> list[LedgerEntry]:

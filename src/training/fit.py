@@ -11,10 +11,11 @@ from typing import Any
 import pandas as pd
 import xgboost as xgb
 
+from config.metrics import compute_metrics, encode_labels
 from config.spec import DatasetSpec, Task
 from training import model_code
+from training.calibration import fit_calibration
 from training.errors import TrainingError
-from training.metrics import compute_metrics, encode_labels
 from training.model_code import predict_scores, prepare_features
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class TrainingResult:
     train_rows: int
     best_iteration: int
     feature_importance: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, list[float]] | None = None
 
 
 def time_ordered_split(
@@ -89,6 +91,7 @@ def fit_model(
     params: TrainingParams,
     *,
     seen: pd.Series | None = None,
+    weights: pd.Series | None = None,
 ) -> TrainingResult:
     """Train a challenger on labelled rows and score it on the time-ordered holdout.
 
@@ -100,6 +103,7 @@ def fit_model(
         spec: The dataset spec (task, target, feature kinds, timestamp).
         params: Hyperparameters and split.
         seen: Boolean mask aligned with `frame`: rows the champion was trained on.
+        weights: Sample weights aligned with `frame` (e.g. a time-decayed window).
 
     Returns:
         The fitted model, its schema and its holdout metrics.
@@ -128,22 +132,25 @@ def fit_model(
     fit_part, stop_part = time_ordered_split(
         train, timestamp=spec.timestamp, holdout_fraction=EARLY_STOPPING_FRACTION
     )
+    weight = None if weights is None else weights.reset_index(drop=True)
     booster = xgb.train(
         _booster_params(spec.task, params, n_classes=len(schema["classes"])),
-        _matrix(fit_part, spec, schema),
+        _matrix(fit_part, spec, schema, weight),
         num_boost_round=params.n_estimators,
-        evals=[(_matrix(stop_part, spec, schema), "early_stopping")],
+        evals=[(_matrix(stop_part, spec, schema, weight), "early_stopping")],
         early_stopping_rounds=params.early_stopping_rounds,
         verbose_eval=False,
     )
     best = int(booster.best_iteration)
     booster = booster[: best + 1]
+    holdout_scores = predict_scores(booster, holdout, schema)
     metrics = compute_metrics(
-        spec.task.value,
-        holdout[spec.target],
-        predict_scores(booster, holdout, schema),
-        schema["classes"],
+        spec.task.value, holdout[spec.target], holdout_scores, schema["classes"]
     )
+    calibration = None
+    if spec.task is Task.BINARY:
+        codes = encode_labels(holdout[spec.target], schema["classes"])
+        calibration = fit_calibration(holdout_scores, codes)
     logger.info(
         "trained on %d rows (%d trees); holdout %s",
         len(train),
@@ -160,17 +167,23 @@ def fit_model(
         train_rows=len(train),
         best_iteration=best,
         feature_importance={k: float(v) for k, v in gain.items() if isinstance(v, float | int)},
+        calibration=calibration,
     )
 
 
-def _matrix(frame: pd.DataFrame, spec: DatasetSpec, schema: dict[str, Any]) -> xgb.DMatrix:
+def _matrix(
+    frame: pd.DataFrame, spec: DatasetSpec, schema: dict[str, Any], weights: pd.Series | None
+) -> xgb.DMatrix:
     label = frame[spec.target]
     y = (
         label.to_numpy(dtype="float64")
         if spec.task is Task.REGRESSION
         else encode_labels(label, schema["classes"])
     )
-    return xgb.DMatrix(prepare_features(frame, schema), label=y, enable_categorical=True)
+    weight = None if weights is None else weights.loc[frame.index].to_numpy(dtype="float64")
+    return xgb.DMatrix(
+        prepare_features(frame, schema), label=y, weight=weight, enable_categorical=True
+    )
 
 
 def _booster_params(task: Task, params: TrainingParams, *, n_classes: int) -> dict[str, Any]:

@@ -64,6 +64,9 @@ def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
     broken.to_csv(incoming / "b2-broken.csv", index=False)
     make_frame(500, seed=4, start=2500, shift=1.5).to_csv(incoming / "b3-drift.csv", index=False)
     make_frame(500, seed=5, start=3000).to_csv(incoming / "b4-clean.csv", index=False)
+    # Concept drift only: same feature distribution, the label's relationship inverted.
+    make_frame(500, seed=6, start=3500, flip=True).to_csv(incoming / "b5-concept.csv", index=False)
+    make_frame(500, seed=7, start=4000, flip=True).to_csv(incoming / "b6-concept.csv", index=False)
     spec = {
         "name": "toy",
         "task": "binary",
@@ -128,8 +131,9 @@ def test_drifted_batch_triggers_a_retrain(project: Project) -> None:
     assert summary.outcome in {"promoted", "challenger lost"}
     assert project.versions() == versions + 1
     record = Path(summary.record).read_text()
-    assert "drift share 0.33 >= 0.30" in record
-    assert "`x1`: wasserstein" in record and "**drifted**" in record
+    assert "feature drift after multiple-testing correction" in record
+    assert "signals fired: drift" in record
+    assert "`x1` (numeric): wasserstein" in record and "**drifted**" in record
     assert "| champion | 1 |" in record
 
 
@@ -149,6 +153,19 @@ def test_losing_challenger_leaves_production_untouched(project: Project) -> None
         if e.status == "accepted"
     ]
     assert accepted == ["b1-clean.csv", "b3-drift.csv", "b4-clean.csv"]
+
+
+def test_label_only_concept_drift_is_caught_by_the_metric_not_by_drift(project: Project) -> None:
+    production = project.aliases()["production"]
+    missed = project.run("b5-concept.csv", POLICY__NAME="drift-only")
+    assert missed.outcome == "kept production" and project.aliases()["production"] == production
+    record = Path(missed.record).read_text()
+    assert "no drift" in record and "signals fired: none" in record
+    caught = project.run("b6-concept.csv")
+    record = Path(caught.record).read_text()
+    assert "signals fired: realized_drop" in record and "realized metric dropped" in record
+    assert "no drift" in record  # the features did not move: only the labels tell
+    assert caught.outcome == "promoted" and caught.production_version != production
 
 
 def test_secret_token_never_reaches_reports_mlflow_or_logs(project: Project) -> None:

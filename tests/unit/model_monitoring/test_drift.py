@@ -3,58 +3,92 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from factories import make_frame
-from model_monitoring.drift import ModelScores, measure_drift, write_report
+from model_monitoring.drift import DriftTests, ModelScores, measure_drift, write_report
 
-COMMON = {
-    "numeric": ["x1", "x2"],
-    "categorical": ["colour"],
-    "target": "y",
-    "numeric_method": "wasserstein",
-    "categorical_method": "jensenshannon",
-    "threshold": 0.1,
-}
+COLUMNS = {"numeric": ["x1", "x2"], "categorical": ["colour"]}
 
 
-def test_no_drift_between_samples_of_the_same_distribution() -> None:
-    summary, _ = measure_drift(make_frame(800, seed=1), make_frame(800, seed=2), **COMMON)
-    assert summary.drifted_count == 0 and summary.drifted_share == 0.0
-    assert {c.column for c in summary.columns} == {"x1", "x2", "colour"}
-    assert summary.prediction is None and summary.realized == {}
-
-
-def test_shifted_column_is_flagged_with_its_pinned_method(tmp_path: Path) -> None:
-    summary, snapshot = measure_drift(
-        make_frame(800, seed=1), make_frame(800, seed=2, shift=1.5), **COMMON
+def measure(ref, cur, **kwargs):
+    return measure_drift(
+        ref,
+        cur,
+        columns=kwargs.pop("columns", COLUMNS),
+        target="y",
+        tests=kwargs.pop("tests", DriftTests()),
+        metric="roc_auc",
+        **kwargs,
     )
-    drifted = {c.column: c for c in summary.columns if c.drifted}
-    assert set(drifted) == {"x1"}
-    assert drifted["x1"].method == "wasserstein" and drifted["x1"].score > 0.5
-    assert summary.drifted_share == 1 / 3
-    report = write_report(snapshot, tmp_path / "monitor.html")
-    assert report.stat().st_size > 10_000 and "<html" in report.read_text()[:2000].lower()
 
 
-def test_prediction_drift_and_realized_metrics_with_a_production_model() -> None:
-    ref, cur = make_frame(600, seed=1), make_frame(600, seed=2, shift=1.0)
-    scores = ModelScores(
+def scores_for(ref: pd.DataFrame, cur: pd.DataFrame, **kwargs) -> ModelScores:
+    return ModelScores(
         reference=1 / (1 + np.exp(-2 * ref.x1)),
         current=1 / (1 + np.exp(-2 * cur.x1)),
         task="binary",
         classes=[0, 1],
+        **kwargs,
     )
-    summary, _ = measure_drift(ref, cur, scores=scores, **COMMON)
+
+
+def test_no_drift_between_samples_of_the_same_distribution() -> None:
+    summary, _ = measure(make_frame(800, seed=1), make_frame(800, seed=2))
+    assert summary.corrected_count == 0 and not summary.drift_detected
+    assert {c.column for c in summary.columns} == {"x1", "x2", "colour"}
+    assert all(c.p_value is not None for c in summary.columns)
+    assert summary.prediction is None and summary.realized == {}
+
+
+def test_shifted_column_is_flagged_by_distance_and_by_corrected_test(tmp_path: Path) -> None:
+    summary, snapshot = measure(make_frame(800, seed=1), make_frame(800, seed=2, shift=1.5))
+    flagged = {c.column: c for c in summary.columns if c.significant}
+    assert set(flagged) == {"x1"}
+    assert flagged["x1"].method == "wasserstein" and flagged["x1"].score > 0.5
+    assert flagged["x1"].p_value < 1e-6
+    assert summary.drifted_share == summary.corrected_share == 1 / 3
+    assert not summary.drift_detected  # 1 of 3 is under the 0.5 share that counts as drift
+    report = write_report(snapshot, tmp_path / "monitor.html")
+    assert report.stat().st_size > 10_000 and "<html" in report.read_text()[:2000].lower()
+
+
+def test_correction_keeps_large_but_insignificant_distances_out() -> None:
+    # 30 rows: distances are noisy and can pass 0.1, but the corrected tests do not fire.
+    summary, _ = measure(make_frame(30, seed=1), make_frame(30, seed=2))
+    assert summary.corrected_count <= summary.drifted_count
+    assert summary.corrected_count == 0
+
+
+def test_text_columns_get_evidently_text_content_drift() -> None:
+    rng = np.random.default_rng(0)
+    words = np.array(
+        ["good", "bad", "great", "awful", "tasty", "bland", "fresh", "stale", "cheap", "pricey"]
+    )
+
+    def texts(n: int, p: np.ndarray) -> list[str]:
+        return [" ".join(rng.choice(words, 8, p=p)) for _ in range(n)]
+
+    ref = make_frame(600, seed=1).assign(review=texts(600, np.ones(10) / 10))
+    skewed = np.r_[np.full(5, 0.18), np.full(5, 0.02)]
+    cur = make_frame(600, seed=2).assign(review=texts(600, skewed))
+    summary, _ = measure(ref, cur, columns={**COLUMNS, "text": ["review"]})
+    [review] = [c for c in summary.columns if c.column == "review"]
+    assert review.kind == "text" and review.p_value is None and review.significant
+
+
+def test_realized_metrics_come_with_a_bootstrap_interval() -> None:
+    ref, cur = make_frame(600, seed=1), make_frame(600, seed=2, shift=1.0)
+    summary, _ = measure(ref, cur, scores=scores_for(ref, cur))
     assert summary.prediction is not None and summary.prediction.drifted
-    assert 0.7 < summary.realized["roc_auc"] <= 1.0
-    assert 0.0 < summary.realized["accuracy"] <= 1.0
-    assert summary.as_metrics()["realized.roc_auc"] == summary.realized["roc_auc"]
+    low, high = summary.realized_interval["roc_auc"]
+    assert low < summary.realized["roc_auc"] < high and high - low < 0.1
+    assert summary.as_metrics()["realized.roc_auc.low"] == low
 
 
-def test_unlabelled_batch_has_prediction_drift_but_no_realized_metrics() -> None:
+def test_unlabelled_batch_gets_an_estimate_not_realized_metrics() -> None:
     ref, cur = make_frame(300, seed=1), make_frame(300, seed=2).drop(columns=["y"])
-    scores = ModelScores(
-        reference=np.full(300, 0.4), current=np.full(300, 0.4), task="binary", classes=[0, 1]
-    )
-    summary, _ = measure_drift(ref, cur, scores=scores, **COMMON)
-    assert summary.prediction is not None and summary.realized == {}
+    identity = {"x": [0.0, 1.0], "y": [0.0, 1.0]}
+    summary, _ = measure(ref, cur, scores=scores_for(ref, cur, calibration=identity))
+    assert summary.realized == {} and summary.prediction is not None
+    assert 0.5 < summary.estimated["accuracy"] <= 1.0 and 0.5 < summary.estimated["roc_auc"] <= 1.0

@@ -1,66 +1,165 @@
 from __future__ import annotations
 
+import pytest
+
+from config.settings import PolicySettings
 from model_monitoring.drift import DriftSummary
-from model_monitoring.policy import should_retrain
+from model_monitoring.policy import (
+    PastBatch,
+    PolicyRules,
+    RetrainDecision,
+    Signals,
+    fire_signals,
+    should_retrain,
+)
+
+RULES = PolicyRules(signals=("realized_drop", "estimated_drop", "drift"))
 
 
-def summary(share: float = 0.0, realized: dict[str, float] | None = None) -> DriftSummary:
+def summary(*, realized=None, interval=None, estimated=None, drift=False) -> DriftSummary:
     return DriftSummary(
         columns=(),
         drifted_count=0,
-        drifted_share=share,
+        drifted_share=0.0,
+        corrected_count=0,
+        corrected_share=1.0 if drift else 0.0,
+        drift_detected=drift,
         prediction=None,
         realized=realized or {},
         reference_rows=100,
         current_rows=100,
+        realized_interval=interval or {},
+        estimated=estimated or {},
     )
 
 
-def decide(s: DriftSummary, **overrides):
-    args = {
-        "has_production": True,
-        "force": False,
-        "share_threshold": 0.5,
-        "metric": "roc_auc",
-        "baseline": 0.85,
-        "drop_threshold": 0.05,
-        "new_labelled_rows": 100,
-    }
-    return should_retrain(s, **(args | overrides))
+def signals(*names: str) -> Signals:
+    return Signals(fired={n: n in names for n in ("realized_drop", "estimated_drop", "drift")})
+
+
+def decide(s: Signals, history=(), rules=RULES, **overrides) -> RetrainDecision:
+    args = {"has_production": True, "force": False, "new_labelled_rows": 100} | overrides
+    return should_retrain(s, list(history), rules=rules, **args)
+
+
+QUIET, FIRED, RETRAINED = PastBatch(False, False), PastBatch(True, False), PastBatch(True, True)
+
+
+def test_realized_drop_fires_only_beyond_threshold_and_noise() -> None:
+    dropped = fire_signals(
+        summary(realized={"roc_auc": 0.80}, interval={"roc_auc": (0.78, 0.82)}),
+        metric="roc_auc",
+        baseline=0.85,
+        rules=RULES,
+    )
+    assert dropped.names() == ["realized_drop"]
+    assert dropped.numbers["realized_drop"] == pytest.approx(0.05)
+    noisy = fire_signals(
+        summary(realized={"roc_auc": 0.80}, interval={"roc_auc": (0.70, 0.86)}),
+        metric="roc_auc",
+        baseline=0.85,
+        rules=RULES,
+    )
+    assert noisy.names() == []  # the interval reaches the baseline: could be sampling noise
+    small = fire_signals(
+        summary(realized={"roc_auc": 0.84}), metric="roc_auc", baseline=0.85, rules=RULES
+    )
+    assert small.names() == []
+
+
+def test_lower_is_better_metric_drops_when_it_rises() -> None:
+    fired = fire_signals(
+        summary(realized={"rmse": 12.0}, interval={"rmse": (11.0, 13.0)}),
+        metric="rmse",
+        baseline=10.0,
+        rules=RULES,
+    )
+    assert fired.names() == ["realized_drop"]
+
+
+def test_estimate_is_used_only_without_labels() -> None:
+    unlabelled = fire_signals(
+        summary(estimated={"roc_auc": 0.70}), metric="roc_auc", baseline=0.85, rules=RULES
+    )
+    assert unlabelled.names() == ["estimated_drop"]
+    labelled = fire_signals(
+        summary(realized={"roc_auc": 0.85}, estimated={"roc_auc": 0.70}),
+        metric="roc_auc",
+        baseline=0.85,
+        rules=RULES,
+    )
+    assert labelled.names() == []
+
+
+def test_signals_outside_the_policy_are_reported_but_not_fired() -> None:
+    drift_only = PolicyRules(signals=("drift",))
+    fired = fire_signals(
+        summary(realized={"roc_auc": 0.5}, drift=False),
+        metric="roc_auc",
+        baseline=0.85,
+        rules=drift_only,
+    )
+    assert fired.names() == [] and fired.numbers["realized_drop"] == pytest.approx(0.35)
 
 
 def test_quiet_batch_keeps_the_production_model() -> None:
-    decision = decide(summary(0.1, {"roc_auc": 0.84}))
+    decision = decide(signals())
     assert not decision.retrain and decision.reasons == ()
-    assert decision.numbers["metric_drop"] == 0.85 - 0.84
 
 
-def test_first_run_retrains_because_there_is_no_production_model() -> None:
-    decision = decide(summary(), has_production=False, baseline=None)
-    assert decision.retrain and decision.reasons == ("no production model yet",)
+def test_first_model_and_forced_runs_retrain_whatever_the_rules() -> None:
+    strict = PolicyRules(persistence_n=3, persistence_m=3, cooldown=5, budget=0)
+    assert decide(signals(), rules=strict, has_production=False).reasons == (
+        "no production model yet",
+    )
+    assert decide(signals(), rules=strict, force=True).retrain
 
 
-def test_drift_share_at_threshold_retrains() -> None:
-    assert decide(summary(0.5)).reasons == ("drift share 0.50 >= 0.50",)
+def test_persistence_needs_n_of_the_last_m_batches() -> None:
+    rules = PolicyRules(signals=RULES.signals, persistence_n=2, persistence_m=3)
+    first = decide(signals("drift"), [QUIET, QUIET], rules)
+    assert not first.retrain and first.reasons[-1].startswith("persistence: fired on 1 of")
+    assert decide(signals("drift"), [QUIET, FIRED], rules).retrain
+    assert not decide(signals("drift"), [FIRED, QUIET, QUIET], rules).retrain  # out of window
 
 
-def test_metric_drop_over_threshold_retrains_even_without_feature_drift() -> None:
-    decision = decide(summary(0.0, {"roc_auc": 0.70}))
-    assert decision.retrain
-    assert decision.reasons[0].startswith("roc_auc dropped 0.150 > 0.050")
+def test_cooldown_blocks_retraining_right_after_a_retrain() -> None:
+    rules = PolicyRules(signals=RULES.signals, cooldown=2)
+    blocked = decide(signals("realized_drop"), [QUIET, RETRAINED], rules)
+    assert not blocked.retrain and "cooldown" in blocked.reasons[-1]
+    assert decide(signals("realized_drop"), [RETRAINED, QUIET, QUIET], rules).retrain
 
 
-def test_lower_is_better_metrics_drop_when_they_rise() -> None:
-    decision = decide(summary(0.0, {"rmse": 12.0}), metric="rmse", baseline=10.0, drop_threshold=1)
-    assert decision.retrain and decision.numbers["metric_drop"] == 2.0
+def test_budget_caps_retrains_per_window() -> None:
+    rules = PolicyRules(signals=RULES.signals, budget=2, budget_window=5)
+    blocked = decide(signals("realized_drop"), [RETRAINED, QUIET, RETRAINED, QUIET], rules)
+    assert not blocked.retrain and blocked.reasons[-1].startswith("budget: 2 retrains")
+    # The older retrain has left the 5-batch window: one used, one left.
+    history = [RETRAINED, QUIET, QUIET, RETRAINED, QUIET, QUIET]
+    assert decide(signals("realized_drop"), history, rules).retrain
 
 
-def test_forced_retrain_always_retrains_and_says_so() -> None:
-    decision = decide(summary(), force=True, new_labelled_rows=0)
-    assert decision.retrain and decision.reasons == ("forced",)
+def test_dry_run_reports_what_it_would_do_without_acting() -> None:
+    rules = PolicyRules(signals=RULES.signals, dry_run=True)
+    decision = decide(signals("realized_drop"), rules=rules)
+    assert not decision.retrain and decision.would_retrain and decision.dry_run
+    assert str(decision).startswith("dry run: would retrain")
 
 
-def test_drift_without_new_labels_waits_for_labels() -> None:
-    decision = decide(summary(0.9), new_labelled_rows=0)
-    assert not decision.retrain
-    assert decision.reasons[-1] == "no new labelled rows to train on: waiting for labels"
+def test_no_new_labels_means_waiting() -> None:
+    decision = decide(signals("drift"), new_labelled_rows=0)
+    assert not decision.retrain and decision.reasons[-1].endswith("waiting for labels")
+
+
+def test_every_batch_policy_retrains_without_signals() -> None:
+    rules = PolicyRules(signals=(), every_batch=True)
+    assert decide(signals(), rules=rules).reasons == ("policy retrains on every batch",)
+
+
+def test_presets_resolve_and_fields_override_them() -> None:
+    assert PolicySettings().resolved()["signals"] == ("realized_drop", "estimated_drop", "drift")
+    drift_only = PolicySettings(name="drift-only", cooldown=3).resolved()
+    assert drift_only["signals"] == ("drift",) and drift_only["cooldown"] == 3
+    assert PolicyRules(**PolicySettings(name="never").resolved()).signals == ()
+    with pytest.raises(ValueError, match="persistence_n"):
+        PolicySettings(persistence_n=3, persistence_m=2).resolved()

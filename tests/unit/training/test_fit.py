@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from config.metrics import compute_metrics
 from config.spec import DatasetSpec
 from factories import make_frame
 from training.errors import TrainingError
 from training.fit import TrainingParams, fit_model, save_model_files, time_ordered_split
-from training.metrics import compute_metrics
 from training.model_code import predict_scores
 
 FAST = TrainingParams(n_estimators=60, max_depth=3, learning_rate=0.2, n_jobs=1)

@@ -1,0 +1,224 @@
+"""Benchmark: does the retrain policy adapt to concept drift, and at what training cost?
+
+Replays standard streams (river's SEA and Agrawal generators, abrupt concept drift, and a stream
+with no drift) batch by batch through driftloop's own functions: the production model scores each
+batch before any retraining on it (prequential accuracy), the monitor measures it (Evidently,
+bootstrap interval), the policy decides, XGBoost retrains on the policy's window and the promotion
+rule guards the swap. Compared with never retraining and with retraining on every batch (all data,
+or a recent window), over several seeds. Prints one table; run by hand:
+
+    OMP_WAIT_POLICY=PASSIVE uv run python benchmarks/adaptation.py [--seeds 3] [--csv out.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from river.datasets import synth
+
+from config.metrics import compute_metrics
+from config.spec import DatasetSpec, FeatureSpec, Task
+from model_monitoring.drift import DriftTests, ModelScores, measure_drift
+from model_monitoring.policy import PastBatch, PolicyRules, fire_signals, should_retrain
+from registry.promotion import decide_promotion
+from training.fit import TrainingParams, fit_model
+from training.model_code import predict_scores
+from training.window import file_weights, select_window
+
+BATCHES = 20
+ROWS = 2000
+DRIFT_AT = (6, 11, 16)  # batches (1-based) where the concept changes abruptly
+PARAMS = TrainingParams(n_estimators=100, max_depth=4, learning_rate=0.1, n_jobs=1)
+METRIC = "roc_auc"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A way of deciding when to retrain and on what."""
+
+    name: str
+    window: str = "all"
+    window_batches: int = 3
+    rules: PolicyRules | None = None  # None: retrain on every batch without a gate
+    never: bool = False
+
+
+def stream(kind: str, seed: int) -> list[pd.DataFrame]:
+    """Reference batch + BATCHES batches of ROWS rows; the concept switches at DRIFT_AT."""
+    if kind == "stable":
+        concepts = [synth.SEA(variant=0, noise=0.1, seed=seed)]
+    elif kind == "sea":
+        concepts = [synth.SEA(variant=v, noise=0.1, seed=seed + v) for v in (0, 1, 2, 3)]
+    else:
+        concepts = [synth.Agrawal(classification_function=f, seed=seed + f) for f in (0, 2, 4, 6)]
+    frames, concept = [], 0
+    iterators = [iter(c) for c in concepts]
+    for number in range(BATCHES + 1):
+        if kind != "stable" and number in DRIFT_AT:
+            concept += 1
+        rows = list(itertools.islice(iterators[concept], ROWS))
+        frame = pd.DataFrame([x for x, _ in rows])
+        frame.columns = [f"f{c}" if isinstance(c, int) else str(c) for c in frame.columns]
+        frame["y"] = [int(y) for _, y in rows]
+        frame.insert(0, "t", np.arange(number * ROWS, (number + 1) * ROWS))
+        frames.append(frame)
+    return frames
+
+
+def spec_for(frame: pd.DataFrame) -> DatasetSpec:
+    """A dataset spec for a generated stream (every generated feature is numeric)."""
+    features = tuple(c for c in frame.columns if c not in {"t", "y"})
+    return DatasetSpec(
+        name="stream",
+        task=Task.BINARY,
+        target="y",
+        timestamp="t",
+        features=FeatureSpec(numeric=features),
+        reference=Path("-"),
+        incoming=Path("-"),
+    )
+
+
+def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
+    """Run one policy over one stream; return mean accuracy, retrains and rows trained."""
+    spec = spec_for(frames[0])
+    files = [0]  # indices of frames a model may train on (the reference first)
+    model = fit_model(frames[0], spec, PARAMS)
+    trained_on = {0}
+    history: list[PastBatch] = []
+    accuracies, retrains, rows = [], 0, 0
+    for number in range(1, len(frames)):
+        batch = frames[number]
+        scores = predict_scores(model.booster, batch, model.schema)
+        accuracies.append(compute_metrics("binary", batch.y, scores, [0, 1])["accuracy"])
+        files.append(number)
+        if policy.never:
+            continue
+        retrain, fired = True, False
+        if policy.rules is not None:
+            reference = pd.concat([frames[i] for i in sorted(trained_on)], ignore_index=True)
+            summary, _ = measure_drift(
+                reference,
+                batch,
+                columns={"numeric": list(spec.features.numeric)},
+                target="y",
+                tests=DriftTests(),
+                metric=METRIC,
+                scores=ModelScores(
+                    predict_scores(model.booster, reference, model.schema), scores, "binary", [0, 1]
+                ),
+            )
+            signals = fire_signals(
+                summary, metric=METRIC, baseline=model.metrics[METRIC], rules=policy.rules
+            )
+            decision = should_retrain(
+                signals,
+                history,
+                rules=policy.rules,
+                has_production=True,
+                force=False,
+                new_labelled_rows=len(batch),
+            )
+            retrain, fired = decision.retrain, signals.any
+        if retrain:
+            chosen = select_window(files, window=policy.window, batches=policy.window_batches)  # type: ignore[arg-type]
+            weights = file_weights(
+                len(chosen),
+                window=policy.window,  # type: ignore[arg-type]
+                half_life=2.0,
+            )
+            data = pd.concat(
+                [frames[i].assign(_w=w, _f=i) for i, w in zip(chosen, weights, strict=True)],
+                ignore_index=True,
+            )
+            challenger = fit_model(
+                data.drop(columns=["_w", "_f"]),
+                spec,
+                PARAMS,
+                seen=data["_f"].isin(trained_on),
+                weights=data["_w"],
+            )
+            retrains += 1
+            rows += len(data)
+            promote = True
+            if policy.rules is not None:
+                champion = compute_metrics(
+                    "binary",
+                    challenger.holdout.y,
+                    predict_scores(model.booster, challenger.holdout, model.schema),
+                    [0, 1],
+                )
+                promote = decide_promotion(
+                    metric=METRIC,
+                    challenger=challenger.metrics[METRIC],
+                    champion=champion[METRIC],
+                    min_improvement=0.005,
+                    floor=0.55,
+                ).promote
+            if promote:
+                model, trained_on = challenger, set(chosen)
+        history.append(PastBatch(fired=fired, retrained=retrain))
+    return {"accuracy": float(np.mean(accuracies)), "retrains": retrains, "rows": rows}
+
+
+def policies(default_window: str, default_k: int) -> list[Policy]:
+    """The policies compared: baselines, the anchors' drift-only trigger, driftloop's default."""
+    default = PolicyRules(signals=("realized_drop", "estimated_drop", "drift"))
+    return [
+        Policy("never", never=True),
+        Policy("every batch (all data)", window="all"),
+        Policy(f"every batch (last {default_k})", window="last_k", window_batches=default_k),
+        Policy("every batch (decay)", window="decay"),
+        Policy(
+            "drift-only trigger",
+            window=default_window,
+            window_batches=default_k,
+            rules=replace(default, signals=("drift",)),
+        ),
+        Policy("driftloop default", window=default_window, window_batches=default_k, rules=default),
+    ]
+
+
+def main() -> None:
+    """Run every policy on every stream and seed; print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--streams", nargs="+", default=["sea", "agrawal", "stable"])
+    parser.add_argument("--window", default="last_k")
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--csv", type=Path)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    results = []
+    started = time.perf_counter()
+    for kind, seed in itertools.product(args.streams, range(args.seeds)):
+        frames = stream(kind, seed)
+        for policy in policies(args.window, args.k):
+            results.append(
+                {"stream": kind, "seed": seed, "policy": policy.name, **replay(frames, policy)}
+            )
+    table = (
+        pd.DataFrame(results)
+        .groupby(["stream", "policy"], sort=False)
+        .agg(accuracy=("accuracy", "mean"), retrains=("retrains", "mean"), rows=("rows", "mean"))
+        .reset_index()
+    )
+    table["accuracy"] = (table["accuracy"] * 100).round(2)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print(table.to_string(index=False))
+    print(
+        f"\n{args.seeds} seeds x {BATCHES} batches x {ROWS} rows; "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
