@@ -14,7 +14,7 @@ RUN := $(UV) run --no-sync
 # times slower, so let waiting threads sleep.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install run demo test test-unit test-all lint format typecheck all mlflow-ui clean
+.PHONY: help install run demo simulate test test-unit test-all lint format typecheck all mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,11 @@ run: $(VENV_STAMP) ## run the demo from scratch: every demo batch through the re
 	$(RUN) driftloop demo
 
 demo: run ## same as run
+
+simulate: $(VENV_STAMP) ## replay the demo batches through the real loop; timeline in reports/simulation
+	$(RUN) python -m dvc repro --quiet demo_data
+	$(RUN) driftloop simulate --spec data/rainfall.yaml --batches data/incoming/rainfall \
+		--out reports/simulation $(if $(POLICY),--policy $(POLICY))
 
 test: $(VENV_STAMP) ## the whole test suite (unit, data, model and end-to-end flow tests)
 	$(RUN) pytest

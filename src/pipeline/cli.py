@@ -23,6 +23,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", type=Path, help="process this batch file instead of the next one")
     run.add_argument("--force-retrain", action="store_true", help="retrain whatever drift says")
     commands.add_parser("demo", help="reset local state and run the built-in demo, all batches")
+    simulate = commands.add_parser(
+        "simulate", help="replay a folder of batches through the real loop; write a timeline"
+    )
+    simulate.add_argument("--spec", type=Path, required=True, help="dataset spec YAML")
+    simulate.add_argument("--batches", type=Path, required=True, help="folder of batch files")
+    simulate.add_argument("--out", type=Path, required=True, help="output folder")
+    simulate.add_argument(
+        "--policy",
+        choices=["default", "drift-only", "metric-only", "every-batch", "never"],
+        help="named retrain policy (default: DRIFTLOOP_POLICY__NAME or 'default')",
+    )
     suite = commands.add_parser("suite", help="derive the GE expectation suites from the reference")
     suite.add_argument("--spec", type=Path, help="dataset spec YAML")
     return parser
@@ -38,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
         if args.command == "run":
             return _run(args)
+        if args.command == "simulate":
+            return _simulate(args)
         if args.command == "demo":
             from pipeline.demo import run_demo
 
@@ -63,6 +76,19 @@ def _run(args: argparse.Namespace) -> int:
         print(f"driftloop: {exc}", file=sys.stderr)
         return 1
     print(f"{summary.batch or '-'}: {summary.outcome}: {summary.message}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pipeline.flows import simulation_flow
+
+    summaries = simulation_flow(
+        spec=str(args.spec), batches=str(args.batches), out=str(args.out), policy=args.policy
+    )
+    for s in summaries:
+        value = f"{s.metric} {s.value:.4f}" if s.value is not None else "-"
+        print(f"{s.batch}: {s.outcome} ({value}; signals: {', '.join(s.signals) or 'none'})")
+    print(f"timeline: {args.out / 'timeline.csv'}, {args.out / 'timeline.html'}")
     return 0
 
 

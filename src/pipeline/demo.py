@@ -14,7 +14,8 @@ from config.settings import Settings
 from config.spec import load_spec
 from data_validation.errors import DataValidationError
 from demo_data.rainfall import write_demo_data
-from pipeline.flows import RunSummary, retraining_flow
+from pipeline.context import RunSummary
+from pipeline.flows import retraining_flow
 from runs.batches import list_batches
 
 logger = logging.getLogger(__name__)

@@ -1,53 +1,39 @@
-"""The retraining flow: validate -> monitor -> decide -> train -> evaluate -> promote -> deliver."""
+"""The flows: retraining (one batch through the whole loop) and simulation (a replayed history)."""
 
 from __future__ import annotations
 
-import logging
+import shutil
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
-from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVEL
 
-from config.metrics import DEFAULT_FLOOR, DEFAULT_METRIC
-from config.settings import Settings, get_settings
+from config.metrics import DEFAULT_METRIC
+from config.settings import PolicyName, Settings, get_settings
 from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
-from data_validation.gate import ValidationOutcome
 from delivery.dispatch import build_dispatch_request
-from model_monitoring.drift import DriftSummary
-from model_monitoring.estimate import ESTIMATE_CAVEAT
-from model_monitoring.policy import PolicyRules, RetrainDecision
+from model_monitoring.policy import PolicyRules
 from pipeline import tasks
-from registry.models import RegisteredVersion
-from runs import ledger
-from runs.batches import SOURCE_COLUMN, BatchFile, build_manifest
-from runs.ledger import LedgerEntry
-from runs.provenance import git_commit, manifest_hash
-from runs.record import CandidateRow, DecisionRecord
-from training.fit import TrainingParams
-from training.window import file_weights, select_window
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """The outcome of one run of the retraining flow."""
-
-    batch: str | None
-    outcome: str
-    message: str
-    production_version: str | None = None
-    challenger_version: str | None = None
-    record: str | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
+from pipeline.context import (
+    RunContext,
+    RunSummary,
+    alias_names,
+    drift_reference,
+    finish,
+    metric_floor,
+    new_labelled_rows,
+    reject,
+    show_stage_logs,
+    stamp,
+    training_params,
+    training_window,
+    version_tags,
+)
+from pipeline.records import candidates, decision_text, drift_lines
+from runs.batches import SOURCE_COLUMN, BatchFile, list_batches
+from runs.timeline import write_timeline
 
 
 @flow(name="retraining")
@@ -62,32 +48,65 @@ def retraining_flow(
         force_retrain: Retrain whatever the monitor says.
     """
     settings = get_settings()
-    _show_stage_logs()
+    show_stage_logs()
     dataset = load_spec(Path(spec) if spec else settings.paths.spec)
     pending = tasks.find_batch(dataset, settings.paths.ledger, Path(batch) if batch else None)
     if pending is None:
         message = f"no unprocessed batch in {dataset.incoming}"
         get_run_logger().info("no new batch: %s", message)
         return RunSummary(None, "no new batch", message)
-    run = _Run(settings, dataset, pending)
+    return process_batch(settings, dataset, pending, force=force_retrain)
+
+
+@flow(name="simulation")
+def simulation_flow(
+    spec: str, batches: str, out: str, policy: PolicyName | None = None
+) -> list[RunSummary]:
+    """Replay a history of batches through the real loop and write its timeline.
+
+    Everything the replay touches lives under `out` (its own registry, ledger, GX results and
+    reports); the batch files are copied first, so the originals are never moved.
+
+    Args:
+        spec: Dataset spec YAML; its reference is the starting training data.
+        batches: Folder of batch files, replayed in name order.
+        out: Output folder: `timeline.csv`, `timeline.png`, `timeline.html`, `reports/`.
+        policy: A named retrain policy (default: the configured one).
+    """
+    show_stage_logs()
+    root = Path(out).resolve()
+    settings = _isolated_settings(get_settings(), root, policy)
+    dataset = load_spec(Path(spec)).model_copy(update={"incoming": root / "incoming"})
+    copies = _copy_batches(Path(batches), dataset.incoming)
+    summaries = [_replay_one(settings, dataset, path) for path in copies]
+    written = write_timeline([asdict(s) for s in summaries], root, policy=settings.policy.name)
+    get_run_logger().info("simulation of %d batches written to %s", len(summaries), written)
+    return summaries
+
+
+def process_batch(
+    settings: Settings, dataset: DatasetSpec, pending: BatchFile, *, force: bool = False
+) -> RunSummary:
+    """Validate, monitor, decide, train, evaluate, promote and deliver for one batch."""
+    run = RunContext(settings, dataset, pending)
     with run.clock("validate"):
         frame = tasks.read_batch(pending.path)
         outcome = tasks.validate_batch(settings.paths.gx_root, dataset, frame)
     run.start(frame, outcome)
     if not outcome.success:
-        _reject(run, outcome)
+        reject(run, outcome)
     production = tasks.get_production(
         settings.mlflow, dataset.name, settings.promotion.production_alias
     )
     metric = settings.promotion.metric or DEFAULT_METRIC[dataset.task.value]
     with run.clock("monitor"):
-        reference, reference_manifest = _drift_reference(settings, dataset, production)
+        reference, reference_manifest = drift_reference(settings, dataset, production)
         scores = (
             tasks.score_batch(settings.mlflow, production, reference, frame, dataset)
             if production
             else None
         )
-        report = settings.paths.reports / f"monitor-{_stamp()}.html"
+        report = settings.paths.reports / f"monitor-{stamp()}.html"
         drift = tasks.monitor_batch(
             reference,
             frame,
@@ -104,33 +123,41 @@ def retraining_flow(
             report,
             {"batch": pending.name, "sha256": pending.sha256},
         )
+    run.measured(metric, drift.realized.get(metric), drift.estimated.get(metric))
     decision = tasks.decide_retrain(
         drift,
         settings.paths.ledger,
         rules=PolicyRules(**settings.policy.resolved()),
         metric=metric,
         baseline=production.metrics.get(metric) if production else None,
-        force=force_retrain,
-        new_labelled_rows=_new_labelled_rows(run, reference_manifest if production else []),
-    )
-    run.note(
-        drift=_drift_lines(drift, metric),
-        drift_report=report.resolve().as_uri(),
-        decision=_decision_text(decision),
+        force=force,
+        new_labelled_rows=new_labelled_rows(run, reference_manifest if production else []),
     )
     run.decided(decision)
+    run.note(
+        drift=drift_lines(drift, metric),
+        drift_report=report.resolve().as_uri(),
+        decision=decision_text(decision),
+    )
     if not decision.retrain:
         kept = "dry run" if decision.would_retrain else "kept production"
-        return _finish(run, kept, str(decision), production)
+        return finish(run, kept, str(decision), production)
     with run.clock("train"):
-        manifest, weights = _training_window(settings, dataset, run)
+        manifest, weights = training_window(settings, dataset, run)
         training_frame = tasks.load_training_frame(manifest, Path.cwd(), SOURCE_COLUMN)
         seen = {e["sha256"] for e in reference_manifest} if production else set()
-        result = tasks.train_challenger(training_frame, dataset, _params(settings), seen, weights)
+        result = tasks.train_challenger(
+            training_frame, dataset, training_params(settings), seen, weights
+        )
+        run.train_rows = result.train_rows
     with run.clock("register"), tempfile.TemporaryDirectory() as workdir:
-        tags = _version_tags(manifest, decision.reasons)
         challenger = tasks.register_challenger(
-            settings.mlflow, dataset, result, manifest=manifest, tags=tags, workdir=Path(workdir)
+            settings.mlflow,
+            dataset,
+            result,
+            manifest=manifest,
+            tags=version_tags(manifest, decision.reasons),
+            workdir=Path(workdir),
         )
     with run.clock("evaluate"):
         champion = tasks.score_champion(production, result.holdout, dataset) if production else None
@@ -139,19 +166,19 @@ def retraining_flow(
             challenger=result.metrics[metric],
             champion=champion[metric] if champion else None,
             min_improvement=settings.promotion.min_improvement,
-            floor=_floor(settings, metric),
+            floor=metric_floor(settings, metric),
         )
     with run.clock("promote"):
         action = tasks.promote(
-            settings.mlflow, dataset.name, challenger.version, verdict, _aliases(settings)
+            settings.mlflow, dataset.name, challenger.version, verdict, alias_names(settings)
         )
     run.note(
-        candidates=_candidates(production, champion, challenger, result.metrics),
+        candidates=candidates(production, champion, challenger, result.metrics),
         promotion=("promoted: " if verdict.promote else "not promoted: ") + verdict.reason,
         registry=[f"`{m.alias}`: {m.from_version} -> {m.to_version}" for m in action.moves],
     )
     if not verdict.promote:
-        return _finish(run, "challenger lost", verdict.reason, production, challenger.version)
+        return finish(run, "challenger lost", verdict.reason, production, challenger.version)
     with run.clock("deliver"):
         request = build_dispatch_request(
             api_url=settings.github.api_url,
@@ -163,271 +190,56 @@ def retraining_flow(
             metrics=result.metrics,
             alias=settings.promotion.production_alias,
         )
-        dry_run_path = settings.paths.reports / f"dispatch-{_stamp()}.json"
+        dry_run_path = settings.paths.reports / f"dispatch-{stamp()}.json"
         delivered = tasks.trigger_cd(settings.github, request, dry_run_path)
     run.note(delivery=delivered.note)
-    return _finish(run, "promoted", verdict.reason, production, challenger.version, promoted=True)
+    return finish(run, "promoted", verdict.reason, production, challenger.version, promoted=True)
 
 
-class _Run:
-    """What one flow run knows about its batch: sizes, stage times and the growing record."""
-
-    def __init__(self, settings: Settings, dataset: DatasetSpec, batch: BatchFile) -> None:
-        self.settings, self.dataset, self.batch = settings, dataset, batch
-        self.clock = _Clock()
-        self.rows = 0
-        self.labelled = False
-        self.decision: RetrainDecision | None = None
-        self.record = DecisionRecord(
-            run_name=_stamp(),
-            dataset=dataset.name,
-            batch=batch.name,
-            batch_sha256=batch.sha256,
-            rows=0,
-            outcome="running",
-            validation="not run",
+def _replay_one(settings: Settings, dataset: DatasetSpec, path: Path) -> RunSummary:
+    pending = tasks.find_batch(dataset, settings.paths.ledger, path)
+    if pending is None:
+        return RunSummary(path.name, "duplicate", "same content as an earlier batch: skipped")
+    try:
+        return process_batch(settings, dataset, pending)
+    except DataValidationError as exc:
+        return RunSummary(
+            path.name,
+            "rejected",
+            f"{len(exc.failures)} broken expectations",
+            decision="rejected",
+            reasons=exc.failures,
         )
 
-    def start(self, frame: pd.DataFrame, outcome: ValidationOutcome) -> None:
-        target = self.dataset.target
-        self.rows = len(frame)
-        self.labelled = target in frame.columns and bool(frame[target].notna().any())
-        self.note(rows=self.rows, validation=_validation_text(outcome), data_docs=outcome.docs_url)
 
-    def decided(self, decision: RetrainDecision) -> None:
-        self.decision = decision
-
-    def note(self, **fields: Any) -> None:
-        self.record = replace(self.record, **fields)
-
-    def entry(self, status: ledger.Status, path: Path) -> LedgerEntry:
-        return LedgerEntry(
-            batch=self.batch.name,
-            sha256=self.batch.sha256,
-            status=status,
-            labelled=self.labelled,
-            rows=self.rows,
-            path=_relative(path),
-            run_id=str(flow_run.id),
-            at=datetime.now(UTC).isoformat(),
-            fired=bool(self.decision and self.decision.signals),
-            retrained=bool(self.decision and self.decision.retrain),
-            decision=str(self.decision) if self.decision else "",
-        )
-
-    def write_record(self, outcome: str) -> Path:
-        path = self.settings.paths.reports / f"decision-{self.record.run_name}.md"
-        final = replace(self.record, outcome=outcome, seconds=dict(self.clock.seconds))
-        return tasks.write_decision_record(final, path)
-
-
-class _Clock:
-    """Wall time per stage, reported in the run summary."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = round(time.perf_counter() - start, 3)
-
-
-def _show_stage_logs() -> None:
-    # Prefect attaches its handlers to PREFECT_LOGGING_EXTRA_LOGGERS but leaves their level at
-    # the root's WARNING, which would hide every decision line the stages log at INFO.
-    level = PREFECT_LOGGING_LEVEL.value()
-    for name in PREFECT_LOGGING_EXTRA_LOGGERS.value():
-        stage_logger = logging.getLogger(name)
-        if stage_logger.level == logging.NOTSET:
-            stage_logger.setLevel(level)
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
-def _validation_text(outcome: ValidationOutcome) -> str:
-    if outcome.success:
-        return f"passed suite `{outcome.suite}` ({outcome.evaluated} expectations)"
-    broken = "\n".join(f"- {f}" for f in outcome.failures)
-    return (
-        f"FAILED suite `{outcome.suite}`: {len(outcome.failures)} of {outcome.evaluated} "
-        f"expectations broken:\n\n{broken}"
+def _isolated_settings(settings: Settings, root: Path, policy: PolicyName | None) -> Settings:
+    paths = settings.paths.model_copy(
+        update={
+            "reports": root / "reports",
+            "quarantine": root / "quarantine",
+            "ledger": root / "ledger.jsonl",
+            "gx_root": root / "great_expectations",
+        }
+    )
+    tracking = settings.mlflow.model_copy(
+        update={
+            "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "artifact_root": root / "mlartifacts",
+        }
+    )
+    chosen = settings.policy.model_copy(update={"name": policy}) if policy else settings.policy
+    # A replay never asks CI to ship anything: the CD hand-off is recorded, not sent.
+    github = settings.github.model_copy(update={"token": None})
+    return settings.model_copy(
+        update={"paths": paths, "mlflow": tracking, "policy": chosen, "github": github}
     )
 
 
-def _reject(run: _Run, outcome: ValidationOutcome) -> None:
-    paths = run.settings.paths
-    moved = tasks.quarantine(run.batch, outcome, paths.quarantine, _stamp())
-    tasks.record_batch(paths.ledger, run.entry("quarantined", moved))
-    written = run.write_record("batch rejected")
-    failures = "\n  ".join(str(f) for f in outcome.failures)
-    raise DataValidationError(
-        f"batch {run.batch.name} failed validation ({len(outcome.failures)} broken "
-        f"expectations); quarantined to {moved}; record {written}; Data Docs "
-        f"{outcome.docs_url}:\n  {failures}",
-        failures=tuple(str(f) for f in outcome.failures),
-        quarantined_to=str(moved),
-    )
-
-
-def _finish(
-    run: _Run,
-    outcome: str,
-    message: str,
-    production: RegisteredVersion | None,
-    challenger: str | None = None,
-    *,
-    promoted: bool = False,
-) -> RunSummary:
-    tasks.record_batch(run.settings.paths.ledger, run.entry("accepted", run.batch.path))
-    path = run.write_record(outcome)
-    current = challenger if promoted else (production.version if production else None)
-    get_run_logger().info("%s: %s: %s [production v%s]", run.batch.name, outcome, message, current)
-    return RunSummary(
-        run.batch.name,
-        outcome,
-        message,
-        production_version=current,
-        challenger_version=challenger,
-        record=str(path),
-        seconds=dict(run.clock.seconds),
-    )
-
-
-def _relative(path: Path) -> str:
-    resolved = path.resolve()
-    cwd = Path.cwd().resolve()
-    return (resolved.relative_to(cwd) if resolved.is_relative_to(cwd) else resolved).as_posix()
-
-
-def _drift_reference(
-    settings: Settings, dataset: DatasetSpec, production: RegisteredVersion | None
-) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """The production model's training data (or the spec's reference before the first model)."""
-    if production is None:
-        manifest = build_manifest([dataset.reference], Path.cwd())
-    else:
-        manifest = tasks.production_manifest(settings.mlflow, production)
-    return tasks.load_training_frame(manifest, Path.cwd()), manifest
-
-
-def _training_window(
-    settings: Settings, dataset: DatasetSpec, run: _Run
-) -> tuple[list[dict[str, str]], dict[str, float]]:
-    """The files the challenger trains on (the policy's window) and each file's weight."""
-    accepted = ledger.training_entries(ledger.read_ledger(settings.paths.ledger))
-    paths = [dataset.reference] + [Path(e.path) for e in accepted]
-    if run.labelled:
-        paths.append(run.batch.path)
-    t = settings.training
-    chosen = select_window(paths, window=t.window, batches=t.window_batches)
-    manifest = build_manifest(chosen, Path.cwd())
-    weights = file_weights(len(manifest), window=t.window, half_life=t.decay_half_life)
-    return manifest, {e["sha256"]: w for e, w in zip(manifest, weights, strict=True)}
-
-
-def _new_labelled_rows(run: _Run, production_manifest: list[dict[str, str]]) -> int:
-    """Labelled rows in this batch that the production model was not trained on."""
-    known = {e["sha256"] for e in production_manifest}
-    return run.rows if run.labelled and run.batch.sha256 not in known else 0
-
-
-def _params(settings: Settings) -> TrainingParams:
-    t = settings.training
-    return TrainingParams(
-        n_estimators=t.n_estimators,
-        max_depth=t.max_depth,
-        learning_rate=t.learning_rate,
-        early_stopping_rounds=t.early_stopping_rounds,
-        holdout_fraction=t.holdout_fraction,
-        seed=t.seed,
-        n_jobs=t.n_jobs,
-    )
-
-
-def _floor(settings: Settings, metric: str) -> float | None:
-    floor = settings.promotion.floor
-    return floor if floor is not None else DEFAULT_FLOOR.get(metric)
-
-
-def _aliases(settings: Settings) -> dict[str, str]:
-    p = settings.promotion
-    return {
-        "production_alias": p.production_alias,
-        "previous_alias": p.previous_alias,
-        "challenger_alias": p.challenger_alias,
-    }
-
-
-def _version_tags(manifest: list[dict[str, str]], reasons: tuple[str, ...]) -> dict[str, str]:
-    tags = {
-        "driftloop.data_sha256": manifest_hash(manifest),
-        "driftloop.data_files": str(len(manifest)),
-        "driftloop.retrain_reasons": "; ".join(reasons)[:4000],
-    }
-    commit = git_commit(Path.cwd())
-    if commit:
-        tags["driftloop.git_commit"] = commit
-    return tags
-
-
-def _drift_lines(drift: DriftSummary, metric: str) -> list[str]:
-    lines = [
-        f"feature drift: {drift.drifted_count} of {len(drift.columns)} columns by distance "
-        f"(raw share {drift.drifted_share:.2f}); {drift.corrected_count} after "
-        f"Benjamini-Hochberg (corrected share {drift.corrected_share:.2f}): "
-        + ("**drift**" if drift.drift_detected else "no drift")
-    ]
-    for c in drift.columns:
-        p_value = f", p={c.p_value:.3g}" if c.p_value is not None else ""
-        verdict = " **drifted**" if c.significant else (" (distance only)" if c.drifted else "")
-        lines.append(
-            f"`{c.column}` ({c.kind}): {c.method} {c.score:.3f} "
-            f"(threshold {c.threshold}{p_value}){verdict}"
-        )
-    if drift.prediction:
-        lines.append(
-            f"prediction drift: {drift.prediction.method} {drift.prediction.score:.3f}"
-            + (" **drifted**" if drift.prediction.drifted else "")
-        )
-    if drift.realized:
-        band = drift.realized_interval.get(metric)
-        interval = f" (95% bootstrap {band[0]:.4f}-{band[1]:.4f})" if band else ""
-        value = drift.realized.get(metric, float("nan"))
-        everything = ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.realized.items()))
-        lines.append(
-            f"production model on this batch: {metric} {value:.4f}{interval}; {everything}"
-        )
-    if drift.estimated:
-        lines.append(
-            "ESTIMATED (no labels): "
-            + ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.estimated.items()))
-            + f"; {ESTIMATE_CAVEAT}"
-        )
-    return lines
-
-
-def _decision_text(decision: RetrainDecision) -> str:
-    fired = ", ".join(decision.signals) or "none"
-    numbers = ", ".join(f"{k} {v:.4f}" for k, v in sorted(decision.numbers.items()))
-    return f"{decision}\n\nsignals fired: {fired}\n\nnumbers: {numbers}"
-
-
-def _candidates(
-    production: RegisteredVersion | None,
-    champion: dict[str, float] | None,
-    challenger: RegisteredVersion,
-    metrics: dict[str, float],
-) -> list[CandidateRow]:
-    rows = [CandidateRow("challenger", challenger.version, metrics)]
-    if production is not None and champion is not None:
-        rows.insert(0, CandidateRow("champion", production.version, champion))
-    return rows
+def _copy_batches(source: Path, target: Path) -> list[Path]:
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    return [Path(shutil.copy2(p, target / p.name)) for p in list_batches(source)]
 
 
 if __name__ == "__main__":

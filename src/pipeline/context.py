@@ -1,0 +1,290 @@
+"""What one flow run carries from stage to stage, and how settings map onto stage arguments."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVEL
+
+from config.metrics import DEFAULT_FLOOR
+from config.settings import Settings
+from config.spec import DatasetSpec
+from data_validation.errors import DataValidationError
+from data_validation.gate import ValidationOutcome
+from model_monitoring.policy import RetrainDecision
+from pipeline import tasks
+from pipeline.records import validation_text
+from registry.models import RegisteredVersion
+from runs import ledger
+from runs.batches import BatchFile, build_manifest
+from runs.ledger import LedgerEntry
+from runs.provenance import git_commit, manifest_hash
+from runs.record import DecisionRecord
+from training.fit import TrainingParams
+from training.window import file_weights, select_window
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The outcome of one run of the retraining flow (one row of a simulation timeline)."""
+
+    batch: str | None
+    outcome: str
+    message: str
+    production_version: str | None = None
+    challenger_version: str | None = None
+    record: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    rows: int = 0
+    metric: str = ""
+    value: float | None = None
+    estimated: float | None = None
+    decision: str = ""
+    reasons: tuple[str, ...] = ()
+    signals: tuple[str, ...] = ()
+    retrained: bool = False
+    promoted: bool = False
+    train_rows: int = 0
+
+
+class Clock:
+    """Wall time per stage, reported in the record and the summary."""
+
+    def __init__(self) -> None:
+        """Start with no stages timed."""
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        """Time the block as `stage`."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(time.perf_counter() - start, 3)
+
+
+class RunContext:
+    """What one run knows about its batch: sizes, the decision, stage times, the record."""
+
+    def __init__(self, settings: Settings, dataset: DatasetSpec, batch: BatchFile) -> None:
+        """Start the record for `batch`."""
+        self.settings, self.dataset, self.batch = settings, dataset, batch
+        self.clock = Clock()
+        self.rows = 0
+        self.labelled = False
+        self.metric = ""
+        self.value: float | None = None
+        self.estimated: float | None = None
+        self.decision: RetrainDecision | None = None
+        self.train_rows = 0
+        self.record = DecisionRecord(
+            run_name=stamp(),
+            dataset=dataset.name,
+            batch=batch.name,
+            batch_sha256=batch.sha256,
+            rows=0,
+            outcome="running",
+            validation="not run",
+        )
+
+    def start(self, frame: pd.DataFrame, outcome: ValidationOutcome) -> None:
+        """Note the batch's size, whether it has labels, and the validation verdict."""
+        target = self.dataset.target
+        self.rows = len(frame)
+        self.labelled = target in frame.columns and bool(frame[target].notna().any())
+        self.note(rows=self.rows, validation=validation_text(outcome), data_docs=outcome.docs_url)
+
+    def measured(self, metric: str, value: float | None, estimated: float | None) -> None:
+        """Note the production model's metric on the batch, before any retraining on it."""
+        self.metric, self.value, self.estimated = metric, value, estimated
+
+    def decided(self, decision: RetrainDecision) -> None:
+        """Note the retrain decision."""
+        self.decision = decision
+
+    def note(self, **fields: Any) -> None:
+        """Add fields to the decision record."""
+        self.record = replace(self.record, **fields)
+
+    def entry(self, status: ledger.Status, path: Path) -> LedgerEntry:
+        """The ledger line for this batch."""
+        return LedgerEntry(
+            batch=self.batch.name,
+            sha256=self.batch.sha256,
+            status=status,
+            labelled=self.labelled,
+            rows=self.rows,
+            path=relative(path),
+            run_id=str(flow_run.id),
+            at=datetime.now(UTC).isoformat(),
+            fired=bool(self.decision and self.decision.signals),
+            retrained=bool(self.decision and self.decision.retrain),
+            decision=str(self.decision) if self.decision else "",
+        )
+
+    def write_record(self, outcome: str) -> Path:
+        """Write the decision record (and its Prefect artifact)."""
+        path = self.settings.paths.reports / f"decision-{self.record.run_name}.md"
+        final = replace(self.record, outcome=outcome, seconds=dict(self.clock.seconds))
+        return tasks.write_decision_record(final, path)
+
+
+def reject(run: RunContext, outcome: ValidationOutcome) -> None:
+    """Quarantine the batch, record it, and fail the run with every broken expectation."""
+    paths = run.settings.paths
+    moved = tasks.quarantine(run.batch, outcome, paths.quarantine, stamp())
+    tasks.record_batch(paths.ledger, run.entry("quarantined", moved))
+    written = run.write_record("batch rejected")
+    failures = "\n  ".join(str(f) for f in outcome.failures)
+    raise DataValidationError(
+        f"batch {run.batch.name} failed validation ({len(outcome.failures)} broken "
+        f"expectations); quarantined to {moved}; record {written}; Data Docs "
+        f"{outcome.docs_url}:\n  {failures}",
+        failures=tuple(str(f) for f in outcome.failures),
+        quarantined_to=str(moved),
+    )
+
+
+def finish(
+    run: RunContext,
+    outcome: str,
+    message: str,
+    production: RegisteredVersion | None,
+    challenger: str | None = None,
+    *,
+    promoted: bool = False,
+) -> RunSummary:
+    """Record the batch as accepted, write the record, and summarize the run."""
+    tasks.record_batch(run.settings.paths.ledger, run.entry("accepted", run.batch.path))
+    path = run.write_record(outcome)
+    current = challenger if promoted else (production.version if production else None)
+    get_run_logger().info("%s: %s: %s [production v%s]", run.batch.name, outcome, message, current)
+    decision = run.decision
+    return RunSummary(
+        run.batch.name,
+        outcome,
+        message,
+        production_version=current,
+        challenger_version=challenger,
+        record=str(path),
+        seconds=dict(run.clock.seconds),
+        rows=run.rows,
+        metric=run.metric,
+        value=run.value,
+        estimated=run.estimated,
+        decision=str(decision) if decision else "",
+        reasons=decision.reasons if decision else (),
+        signals=decision.signals if decision else (),
+        retrained=bool(decision and decision.retrain),
+        promoted=promoted,
+        train_rows=run.train_rows,
+    )
+
+
+def drift_reference(
+    settings: Settings, dataset: DatasetSpec, production: RegisteredVersion | None
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """The production model's training data (or the spec's reference before the first model)."""
+    if production is None:
+        manifest = build_manifest([dataset.reference], Path.cwd())
+    else:
+        manifest = tasks.production_manifest(settings.mlflow, production)
+    return tasks.load_training_frame(manifest, Path.cwd()), manifest
+
+
+def training_window(
+    settings: Settings, dataset: DatasetSpec, run: RunContext
+) -> tuple[list[dict[str, str]], dict[str, float]]:
+    """The files the challenger trains on (the policy's window) and each file's weight."""
+    accepted = ledger.training_entries(ledger.read_ledger(settings.paths.ledger))
+    paths = [dataset.reference] + [Path(e.path) for e in accepted]
+    if run.labelled:
+        paths.append(run.batch.path)
+    t = settings.training
+    chosen = select_window(paths, window=t.window, batches=t.window_batches)
+    manifest = build_manifest(chosen, Path.cwd())
+    weights = file_weights(len(manifest), window=t.window, half_life=t.decay_half_life)
+    return manifest, {e["sha256"]: w for e, w in zip(manifest, weights, strict=True)}
+
+
+def new_labelled_rows(run: RunContext, production_manifest: list[dict[str, str]]) -> int:
+    """Labelled rows in this batch that the production model was not trained on."""
+    known = {e["sha256"] for e in production_manifest}
+    return run.rows if run.labelled and run.batch.sha256 not in known else 0
+
+
+def training_params(settings: Settings) -> TrainingParams:
+    """XGBoost parameters from settings."""
+    t = settings.training
+    return TrainingParams(
+        n_estimators=t.n_estimators,
+        max_depth=t.max_depth,
+        learning_rate=t.learning_rate,
+        early_stopping_rounds=t.early_stopping_rounds,
+        holdout_fraction=t.holdout_fraction,
+        seed=t.seed,
+        n_jobs=t.n_jobs,
+    )
+
+
+def metric_floor(settings: Settings, metric: str) -> float | None:
+    """The configured absolute floor, or the metric's default floor."""
+    floor = settings.promotion.floor
+    return floor if floor is not None else DEFAULT_FLOOR.get(metric)
+
+
+def alias_names(settings: Settings) -> dict[str, str]:
+    """The registry alias names, as keyword arguments of `apply_promotion`."""
+    p = settings.promotion
+    return {
+        "production_alias": p.production_alias,
+        "previous_alias": p.previous_alias,
+        "challenger_alias": p.challenger_alias,
+    }
+
+
+def version_tags(manifest: list[dict[str, str]], reasons: tuple[str, ...]) -> dict[str, str]:
+    """Provenance tags for a model version: data fingerprint, git commit, why it was trained."""
+    tags = {
+        "driftloop.data_sha256": manifest_hash(manifest),
+        "driftloop.data_files": str(len(manifest)),
+        "driftloop.retrain_reasons": "; ".join(reasons)[:4000],
+    }
+    commit = git_commit(Path.cwd())
+    if commit:
+        tags["driftloop.git_commit"] = commit
+    return tags
+
+
+def show_stage_logs() -> None:
+    """Let the stage packages' INFO lines through Prefect's handlers."""
+    # Prefect attaches its handlers to PREFECT_LOGGING_EXTRA_LOGGERS but leaves their level at
+    # the root's WARNING, which would hide every decision line the stages log at INFO.
+    level = PREFECT_LOGGING_LEVEL.value()
+    for name in PREFECT_LOGGING_EXTRA_LOGGERS.value():
+        stage_logger = logging.getLogger(name)
+        if stage_logger.level == logging.NOTSET:
+            stage_logger.setLevel(level)
+
+
+def stamp() -> str:
+    """UTC timestamp for file names."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def relative(path: Path) -> str:
+    """`path` relative to the working directory when inside it, else absolute."""
+    resolved = path.resolve()
+    cwd = Path.cwd().resolve()
+    return (resolved.relative_to(cwd) if resolved.is_relative_to(cwd) else resolved).as_posix()

@@ -1,0 +1,135 @@
+"""The timeline of a replayed history: a CSV, a plot, and an HTML page with both."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = [
+    "batch",
+    "rows",
+    "metric",
+    "value",
+    "estimated",
+    "decision",
+    "reasons",
+    "signals",
+    "retrained",
+    "promoted",
+    "train_rows",
+    "outcome",
+    "production_version",
+    "challenger_version",
+    "record",
+]
+
+
+def timeline_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per batch with the timeline columns (list fields joined with '; ')."""
+    frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    for column in ("reasons", "signals"):
+        frame[column] = frame[column].map(
+            lambda v: "; ".join(v) if isinstance(v, list | tuple) else (v or "")
+        )
+    frame["rows"] = frame["rows"].fillna(0).astype(int)
+    frame["train_rows"] = frame["train_rows"].fillna(0).astype(int)
+    frame["retrained"] = frame["retrained"].eq(True)
+    frame["promoted"] = frame["promoted"].eq(True)
+    return frame
+
+
+def write_timeline(rows: list[dict[str, Any]], out: Path, *, policy: str) -> Path:
+    """Write `timeline.csv`, `timeline.png` and `timeline.html` into `out`.
+
+    Returns:
+        The HTML page's path.
+    """
+    frame = timeline_frame(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "timeline.csv", index=False)
+    png = plot_timeline(frame, out / "timeline.png", policy=policy)
+    page = out / "timeline.html"
+    page.write_text(_html(frame, png, policy), encoding="utf-8")
+    return page
+
+
+def plot_timeline(frame: pd.DataFrame, path: Path, *, policy: str) -> Path:
+    """Plot the production model's metric per batch, with retrains and promotions marked."""
+    import matplotlib  # noqa: PLC0415 - only simulations draw; keep flow start-up light
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # noqa: PLC0415 - see above
+
+    metric = next((m for m in frame["metric"].dropna() if m), "metric")
+    x = range(len(frame))
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
+    realized = frame["value"].astype("float64")
+    known = realized.notna().to_numpy()
+    positions = [i for i, k in zip(x, known, strict=True) if k]
+    ax.plot(
+        positions,
+        realized[known],
+        marker="o",
+        color="#1f77b4",
+        label=f"production {metric} (before retraining)",
+    )
+    ax.scatter(
+        list(x),
+        frame["estimated"].astype("float64"),
+        marker="o",
+        facecolors="none",
+        edgecolors="#1f77b4",
+        label=f"estimated {metric} (no labels)",
+    )
+    for i, row in frame.iterrows():
+        position = list(frame.index).index(i)
+        if row["promoted"]:
+            ax.axvline(position, color="#2ca02c", alpha=0.5, lw=2)
+        elif row["retrained"]:
+            ax.axvline(position, color="#ff7f0e", alpha=0.4, ls="--")
+        if row["outcome"] == "rejected":
+            ax.axvline(position, color="#d62728", alpha=0.5, ls=":")
+    ax.plot([], [], color="#2ca02c", lw=2, label="retrained and promoted")
+    ax.plot([], [], color="#ff7f0e", ls="--", label="retrained, champion kept")
+    ax.plot([], [], color="#d62728", ls=":", label="batch rejected")
+    ax.set_xticks(list(x), frame["batch"], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(f"driftloop replay, policy '{policy}'")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _html(frame: pd.DataFrame, png: Path, policy: str) -> str:
+    image = base64.b64encode(png.read_bytes()).decode()
+    values = frame["value"].dropna()
+    stats = (
+        f"{len(frame)} batches; mean production {html.escape(str(frame['metric'].iloc[0]))} "
+        f"{values.mean():.4f}; {int(frame['retrained'].sum())} retrains, "
+        f"{int(frame['promoted'].sum())} promotions, {int(frame['train_rows'].sum())} rows "
+        f"trained"
+        if len(values)
+        else f"{len(frame)} batches"
+    )
+    table = frame.drop(columns=["record"]).to_html(
+        index=False, na_rep="", escape=True, float_format=lambda v: f"{v:.4f}"
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>driftloop replay: {html.escape(policy)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top}}</style></head><body>
+<h1>driftloop replay, policy <code>{html.escape(policy)}</code></h1>
+<p>{stats}. <code>value</code> is the production model's metric on each batch, measured before
+any retraining on it.</p>
+<img alt="timeline" src="data:image/png;base64,{image}">
+<h2>Every batch: decision, the numbers behind it, the signals that fired</h2>
+{table}
+</body></html>
+"""

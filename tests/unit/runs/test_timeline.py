@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from runs.timeline import write_timeline
+
+ROWS = [
+    {
+        "batch": "b1.csv",
+        "rows": 100,
+        "metric": "roc_auc",
+        "value": None,
+        "decision": "retrain",
+        "reasons": ("no production model yet",),
+        "signals": (),
+        "retrained": True,
+        "promoted": True,
+        "train_rows": 80,
+        "outcome": "promoted",
+    },
+    {
+        "batch": "b2.csv",
+        "rows": 0,
+        "decision": "rejected",
+        "reasons": ("[x] missing",),
+        "outcome": "rejected",
+    },
+    {
+        "batch": "b3.csv",
+        "rows": 100,
+        "metric": "roc_auc",
+        "value": None,
+        "estimated": 0.8,
+        "decision": "keep",
+        "reasons": (),
+        "signals": (),
+        "outcome": "kept production",
+    },
+    {
+        "batch": "b4.csv",
+        "rows": 100,
+        "metric": "roc_auc",
+        "value": 0.61,
+        "decision": "retrain",
+        "reasons": ("realized metric dropped",),
+        "signals": ("realized_drop",),
+        "retrained": True,
+        "promoted": False,
+        "train_rows": 160,
+        "outcome": "challenger lost",
+    },
+]
+
+
+def test_timeline_writes_csv_plot_and_page(tmp_path: Path) -> None:
+    page = write_timeline(ROWS, tmp_path, policy="default")
+    frame = pd.read_csv(tmp_path / "timeline.csv")
+    assert list(frame.columns[:4]) == ["batch", "rows", "metric", "value"]
+    assert {"decision", "reasons", "retrained", "promoted", "train_rows"} <= set(frame.columns)
+    assert frame["retrained"].tolist() == [True, False, False, True]
+    assert frame.loc[3, "signals"] == "realized_drop"
+    assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    text = page.read_text()
+    assert "data:image/png;base64," in text and "realized metric dropped" in text
+    assert "2 retrains, 1 promotions, 240 rows trained" in text
