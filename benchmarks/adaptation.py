@@ -23,12 +23,19 @@ import numpy as np
 import pandas as pd
 from river.datasets import synth
 
-from config.metrics import compute_metrics
+from config.metrics import compute_metrics, watched_metrics
 from config.spec import DatasetSpec, FeatureSpec, Task
 from model_monitoring.drift import DriftTests, ModelScores, measure_drift
-from model_monitoring.policy import PastBatch, PolicyRules, fire_signals, should_retrain
+from model_monitoring.policy import (
+    CHANGE_SIGNALS,
+    PastBatch,
+    PolicyRules,
+    RetrainDecision,
+    fire_signals,
+    should_retrain,
+)
 from registry.promotion import decide_promotion
-from training.fit import TrainingParams, fit_model
+from training.fit import TrainingParams, TrainingResult, fit_model
 from training.model_code import predict_scores
 from training.window import file_weights, select_window
 
@@ -37,6 +44,7 @@ ROWS = 2000
 DRIFT_AT = (6, 11, 16)  # batches (1-based) where the concept changes abruptly
 PARAMS = TrainingParams(n_estimators=100, max_depth=4, learning_rate=0.1, n_jobs=1)
 METRIC = "roc_auc"
+WATCH = watched_metrics("binary", METRIC)
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
     spec = spec_for(frames[0])
     files = [0]  # indices of frames a model may train on (the reference first)
     model = fit_model(frames[0], spec, PARAMS)
-    trained_on = {0}
+    trained_on, regime = {0}, 0  # regime: position in `files` where the current concept began
     history: list[PastBatch] = []
     accuracies, retrains, rows = [], 0, 0
     for number in range(1, len(frames)):
@@ -101,34 +109,28 @@ def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
         files.append(number)
         if policy.never:
             continue
-        retrain, fired = True, False
+        retrain, fired, begin = True, False, 0
         if policy.rules is not None:
-            reference = pd.concat([frames[i] for i in sorted(trained_on)], ignore_index=True)
-            summary, _ = measure_drift(
-                reference,
+            decision = _decide(
+                frames,
                 batch,
-                columns={"numeric": list(spec.features.numeric)},
-                target="y",
-                tests=DriftTests(),
-                metric=METRIC,
-                scores=ModelScores(
-                    predict_scores(model.booster, reference, model.schema), scores, "binary", [0, 1]
-                ),
-            )
-            signals = fire_signals(
-                summary, metric=METRIC, baseline=model.metrics[METRIC], rules=policy.rules
-            )
-            decision = should_retrain(
-                signals,
-                history,
+                model=model,
+                trained_on=trained_on,
+                spec=spec,
                 rules=policy.rules,
-                has_production=True,
-                force=False,
-                new_labelled_rows=len(batch),
+                history=history,
+                regime_files=len(files) - regime,
+                model_files=len(trained_on),
             )
-            retrain, fired = decision.retrain, signals.any
+            retrain, fired = decision.retrain, bool(decision.signals)
+            change = bool(set(decision.signals) & set(CHANGE_SIGNALS))
+            begin = len(files) - 1 if change else regime
         if retrain:
-            chosen = select_window(files, window=policy.window, batches=policy.window_batches)  # type: ignore[arg-type]
+            chosen = select_window(
+                files[begin:],
+                window=policy.window,  # type: ignore[arg-type]
+                batches=policy.window_batches,
+            )
             weights = file_weights(
                 len(chosen),
                 window=policy.window,  # type: ignore[arg-type]
@@ -161,21 +163,67 @@ def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
                     champion=champion[METRIC],
                     min_improvement=0.005,
                     floor=0.55,
+                    others={m: (challenger.metrics[m], champion[m]) for m in WATCH[1:]},
                 ).promote
             if promote:
-                model, trained_on = challenger, set(chosen)
+                model, trained_on, regime = challenger, set(chosen), begin
         history.append(PastBatch(fired=fired, retrained=retrain))
     return {"accuracy": float(np.mean(accuracies)), "retrains": retrains, "rows": rows}
 
 
+def _decide(
+    frames: list[pd.DataFrame],
+    batch: pd.DataFrame,
+    *,
+    model: TrainingResult,
+    trained_on: set[int],
+    spec: DatasetSpec,
+    rules: PolicyRules,
+    history: list[PastBatch],
+    regime_files: int,
+    model_files: int,
+) -> RetrainDecision:
+    reference = pd.concat([frames[i] for i in sorted(trained_on)], ignore_index=True)
+    summary, _ = measure_drift(
+        reference,
+        batch,
+        columns={"numeric": list(spec.features.numeric)},
+        target="y",
+        tests=DriftTests(),
+        watch=WATCH,
+        scores=ModelScores(
+            predict_scores(model.booster, reference, model.schema),
+            predict_scores(model.booster, batch, model.schema),
+            "binary",
+            [0, 1],
+        ),
+    )
+    signals = fire_signals(
+        summary,
+        baselines=model.metrics,
+        watch=WATCH,
+        rules=rules,
+        regime_files=regime_files,
+        model_files=model_files,
+    )
+    return should_retrain(
+        signals,
+        history,
+        rules=rules,
+        has_production=True,
+        force=False,
+        new_labelled_rows=len(batch),
+    )
+
+
 def policies(default_window: str, default_k: int) -> list[Policy]:
     """The policies compared: baselines, the anchors' drift-only trigger, driftloop's default."""
-    default = PolicyRules(signals=("realized_drop", "estimated_drop", "drift"))
+    default = PolicyRules(full_window=default_k)
     return [
         Policy("never", never=True),
         Policy("every batch (all data)", window="all"),
+        Policy("every batch (last 1)", window="last_k", window_batches=1),
         Policy(f"every batch (last {default_k})", window="last_k", window_batches=default_k),
-        Policy("every batch (decay)", window="decay"),
         Policy(
             "drift-only trigger",
             window=default_window,

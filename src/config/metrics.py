@@ -19,6 +19,20 @@ HIGHER_IS_BETTER = {
     "mae": False,
 }
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
+# Metrics whose drop the monitor watches, besides the promotion metric: a ranking metric misses a
+# shifted decision threshold that a thresholded one sees, and the reverse.
+WATCH_METRICS = {
+    "binary": ("roc_auc", "accuracy"),
+    "multiclass": ("accuracy", "log_loss"),
+    "regression": ("rmse", "mae"),
+}
+
+
+def watched_metrics(task: str, promotion_metric: str) -> tuple[str, ...]:
+    """The promotion metric first, then the task's watched metrics, without repeats."""
+    return tuple(dict.fromkeys((promotion_metric, *WATCH_METRICS[task])))
+
+
 # A ROC AUC of 0.5 is a coin toss; a model that cannot clear 0.55 on its own holdout is not shipped.
 DEFAULT_FLOOR = {"roc_auc": 0.55}
 

@@ -49,7 +49,7 @@ class DriftSettings(BaseModel):
 
 
 PolicyName = Literal["default", "drift-only", "metric-only", "every-batch", "never"]
-SignalName = Literal["realized_drop", "estimated_drop", "drift"]
+SignalName = Literal["realized_drop", "estimated_drop", "drift", "window_full"]
 # Named retrain policies; any field set in PolicySettings overrides the preset's value.
 POLICY_PRESETS: dict[str, dict[str, Any]] = {
     "default": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ def measure_drift(
     columns: dict[str, list[str]],
     target: str,
     tests: DriftTests,
-    metric: str,
+    watch: Sequence[str],
     scores: ModelScores | None = None,
 ) -> tuple[DriftSummary, Snapshot]:
     """Compare a batch with the reference and measure the production model on it.
@@ -133,7 +134,7 @@ def measure_drift(
         columns: Feature columns by kind: {"numeric": [...], "categorical": [...], "text": [...]}.
         target: The label column.
         tests: Methods, thresholds, FDR level and the corrected share that counts as drift.
-        metric: The promotion metric, which gets the bootstrap interval.
+        watch: Metrics that get a bootstrap interval (the ones the retrain policy watches).
         scores: The production model's outputs, when there is a production model.
 
     Returns:
@@ -156,7 +157,7 @@ def measure_drift(
     )
     if scores is not None:
         summary = _with_model_health(
-            summary, current, target, scores=scores, metric=metric, labelled=labelled
+            summary, current, target, scores=scores, watch=watch, labelled=labelled
         )
     logger.info(
         "drift: %d of %d columns by distance (share %.2f), %d after correction (share %.2f); "
@@ -255,7 +256,7 @@ def _with_model_health(
     target: str,
     *,
     scores: ModelScores,
-    metric: str,
+    watch: Sequence[str],
     labelled: bool,
 ) -> DriftSummary:
     if labelled:
@@ -264,12 +265,12 @@ def _with_model_health(
         predicted = _select(scores.current, rows)
         # Same definitions as the holdout baseline, so a drop compares like with like.
         realized = compute_metrics(scores.task, y, predicted, scores.classes)
-        interval = _bootstrap(scores.task, y, predicted, scores.classes, metric)
+        intervals = {m: _bootstrap(scores.task, y, predicted, scores.classes, m) for m in watch}
         return DriftSummary(
             **{
                 **summary.__dict__,
                 "realized": realized,
-                "realized_interval": {metric: interval} if interval else {},
+                "realized_interval": {m: i for m, i in intervals.items() if i is not None},
             }
         )
     if scores.task == "regression" or scores.calibration is None:

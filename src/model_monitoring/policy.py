@@ -16,14 +16,16 @@ from model_monitoring.drift import DriftSummary
 
 logger = logging.getLogger(__name__)
 
-SIGNALS = ("realized_drop", "estimated_drop", "drift")
+SIGNALS = ("realized_drop", "estimated_drop", "drift", "window_full")
+# Signals that say the world changed: a retrain they trigger, once promoted, starts a new regime.
+CHANGE_SIGNALS = ("realized_drop", "estimated_drop", "drift")
 
 
 @dataclass(frozen=True)
 class PolicyRules:
     """Which signals count and how eagerly to act on them."""
 
-    signals: tuple[str, ...] = ("realized_drop", "estimated_drop")
+    signals: tuple[str, ...] = CHANGE_SIGNALS
     realized_drop: float = 0.02
     estimated_drop: float = 0.03
     persistence_n: int = 1
@@ -33,6 +35,7 @@ class PolicyRules:
     budget_window: int = 20
     every_batch: bool = False
     dry_run: bool = False
+    full_window: int = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Signals:
 
     fired: dict[str, bool]
     numbers: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def any(self) -> bool:
@@ -83,45 +87,111 @@ class RetrainDecision:
 def fire_signals(
     summary: DriftSummary,
     *,
-    metric: str,
-    baseline: float | None,
+    baselines: dict[str, float],
+    watch: Sequence[str],
     rules: PolicyRules,
+    regime_files: int = 0,
+    model_files: int = 0,
 ) -> Signals:
-    """Say which signals fire on this batch.
+    """Say which signals fire on this batch, and why.
+
+    The metric signals compare every watched metric with the production model's value on its
+    own holdout: a ranking metric (ROC AUC) misses a shifted decision threshold that accuracy
+    sees, and the reverse. A realized drop must also be beyond sampling noise (its bootstrap
+    interval excludes the baseline). `window_full` fires once the data since the last change
+    (the regime) fills the training window while the production model saw less of it: after a
+    change the first retrain uses the one new batch there is, this refits on the full window.
 
     Args:
         summary: What the monitor measured.
-        metric: The promotion metric (e.g. "roc_auc").
-        baseline: The production model's holdout value of `metric` (None: no production model).
+        baselines: The production model's holdout metrics (empty: no production model).
+        watch: Metrics whose drop fires the metric signals.
         rules: Thresholds.
+        regime_files: Labelled files since the last change, this batch included.
+        model_files: Files the production model was trained on.
 
     Returns:
-        Per-signal verdicts (all three are always evaluated and reported) and their numbers.
+        Per-signal verdicts (every signal is evaluated and reported) and their numbers.
     """
-    fired = dict.fromkeys(SIGNALS, False)
     numbers: dict[str, float] = {
         "drift_share": summary.drifted_share,
         "drift_share_corrected": summary.corrected_share,
+        "regime_files": float(regime_files),
+        "model_files": float(model_files),
     }
-    realized = summary.realized.get(metric)
-    if realized is not None and baseline is not None:
-        drop = improvement(metric, baseline, realized)
-        numbers |= {"realized": realized, "baseline": baseline, "realized_drop": drop}
+    notes: dict[str, str] = {}
+    realized = _drops(
+        summary.realized,
+        baselines,
+        watch,
+        summary.realized_interval,
+        numbers,
+        kind="realized",
+        threshold=rules.realized_drop,
+    )
+    estimated = (
+        []
+        if summary.realized
+        else _drops(
+            summary.estimated,
+            baselines,
+            watch,
+            {},
+            numbers,
+            kind="estimated",
+            threshold=rules.estimated_drop,
+        )
+    )
+    if realized:
+        notes["realized_drop"] = "realized " + "; ".join(realized)
+    if estimated:
+        notes["estimated_drop"] = "estimated (no labels) " + "; ".join(estimated)
+    if summary.drift_detected:
+        notes["drift"] = (
+            f"feature drift after multiple-testing correction (raw share "
+            f"{summary.drifted_share:.2f}, corrected {summary.corrected_share:.2f})"
+        )
+    if baselines and regime_files == rules.full_window > model_files:
+        notes["window_full"] = (
+            f"the window since the last change is full ({regime_files} "
+            f"files); the production model saw {model_files}"
+        )
+    fired = {name: name in notes and name in rules.signals for name in SIGNALS}
+    return Signals(fired=fired, numbers=numbers, notes=notes)
+
+
+def _drops(
+    values: dict[str, float],
+    baselines: dict[str, float],
+    watch: Sequence[str],
+    intervals: dict[str, tuple[float, float]],
+    numbers: dict[str, float],
+    *,
+    kind: str,
+    threshold: float,
+) -> list[str]:
+    fired = []
+    for metric in watch:
+        if metric not in values or metric not in baselines:
+            continue
+        baseline, value = baselines[metric], values[metric]
+        drop = improvement(metric, baseline, value)
+        numbers |= {
+            f"{metric}.baseline": baseline,
+            f"{metric}.{kind}": value,
+            f"{metric}.{kind}_drop": drop,
+        }
         beyond_noise = True
-        if metric in summary.realized_interval:
-            low, high = summary.realized_interval[metric]
-            numbers |= {"realized_low": low, "realized_high": high}
-            # The drop must be more than sampling noise: the interval excludes the baseline.
+        if metric in intervals:
+            low, high = intervals[metric]
+            numbers |= {f"{metric}.{kind}_low": low, f"{metric}.{kind}_high": high}
             best = high if HIGHER_IS_BETTER[metric] else low
             beyond_noise = improvement(metric, baseline, best) > 0
-        fired["realized_drop"] = drop > rules.realized_drop and beyond_noise
-    estimated = summary.estimated.get(metric)
-    if realized is None and estimated is not None and baseline is not None:
-        drop = improvement(metric, baseline, estimated)
-        numbers |= {"estimated": estimated, "baseline": baseline, "estimated_drop": drop}
-        fired["estimated_drop"] = drop > rules.estimated_drop
-    fired["drift"] = summary.drift_detected
-    return Signals(fired={k: v and k in rules.signals for k, v in fired.items()}, numbers=numbers)
+        if drop > threshold and beyond_noise:
+            fired.append(
+                f"{metric} dropped {drop:.3f} > {threshold} ({baseline:.3f} -> {value:.3f})"
+            )
+    return fired
 
 
 def should_retrain(
@@ -153,7 +223,7 @@ def should_retrain(
     """
     numbers = dict(signals.numbers)
     fired = signals.names()
-    reasons = [_describe(name, numbers, rules) for name in fired]
+    reasons = [signals.notes.get(name, name) for name in fired]
     if force:
         return _decided(True, ["forced", *reasons], fired, numbers, rules)
     if not has_production:
@@ -198,26 +268,6 @@ def _blocked_by(
                 f"budget is {rules.budget}"
             )
     return None
-
-
-def _describe(name: str, numbers: dict[str, float], rules: PolicyRules) -> str:
-    def show(key: str) -> str:
-        return f"{numbers[key]:.3f}" if key in numbers else "?"
-
-    if name == "realized_drop":
-        return (
-            f"realized metric dropped {show('realized_drop')} > {rules.realized_drop} "
-            f"({show('baseline')} -> {show('realized')})"
-        )
-    if name == "estimated_drop":
-        return (
-            f"estimated metric dropped {show('estimated_drop')} > {rules.estimated_drop} "
-            f"({show('baseline')} -> {show('estimated')}, an estimate)"
-        )
-    return (
-        f"feature drift after multiple-testing correction (raw share "
-        f"{show('drift_share')}, corrected share {show('drift_share_corrected')})"
-    )
 
 
 def _decided(

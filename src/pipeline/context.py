@@ -21,7 +21,7 @@ from config.settings import Settings
 from config.spec import DatasetSpec
 from data_validation.errors import DataValidationError
 from data_validation.gate import ValidationOutcome
-from model_monitoring.policy import RetrainDecision
+from model_monitoring.policy import CHANGE_SIGNALS, RetrainDecision
 from pipeline import tasks
 from pipeline.records import validation_text
 from registry.models import RegisteredVersion
@@ -88,6 +88,7 @@ class RunContext:
         self.estimated: float | None = None
         self.decision: RetrainDecision | None = None
         self.train_rows = 0
+        self.regime_start = False
         self.record = DecisionRecord(
             run_name=stamp(),
             dataset=dataset.name,
@@ -117,7 +118,7 @@ class RunContext:
         """Add fields to the decision record."""
         self.record = replace(self.record, **fields)
 
-    def entry(self, status: ledger.Status, path: Path) -> LedgerEntry:
+    def entry(self, status: ledger.Status, path: Path, *, promoted: bool = False) -> LedgerEntry:
         """The ledger line for this batch."""
         return LedgerEntry(
             batch=self.batch.name,
@@ -131,6 +132,7 @@ class RunContext:
             fired=bool(self.decision and self.decision.signals),
             retrained=bool(self.decision and self.decision.retrain),
             decision=str(self.decision) if self.decision else "",
+            regime_start=self.regime_start and promoted,
         )
 
     def write_record(self, outcome: str) -> Path:
@@ -166,7 +168,9 @@ def finish(
     promoted: bool = False,
 ) -> RunSummary:
     """Record the batch as accepted, write the record, and summarize the run."""
-    tasks.record_batch(run.settings.paths.ledger, run.entry("accepted", run.batch.path))
+    tasks.record_batch(
+        run.settings.paths.ledger, run.entry("accepted", run.batch.path, promoted=promoted)
+    )
     path = run.write_record(outcome)
     current = challenger if promoted else (production.version if production else None)
     get_run_logger().info("%s: %s: %s [production v%s]", run.batch.name, outcome, message, current)
@@ -203,15 +207,28 @@ def drift_reference(
     return tasks.load_training_frame(manifest, Path.cwd()), manifest
 
 
+def regime_files(settings: Settings, dataset: DatasetSpec, run: RunContext) -> list[Path]:
+    """Labelled data files since the last change (from the reference when there was none)."""
+    changed, regime = ledger.current_regime(ledger.read_ledger(settings.paths.ledger))
+    paths = ([] if changed else [dataset.reference]) + [Path(e.path) for e in regime]
+    return [*paths, run.batch.path] if run.labelled else paths
+
+
 def training_window(
-    settings: Settings, dataset: DatasetSpec, run: RunContext
+    settings: Settings, dataset: DatasetSpec, run: RunContext, decision: RetrainDecision
 ) -> tuple[list[dict[str, str]], dict[str, float]]:
-    """The files the challenger trains on (the policy's window) and each file's weight."""
-    accepted = ledger.training_entries(ledger.read_ledger(settings.paths.ledger))
-    paths = [dataset.reference] + [Path(e.path) for e in accepted]
-    if run.labelled:
-        paths.append(run.batch.path)
+    """The files the challenger trains on and each file's weight.
+
+    A retrain on a change signal starts a new regime: it trains on this batch alone, since older
+    data belongs to the concept that just ended. Otherwise the policy's window applies to the
+    data since the last change.
+    """
     t = settings.training
+    run.regime_start = bool(set(decision.signals) & set(CHANGE_SIGNALS))
+    if run.regime_start and t.window == "last_k":
+        paths = [run.batch.path]
+    else:
+        paths = regime_files(settings, dataset, run)
     chosen = select_window(paths, window=t.window, batches=t.window_batches)
     manifest = build_manifest(chosen, Path.cwd())
     weights = file_weights(len(manifest), window=t.window, half_life=t.decay_half_life)

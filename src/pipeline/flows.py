@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from config.metrics import DEFAULT_METRIC
+from config.metrics import DEFAULT_METRIC, watched_metrics
 from config.settings import PolicyName, Settings, get_settings
 from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
@@ -24,6 +24,7 @@ from pipeline.context import (
     finish,
     metric_floor,
     new_labelled_rows,
+    regime_files,
     reject,
     show_stage_logs,
     stamp,
@@ -99,6 +100,7 @@ def process_batch(
         settings.mlflow, dataset.name, settings.promotion.production_alias
     )
     metric = settings.promotion.metric or DEFAULT_METRIC[dataset.task.value]
+    watch = watched_metrics(dataset.task.value, metric)
     with run.clock("monitor"):
         reference, reference_manifest = drift_reference(settings, dataset, production)
         scores = (
@@ -112,7 +114,7 @@ def process_batch(
             frame,
             dataset,
             drift=settings.drift,
-            metric=metric,
+            watch=watch,
             scores=scores,
             report_path=report,
         )
@@ -127,9 +129,13 @@ def process_batch(
     decision = tasks.decide_retrain(
         drift,
         settings.paths.ledger,
-        rules=PolicyRules(**settings.policy.resolved()),
-        metric=metric,
-        baseline=production.metrics.get(metric) if production else None,
+        rules=PolicyRules(
+            **settings.policy.resolved(), full_window=settings.training.window_batches
+        ),
+        regime_files=len(regime_files(settings, dataset, run)),
+        model_files=len(reference_manifest) if production else 0,
+        watch=watch,
+        baselines=production.metrics if production else {},
         force=force,
         new_labelled_rows=new_labelled_rows(run, reference_manifest if production else []),
     )
@@ -143,7 +149,7 @@ def process_batch(
         kept = "dry run" if decision.would_retrain else "kept production"
         return finish(run, kept, str(decision), production)
     with run.clock("train"):
-        manifest, weights = training_window(settings, dataset, run)
+        manifest, weights = training_window(settings, dataset, run, decision)
         training_frame = tasks.load_training_frame(manifest, Path.cwd(), SOURCE_COLUMN)
         seen = {e["sha256"] for e in reference_manifest} if production else set()
         result = tasks.train_challenger(
@@ -167,6 +173,11 @@ def process_batch(
             champion=champion[metric] if champion else None,
             min_improvement=settings.promotion.min_improvement,
             floor=metric_floor(settings, metric),
+            others={
+                m: (result.metrics[m], champion[m])
+                for m in watch[1:]
+                if champion and m in champion and m in result.metrics
+            },
         )
     with run.clock("promote"):
         action = tasks.promote(

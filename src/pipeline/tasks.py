@@ -161,7 +161,7 @@ def monitor_batch(
     spec: DatasetSpec,
     *,
     drift: DriftSettings,
-    metric: str,
+    watch: tuple[str, ...],
     scores: ModelScores | None,
     report_path: Path,
 ) -> DriftSummary:
@@ -182,7 +182,7 @@ def monitor_batch(
             alpha=drift.alpha,
             share_threshold=drift.share_threshold,
         ),
-        metric=metric,
+        watch=watch,
         scores=scores,
     )
     write_report(snapshot, report_path)
@@ -218,13 +218,22 @@ def decide_retrain(
     ledger_path: Path,
     *,
     rules: PolicyRules,
-    metric: str,
-    baseline: float | None,
+    watch: tuple[str, ...],
+    baselines: dict[str, float],
     force: bool,
     new_labelled_rows: int,
+    regime_files: int,
+    model_files: int,
 ) -> RetrainDecision:
     """Fire the policy's signals on the measurement and decide, given the batches before it."""
-    signals = fire_signals(summary, metric=metric, baseline=baseline, rules=rules)
+    signals = fire_signals(
+        summary,
+        baselines=baselines,
+        watch=watch,
+        rules=rules,
+        regime_files=regime_files,
+        model_files=model_files,
+    )
     return should_retrain(
         signals,
         [
@@ -233,7 +242,7 @@ def decide_retrain(
             if e.status == "accepted"
         ],
         rules=rules,
-        has_production=baseline is not None,
+        has_production=bool(baselines),
         force=force,
         new_labelled_rows=new_labelled_rows,
     )

@@ -58,11 +58,23 @@ def decide_promotion(
     champion: float | None,
     min_improvement: float,
     floor: float | None,
+    others: dict[str, tuple[float, float]] | None = None,
 ) -> PromotionDecision:
     """Apply the promotion rule to the challenger's and champion's scores on the same holdout.
 
-    The first valid model is promoted; otherwise the challenger must clear the floor and beat
-    the champion by at least `min_improvement`.
+    The first model that clears the floor is promoted. After that the challenger must clear the
+    floor, beat the champion by at least `min_improvement` on some compared metric, and be worse
+    by more than `min_improvement` on none. Comparing the watched metrics, not only the main one,
+    lets a model that fixes a shifted decision threshold win even where ranking (ROC AUC) is
+    unchanged.
+
+    Args:
+        metric: The main (promotion) metric.
+        challenger: The challenger's `metric` on the holdout.
+        champion: The champion's `metric` on the same holdout (None: no champion).
+        min_improvement: The margin.
+        floor: Absolute floor on `metric` (None: none).
+        others: More metrics to compare: name -> (challenger, champion).
 
     Returns:
         The decision, with its reason and numbers.
@@ -84,18 +96,24 @@ def decide_promotion(
         return decision(False, f"challenger {metric} {challenger:.4f} misses the floor {floor}")
     if champion is None:
         return decision(True, f"no champion; challenger {metric} {challenger:.4f} clears the floor")
-    gain = improvement(metric, challenger, champion)
-    if gain >= min_improvement:
+    compared = {metric: (challenger, champion)} | (others or {})
+    gains = {m: improvement(m, c, ch) for m, (c, ch) in compared.items()}
+    shown = ", ".join(
+        f"{m} {c:.4f} vs {ch:.4f} ({gains[m]:+.4f})" for m, (c, ch) in compared.items()
+    )
+    best = max(gains, key=lambda m: gains[m])
+    worst = min(gains, key=lambda m: gains[m])
+    if gains[best] >= min_improvement and gains[worst] > -min_improvement:
         return decision(
             True,
-            f"challenger {metric} {challenger:.4f} beats champion "
-            f"{champion:.4f} by {gain:+.4f} >= {min_improvement}",
+            f"challenger beats champion on {best} by {gains[best]:+.4f} >= "
+            f"{min_improvement} and is worse on none by more: {shown}",
         )
-    return decision(
-        False,
-        f"challenger {metric} {challenger:.4f} vs champion {champion:.4f}: "
-        f"gain {gain:+.4f} < {min_improvement}; champion stays",
-    )
+    if gains[best] < min_improvement:
+        why = f"no metric improves by {min_improvement}"
+    else:
+        why = f"{worst} is worse by {-gains[worst]:.4f}"
+    return decision(False, f"{why}: {shown}; champion stays")
 
 
 def apply_promotion(

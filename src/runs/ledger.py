@@ -27,6 +27,7 @@ class LedgerEntry:
     fired: bool = False
     retrained: bool = False
     decision: str = ""
+    regime_start: bool = False
 
 
 def read_ledger(path: Path) -> list[LedgerEntry]:
@@ -62,3 +63,15 @@ def processed_hashes(entries: list[LedgerEntry]) -> set[str]:
 def training_entries(entries: list[LedgerEntry]) -> list[LedgerEntry]:
     """Accepted, labelled batches in arrival order: what a model may be trained on."""
     return [e for e in entries if e.status == "accepted" and e.labelled]
+
+
+def current_regime(entries: list[LedgerEntry]) -> tuple[bool, list[LedgerEntry]]:
+    """Labelled batches since the last change (its first batch included), oldest first.
+
+    Returns:
+        Whether a change was ever recorded (if not, the regime starts at the reference data),
+        and the batches of the current regime.
+    """
+    usable = training_entries(entries)
+    starts = [i for i, e in enumerate(usable) if e.regime_start]
+    return (True, usable[starts[-1] :]) if starts else (False, usable)

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 
 from factories import make_frame
-from model_monitoring.drift import DriftTests, ModelScores, measure_drift, write_report
+from model_monitoring.drift import (
+    DriftTests,
+    ModelScores,
+    measure_drift,
+    summarize_snapshot,
+    write_report,
+)
 
 COLUMNS = {"numeric": ["x1", "x2"], "categorical": ["colour"]}
 
@@ -18,7 +24,7 @@ def measure(ref, cur, **kwargs):
         columns=kwargs.pop("columns", COLUMNS),
         target="y",
         tests=kwargs.pop("tests", DriftTests()),
-        metric="roc_auc",
+        watch=("roc_auc", "accuracy"),
         **kwargs,
     )
 
@@ -92,3 +98,64 @@ def test_unlabelled_batch_gets_an_estimate_not_realized_metrics() -> None:
     summary, _ = measure(ref, cur, scores=scores_for(ref, cur, calibration=identity))
     assert summary.realized == {} and summary.prediction is not None
     assert 0.5 < summary.estimated["accuracy"] <= 1.0 and 0.5 < summary.estimated["roc_auc"] <= 1.0
+
+
+def _report(distances: dict[str, float], p_values: dict[str, float]) -> dict:
+    metrics, tests = [], []
+    for column, score in distances.items():
+        metric_id = f"d-{column}"
+        metrics.append(
+            {
+                "id": metric_id,
+                "value": score,
+                "config": {
+                    "type": "evidently:metric_v2:ValueDrift",
+                    "column": column,
+                    "method": "wasserstein",
+                    "threshold": 0.1,
+                },
+            }
+        )
+        tests.append(
+            {
+                "metric_config": {"metric_id": metric_id},
+                "status": "FAIL" if score >= 0.1 else "SUCCESS",
+            }
+        )
+    for column, p in p_values.items():
+        metrics.append(
+            {
+                "id": f"p-{column}",
+                "value": p,
+                "config": {
+                    "type": "evidently:metric_v2:ValueDrift",
+                    "column": column,
+                    "method": "ks",
+                    "threshold": 0.05,
+                },
+            }
+        )
+    return {"metrics": metrics, "tests": tests}
+
+
+def test_benjamini_hochberg_keeps_only_discoveries_that_survive_correction() -> None:
+    # Raw p-values 0.001, 0.04, 0.3 over three tests: BH-adjusted 0.003, 0.06, 0.3.
+    report = _report({"a": 0.5, "b": 0.5, "c": 0.5}, {"a": 0.001, "b": 0.04, "c": 0.3})
+    summary = summarize_snapshot(
+        report,
+        columns={"numeric": ["a", "b", "c"]},
+        tests=DriftTests(share_threshold=0.5),
+        rows=(100, 100),
+    )
+    assert summary.drifted_share == 1.0  # every distance is over its threshold
+    assert [c.column for c in summary.columns if c.significant] == ["a"]
+    assert summary.corrected_share == 1 / 3 and not summary.drift_detected
+
+
+def test_uncorrected_p_value_below_alpha_is_not_enough() -> None:
+    # 0.04 < alpha alone, but not among 5 tests: BH-adjusted it is 0.2.
+    report = _report({c: 0.5 for c in "abcde"}, {c: 0.04 if c == "a" else 0.9 for c in "abcde"})
+    summary = summarize_snapshot(
+        report, columns={"numeric": list("abcde")}, tests=DriftTests(), rows=(100, 100)
+    )
+    assert summary.corrected_count == 0 and summary.drifted_count == 5

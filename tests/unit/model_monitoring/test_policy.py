@@ -45,61 +45,68 @@ def decide(s: Signals, history=(), rules=RULES, **overrides) -> RetrainDecision:
 QUIET, FIRED, RETRAINED = PastBatch(False, False), PastBatch(True, False), PastBatch(True, True)
 
 
+def fire(s: DriftSummary, baselines: dict[str, float], rules: PolicyRules = RULES, **kw):
+    return fire_signals(s, baselines=baselines, watch=("roc_auc", "accuracy"), rules=rules, **kw)
+
+
 def test_realized_drop_fires_only_beyond_threshold_and_noise() -> None:
-    dropped = fire_signals(
-        summary(realized={"roc_auc": 0.80}, interval={"roc_auc": (0.78, 0.82)}),
-        metric="roc_auc",
-        baseline=0.85,
-        rules=RULES,
+    dropped = fire(
+        summary(realized={"roc_auc": 0.80}, interval={"roc_auc": (0.78, 0.82)}), {"roc_auc": 0.85}
     )
     assert dropped.names() == ["realized_drop"]
-    assert dropped.numbers["realized_drop"] == pytest.approx(0.05)
-    noisy = fire_signals(
-        summary(realized={"roc_auc": 0.80}, interval={"roc_auc": (0.70, 0.86)}),
-        metric="roc_auc",
-        baseline=0.85,
-        rules=RULES,
+    assert dropped.numbers["roc_auc.realized_drop"] == pytest.approx(0.05)
+    assert "roc_auc dropped 0.050" in dropped.notes["realized_drop"]
+    noisy = fire(
+        summary(realized={"roc_auc": 0.80}, interval={"roc_auc": (0.70, 0.86)}), {"roc_auc": 0.85}
     )
     assert noisy.names() == []  # the interval reaches the baseline: could be sampling noise
-    small = fire_signals(
-        summary(realized={"roc_auc": 0.84}), metric="roc_auc", baseline=0.85, rules=RULES
+    assert fire(summary(realized={"roc_auc": 0.84}), {"roc_auc": 0.85}).names() == []
+
+
+def test_a_shifted_threshold_is_caught_by_accuracy_when_ranking_holds() -> None:
+    shifted = summary(
+        realized={"roc_auc": 0.90, "accuracy": 0.78},
+        interval={"roc_auc": (0.89, 0.91), "accuracy": (0.76, 0.80)},
     )
-    assert small.names() == []
+    fired = fire(shifted, {"roc_auc": 0.90, "accuracy": 0.85})
+    assert fired.names() == ["realized_drop"]
+    assert "accuracy dropped 0.070" in fired.notes["realized_drop"]
 
 
 def test_lower_is_better_metric_drops_when_it_rises() -> None:
     fired = fire_signals(
         summary(realized={"rmse": 12.0}, interval={"rmse": (11.0, 13.0)}),
-        metric="rmse",
-        baseline=10.0,
+        baselines={"rmse": 10.0},
+        watch=("rmse",),
         rules=RULES,
     )
     assert fired.names() == ["realized_drop"]
 
 
 def test_estimate_is_used_only_without_labels() -> None:
-    unlabelled = fire_signals(
-        summary(estimated={"roc_auc": 0.70}), metric="roc_auc", baseline=0.85, rules=RULES
-    )
+    unlabelled = fire(summary(estimated={"roc_auc": 0.70}), {"roc_auc": 0.85})
     assert unlabelled.names() == ["estimated_drop"]
-    labelled = fire_signals(
-        summary(realized={"roc_auc": 0.85}, estimated={"roc_auc": 0.70}),
-        metric="roc_auc",
-        baseline=0.85,
-        rules=RULES,
+    assert unlabelled.notes["estimated_drop"].startswith("estimated (no labels)")
+    labelled = fire(
+        summary(realized={"roc_auc": 0.85}, estimated={"roc_auc": 0.70}), {"roc_auc": 0.85}
     )
     assert labelled.names() == []
 
 
 def test_signals_outside_the_policy_are_reported_but_not_fired() -> None:
-    drift_only = PolicyRules(signals=("drift",))
-    fired = fire_signals(
-        summary(realized={"roc_auc": 0.5}, drift=False),
-        metric="roc_auc",
-        baseline=0.85,
-        rules=drift_only,
+    fired = fire(
+        summary(realized={"roc_auc": 0.5}), {"roc_auc": 0.85}, PolicyRules(signals=("drift",))
     )
-    assert fired.names() == [] and fired.numbers["realized_drop"] == pytest.approx(0.35)
+    assert fired.names() == [] and "realized_drop" in fired.notes
+
+
+def test_window_full_fires_once_when_the_regime_fills_the_window() -> None:
+    rules = PolicyRules(signals=("window_full",), full_window=3)
+    assert fire(summary(), {"roc_auc": 0.8}, rules, regime_files=3, model_files=1).names() == [
+        "window_full"
+    ]
+    assert fire(summary(), {"roc_auc": 0.8}, rules, regime_files=4, model_files=1).names() == []
+    assert fire(summary(), {"roc_auc": 0.8}, rules, regime_files=3, model_files=3).names() == []
 
 
 def test_quiet_batch_keeps_the_production_model() -> None:

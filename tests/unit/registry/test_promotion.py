@@ -35,6 +35,20 @@ def test_promotion_keeps_champion_when_gain_is_below_margin() -> None:
     assert not decide_promotion(challenger=0.805, champion=0.80, **RULE).promote
 
 
+def test_challenger_that_fixes_a_shifted_threshold_wins_on_accuracy() -> None:
+    decision = decide_promotion(
+        challenger=0.90, champion=0.90, others={"accuracy": (0.86, 0.77)}, **RULE
+    )
+    assert decision.promote and "beats champion on accuracy by +0.0900" in decision.reason
+
+
+def test_challenger_worse_on_any_compared_metric_is_not_promoted() -> None:
+    decision = decide_promotion(
+        challenger=0.95, champion=0.90, others={"accuracy": (0.70, 0.85)}, **RULE
+    )
+    assert not decision.promote and decision.reason.startswith("accuracy is worse by 0.1500")
+
+
 def test_lower_is_better_metrics_are_compared_the_right_way() -> None:
     rule = {"metric": "rmse", "min_improvement": 0.5, "floor": None}
     assert decide_promotion(challenger=9.0, champion=10.0, **rule).promote
