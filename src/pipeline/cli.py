@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import get_args
+
+from config.settings import PolicyName
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", type=Path, required=True, help="output folder")
     simulate.add_argument(
         "--policy",
-        choices=["default", "drift-only", "metric-only", "every-batch", "never"],
+        choices=get_args(PolicyName),
         help="named retrain policy (default: DRIFTLOOP_POLICY__NAME or 'default')",
     )
     suite = commands.add_parser("suite", help="derive the GE expectation suites from the reference")
