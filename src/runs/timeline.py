@@ -118,6 +118,13 @@ def _html(frame: pd.DataFrame, png: Path, policy: str) -> str:
         if len(values)
         else f"{len(frame)} batches"
     )
+    caveat = ""
+    if frame["estimated"].notna().any():
+        caveat = (
+            " <code>estimated</code> (batches without labels) is an ESTIMATE from the model's"
+            " calibrated probabilities: it reflects covariate shift, not pure concept drift,"
+            " where a model stays confident and wrong."
+        )
     table = frame.drop(columns=["record"]).to_html(
         index=False, na_rep="", escape=True, float_format=lambda v: f"{v:.4f}"
     )
@@ -127,7 +134,7 @@ def _html(frame: pd.DataFrame, png: Path, policy: str) -> str:
 td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top}}</style></head><body>
 <h1>driftloop replay, policy <code>{html.escape(policy)}</code></h1>
 <p>{stats}. <code>value</code> is the production model's metric on each batch, measured before
-any retraining on it.</p>
+any retraining on it.{caveat}</p>
 <img alt="timeline" src="data:image/png;base64,{image}">
 <h2>Every batch: decision, the numbers behind it, the signals that fired</h2>
 {table}

@@ -65,3 +65,4 @@ def test_timeline_writes_csv_plot_and_page(tmp_path: Path) -> None:
     text = page.read_text()
     assert "data:image/png;base64," in text and "realized metric dropped" in text
     assert "2 retrains, 1 promotions, 240 rows trained" in text
+    assert "is an ESTIMATE" in text and "not pure concept drift" in text
