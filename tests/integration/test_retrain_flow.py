@@ -87,6 +87,8 @@ def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
         env.setenv("DRIFTLOOP_GITHUB__REPO", "acme/model")
         env.setenv("DRIFTLOOP_GITHUB__API_URL", github.url)
         env.setenv("DRIFTLOOP_TRAINING__N_ESTIMATORS", "80")
+        # Scenarios follow one another batch by batch; the default cooldown is unit-tested.
+        env.setenv("DRIFTLOOP_POLICY__COOLDOWN", "0")
         get_settings.cache_clear()
         yield Project(root, github, MlflowClient(tracking_uri=uri, registry_uri=uri))
     os.chdir(saved_cwd)

@@ -40,6 +40,7 @@ def test_replay_writes_the_timeline_and_leaves_the_originals(
     (tmp_path / "replay.yaml").write_text(yaml.safe_dump(spec))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DRIFTLOOP_TRAINING__N_ESTIMATORS", "60")
+    monkeypatch.setenv("DRIFTLOOP_POLICY__COOLDOWN", "0")
     get_settings.cache_clear()
     try:
         summaries = simulation_flow(
@@ -47,6 +48,7 @@ def test_replay_writes_the_timeline_and_leaves_the_originals(
         )
     finally:
         os.environ.pop("DRIFTLOOP_TRAINING__N_ESTIMATORS", None)
+        os.environ.pop("DRIFTLOOP_POLICY__COOLDOWN", None)
         get_settings.cache_clear()
     assert [s.outcome for s in summaries][::2] == ["promoted", "rejected"]
     timeline = pd.read_csv(tmp_path / "out" / "timeline.csv")

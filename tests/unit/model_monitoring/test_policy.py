@@ -164,7 +164,9 @@ def test_every_batch_policy_retrains_without_signals() -> None:
 
 
 def test_presets_resolve_and_fields_override_them() -> None:
-    assert PolicySettings().resolved()["signals"] == ("realized_drop", "estimated_drop", "drift")
+    default = PolicySettings().resolved()
+    assert default["signals"] == ("realized_drop", "estimated_drop", "drift")
+    assert default["cooldown"] == 1
     drift_only = PolicySettings(name="drift-only", cooldown=3).resolved()
     assert drift_only["signals"] == ("drift",) and drift_only["cooldown"] == 3
     assert PolicyRules(**PolicySettings(name="never").resolved()).signals == ()
