@@ -27,3 +27,16 @@ def make_frame(
     return pd.DataFrame(
         {"t": np.arange(start, start + rows), "x1": x1, "x2": x2, "colour": colour, "y": y}
     )
+
+
+def spec_for_frames(name: str, reference: str, incoming: str) -> dict[str, object]:
+    """A dataset spec (as YAML data) for frames made by `make_frame`."""
+    return {
+        "name": name,
+        "task": "binary",
+        "target": "y",
+        "timestamp": "t",
+        "features": {"numeric": ["x1", "x2"], "categorical": ["colour"]},
+        "reference": reference,
+        "incoming": incoming,
+    }

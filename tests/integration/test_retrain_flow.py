@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from config.settings import get_settings
 from data_validation.errors import DataValidationError
-from factories import make_frame
+from factories import make_frame, spec_for_frames
 from fakes import GitHubState, fake_github
 from pipeline.flows import retraining_flow
 from runs.ledger import read_ledger
@@ -67,15 +67,7 @@ def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
     # Concept drift only: same feature distribution, the label's relationship inverted.
     make_frame(500, seed=6, start=3500, flip=True).to_csv(incoming / "b5-concept.csv", index=False)
     make_frame(500, seed=7, start=4000, flip=True).to_csv(incoming / "b6-concept.csv", index=False)
-    spec = {
-        "name": "toy",
-        "task": "binary",
-        "target": "y",
-        "timestamp": "t",
-        "features": {"numeric": ["x1", "x2"], "categorical": ["colour"]},
-        "reference": "data/reference.parquet",
-        "incoming": "data/incoming/toy",
-    }
+    spec = spec_for_frames("toy", "data/reference.parquet", "data/incoming/toy")
     (root / "toy.yaml").write_text(yaml.safe_dump(spec))
     uri = f"sqlite:///{root / 'mlflow.db'}"
     saved_cwd = Path.cwd()

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from config.settings import get_settings
-from factories import make_frame
+from factories import make_frame, spec_for_frames
 from pipeline.flows import simulation_flow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,15 +28,7 @@ def test_replay_writes_the_timeline_and_leaves_the_originals(
         batches / "03.csv", index=False
     )
     before = {p.name: p.read_bytes() for p in batches.iterdir()}
-    spec = {
-        "name": "replay",
-        "task": "binary",
-        "target": "y",
-        "timestamp": "t",
-        "features": {"numeric": ["x1", "x2"], "categorical": ["colour"]},
-        "reference": str(tmp_path / "reference.parquet"),
-        "incoming": str(batches),
-    }
+    spec = spec_for_frames("replay", str(tmp_path / "reference.parquet"), str(batches))
     (tmp_path / "replay.yaml").write_text(yaml.safe_dump(spec))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DRIFTLOOP_TRAINING__N_ESTIMATORS", "60")
