@@ -23,8 +23,7 @@ from evidently.metrics import ValueDrift
 from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
 from scipy import stats
 
-from config.metrics import compute_metrics
-from model_monitoring.estimate import estimate_performance
+from model_monitoring.health import with_model_health
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +31,6 @@ PREDICTION = "prediction"
 # Significance tests run next to the pinned distance: the distance says whether a change is large
 # enough to matter, the p-value (corrected for testing every column) whether it is more than noise.
 P_VALUE_METHODS = {"numeric": "ks", "categorical": "chisquare"}
-BOOTSTRAP_RESAMPLES = 300
-BOOTSTRAP_SEED = 7
 
 
 @dataclass(frozen=True)
@@ -156,7 +153,7 @@ def measure_drift(
         snapshot.dict(), columns=columns, tests=tests, rows=(len(ref), len(cur))
     )
     if scores is not None:
-        summary = _with_model_health(
+        summary = with_model_health(
             summary, current, target, scores=scores, watch=watch, labelled=labelled
         )
     logger.info(
@@ -248,68 +245,6 @@ def _benjamini_hochberg(
     raw = np.clip(np.array([p_values[c] for c in tested], dtype="float64"), 0.0, 1.0)
     adjusted = stats.false_discovery_control(raw, method="bh")
     return {c: bool(p < alpha) for c, p in zip(tested, adjusted, strict=True)}
-
-
-def _with_model_health(
-    summary: DriftSummary,
-    current: pd.DataFrame,
-    target: str,
-    *,
-    scores: ModelScores,
-    watch: Sequence[str],
-    labelled: bool,
-) -> DriftSummary:
-    if labelled:
-        rows = current[target].notna().to_numpy()
-        y = current[target][rows].reset_index(drop=True)
-        predicted = _select(scores.current, rows)
-        # Same definitions as the holdout baseline, so a drop compares like with like.
-        realized = compute_metrics(scores.task, y, predicted, scores.classes)
-        intervals = {m: _bootstrap(scores.task, y, predicted, scores.classes, m) for m in watch}
-        return DriftSummary(
-            **{
-                **summary.__dict__,
-                "realized": realized,
-                "realized_interval": {m: i for m, i in intervals.items() if i is not None},
-            }
-        )
-    if scores.task == "regression" or scores.calibration is None:
-        return summary
-    estimated = estimate_performance(
-        scores.current, task=scores.task, calibration=scores.calibration
-    )
-    return DriftSummary(**{**summary.__dict__, "estimated": estimated})
-
-
-def _bootstrap(
-    task: str, y: pd.Series, predicted: Any, classes: list[Any], metric: str
-) -> tuple[float, float] | None:
-    values = np.asarray(predicted)
-
-    def statistic(index: np.ndarray) -> float:
-        picked = index.astype("int64")
-        sample = y.iloc[picked].reset_index(drop=True)
-        scored = compute_metrics(task, sample, values[picked], classes, only=metric)
-        return scored.get(metric, np.nan)
-
-    result = stats.bootstrap(
-        (np.arange(len(y)),),
-        statistic,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        vectorized=False,
-        method="percentile",
-        rng=np.random.default_rng(BOOTSTRAP_SEED),
-    )
-    low, high = result.confidence_interval
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return None
-    return float(low), float(high)
-
-
-def _select(values: Any, rows: np.ndarray) -> Any:
-    if isinstance(values, pd.DataFrame):
-        return values[rows].reset_index(drop=True)
-    return np.asarray(values)[rows]
 
 
 def _metrics(
