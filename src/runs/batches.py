@@ -51,11 +51,6 @@ def read_batch(path: Path) -> pd.DataFrame:
     raise BatchReadError(f"batch {path.name}: unsupported format {suffix!r} (use .csv or .parquet)")
 
 
-def read_frames(paths: list[Path]) -> pd.DataFrame:
-    """Read several batch files and stack them in the given order."""
-    return pd.concat([read_batch(p) for p in paths], ignore_index=True)
-
-
 @dataclass(frozen=True)
 class BatchFile:
     """A batch waiting to be processed, identified by its content hash."""
