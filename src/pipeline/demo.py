@@ -32,10 +32,13 @@ def reset_local_state(settings: Settings) -> list[Path]:
     Returns:
         The paths removed.
     """
+    reports = settings.paths.reports
+    # The reports folder itself stays (it is part of the project layout); its contents go.
+    kept = {".gitkeep"}
     targets = [
         settings.paths.ledger,
         settings.paths.quarantine,
-        settings.paths.reports,
+        *(p for p in sorted(reports.glob("*")) if p.name not in kept),
         settings.paths.gx_root / "uncommitted" / "validations",
         settings.paths.gx_root / "uncommitted" / "data_docs",
     ]
