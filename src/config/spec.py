@@ -35,7 +35,7 @@ class FeatureSpec(BaseModel):
 
 
 class DatasetSpec(BaseModel):
-    """A dataset: its target, task, columns and where its data lives."""
+    """A dataset: its target, task, columns, slices to check and where its data lives."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,6 +47,10 @@ class DatasetSpec(BaseModel):
     features: FeatureSpec
     reference: Path
     incoming: Path
+    # Feature columns whose groups a challenger must not lose on, one by one, to be promoted;
+    # numeric ones are cut into `slice_bins` quantile bins of the holdout.
+    slices: tuple[str, ...] = ()
+    slice_bins: int = Field(default=4, ge=2)
 
     @model_validator(mode="after")
     def _columns_are_consistent(self) -> DatasetSpec:
@@ -70,6 +74,23 @@ class DatasetSpec(BaseModel):
                     "give each column one role"
                 )
             seen[column] = role
+        return self
+
+    @model_validator(mode="after")
+    def _slices_are_model_features(self) -> DatasetSpec:
+        for index, column in enumerate(self.slices):
+            if column in self.slices[:index]:
+                raise ValueError(f"slices: {column!r} is listed twice: list each column once")
+            if column in self.features.text:
+                raise ValueError(
+                    f"slices: {column!r} is a text column: slice by a numeric or categorical "
+                    "feature"
+                )
+            if column not in self.model_columns:
+                raise ValueError(
+                    f"slices: {column!r} is not a feature column: list a column from "
+                    "features.numeric or features.categorical"
+                )
         return self
 
     @property

@@ -68,7 +68,39 @@ def test_spec_without_model_features_is_rejected(tmp_path: Path) -> None:
         load_spec(write(tmp_path, text))
 
 
+def test_slices_default_to_none_with_four_bins(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, VALID))
+    assert spec.slices == () and spec.slice_bins == 4
+
+
+def test_numeric_and_categorical_features_can_be_slices(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, VALID + "slices: [country, age]\nslice_bins: 3\n"))
+    assert spec.slices == ("country", "age") and spec.slice_bins == 3
+
+
+@pytest.mark.parametrize(
+    ("slices", "message"),
+    [
+        ("[label]", r"slices: 'label' is not a feature column: list a column from features\."),
+        ("[weather]", r"slices: 'weather' is not a feature column"),
+        ("[review]", r"slices: 'review' is a text column: slice by a numeric or categorical"),
+        ("[age, country, age]", r"slices: 'age' is listed twice: list each column once"),
+    ],
+)
+def test_slice_must_be_a_model_feature_named_once(
+    tmp_path: Path, slices: str, message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(write(tmp_path, VALID + f"slices: {slices}\n"))
+
+
+def test_fewer_than_two_slice_bins_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="slice_bins: Input should be greater than or equal to 2"):
+        load_spec(write(tmp_path, VALID + "slices: [age]\nslice_bins: 1\n"))
+
+
 def test_demo_spec_is_valid() -> None:
     root = Path(__file__).resolve().parents[3]
     spec = load_spec(root / "data" / "rainfall.yaml", base=root)
     assert spec.name == "rainfall" and len(spec.features.numeric) == 8
+    assert spec.slices == ("temperature",)
