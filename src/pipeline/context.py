@@ -242,7 +242,7 @@ def new_labelled_rows(run: RunContext, production_manifest: list[dict[str, str]]
 
 
 def training_params(settings: Settings) -> TrainingParams:
-    """XGBoost parameters from settings."""
+    """XGBoost parameters and the tuning budget from settings."""
     t = settings.training
     return TrainingParams(
         n_estimators=t.n_estimators,
@@ -252,6 +252,10 @@ def training_params(settings: Settings) -> TrainingParams:
         holdout_fraction=t.holdout_fraction,
         seed=t.seed,
         n_jobs=t.n_jobs,
+        tuning_trials=t.tuning_trials,
+        tuning_timeout_seconds=t.tuning_timeout_seconds,
+        tuning_jobs=t.tuning_jobs,
+        tuning_min_rows=t.tuning_min_rows,
     )
 
 

@@ -17,6 +17,7 @@ from training import model_code
 from training.calibration import fit_calibration
 from training.errors import TrainingError
 from training.model_code import predict_scores, prepare_features
+from training.tuning import TrialRecord, TuningResult, should_tune, tune_hyperparams
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,12 @@ MIN_CLASSES = 2
 # Early stopping watches the newest slice of the training part, never the holdout, so the holdout
 # stays an unbiased referee between challenger and champion.
 EARLY_STOPPING_FRACTION = 0.1
+EVALS_NAME = "early_stopping"
 
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """XGBoost hyperparameters and the split."""
+    """XGBoost hyperparameters, the split, and the tuning budget (tuning_trials 0: no tuning)."""
 
     n_estimators: int = 300
     max_depth: int = 6
@@ -38,11 +40,18 @@ class TrainingParams:
     holdout_fraction: float = 0.2
     seed: int = 42
     n_jobs: int = 0
+    tuning_trials: int = 0
+    tuning_timeout_seconds: float = 60.0
+    tuning_jobs: int = 0
+    tuning_min_rows: int = 1000
 
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """A fitted booster, the schema it needs, and its holdout metrics."""
+    """A fitted booster, its schema and holdout metrics; `params` are the ones it was fit with.
+
+    `trials` and `tuning` (counts, scores on the early-stopping slice) are empty without tuning.
+    """
 
     booster: xgb.Booster
     schema: dict[str, Any]
@@ -53,6 +62,8 @@ class TrainingResult:
     best_iteration: int
     feature_importance: dict[str, float] = field(default_factory=dict)
     calibration: dict[str, list[float]] | None = None
+    trials: tuple[TrialRecord, ...] = ()
+    tuning: dict[str, Any] = field(default_factory=dict)
 
 
 def time_ordered_split(
@@ -96,12 +107,14 @@ def fit_model(
     """Train a challenger on labelled rows and score it on the time-ordered holdout.
 
     The holdout is the newest `holdout_fraction` of rows, less any row the champion was trained
-    on, so the champion is never scored on its own training data.
+    on, so the champion is never scored on its own training data. When `params` allow tuning and
+    the training part has `tuning_min_rows` rows, hyperparameters are tuned on the early-stopping
+    slice of the training part (never on the holdout) before the final fit.
 
     Args:
         frame: Labelled rows (feature columns and the target), oldest first.
         spec: The dataset spec (task, target, feature kinds, timestamp).
-        params: Hyperparameters and split.
+        params: Hyperparameters, split and tuning budget.
         seen: Boolean mask aligned with `frame`: rows the champion was trained on.
         weights: Sample weights aligned with `frame` (e.g. a time-decayed window).
 
@@ -133,15 +146,8 @@ def fit_model(
         train, timestamp=spec.timestamp, holdout_fraction=EARLY_STOPPING_FRACTION
     )
     weight = None if weights is None else weights.reset_index(drop=True)
-    booster = xgb.train(
-        _booster_params(spec.task, params, n_classes=len(schema["classes"])),
-        _matrix(fit_part, spec, schema, weight),
-        num_boost_round=params.n_estimators,
-        evals=[(_matrix(stop_part, spec, schema, weight), "early_stopping")],
-        early_stopping_rounds=params.early_stopping_rounds,
-        verbose_eval=False,
-    )
-    best = int(booster.best_iteration)
+    booster, used, tuning = _train(fit_part, stop_part, spec, schema, weights=weight, params=params)
+    best, validation = int(booster.best_iteration), float(booster.best_score)
     booster = booster[: best + 1]
     holdout_scores = predict_scores(booster, holdout, schema)
     metrics = compute_metrics(
@@ -161,14 +167,58 @@ def fit_model(
     return TrainingResult(
         booster=booster,
         schema=schema,
-        params={**vars(params), "best_iteration": best},
+        params={**vars(params), **used, "best_iteration": best},
         metrics=metrics,
         holdout=holdout,
         train_rows=len(train),
         best_iteration=best,
         feature_importance={k: float(v) for k, v in gain.items() if isinstance(v, float | int)},
         calibration=calibration,
+        trials=tuning.trials if tuning else (),
+        tuning={**tuning.summary(), "validation": validation} if tuning else {},
     )
+
+
+def _train(
+    fit_part: pd.DataFrame,
+    stop_part: pd.DataFrame,
+    spec: DatasetSpec,
+    schema: dict[str, Any],
+    *,
+    weights: pd.Series | None,
+    params: TrainingParams,
+) -> tuple[xgb.Booster, dict[str, Any], TuningResult | None]:
+    """Fit on `fit_part`, early-stopped on `stop_part`, with tuned parameters when tuning runs."""
+    fixed = _booster_params(spec.task, params, n_classes=len(schema["classes"]))
+
+    def train(hyper: dict[str, Any], callbacks: list[xgb.callback.TrainingCallback]) -> xgb.Booster:
+        return xgb.train(
+            {**fixed, **hyper},
+            _matrix(fit_part, spec, schema, weights),
+            num_boost_round=params.n_estimators,
+            evals=[(_matrix(stop_part, spec, schema, weights), EVALS_NAME)],
+            early_stopping_rounds=params.early_stopping_rounds,
+            callbacks=callbacks,
+            verbose_eval=False,
+        )
+
+    used: dict[str, Any] = {"max_depth": params.max_depth, "learning_rate": params.learning_rate}
+    rows, tuning = len(fit_part) + len(stop_part), None
+    if should_tune(rows, trials=params.tuning_trials, min_rows=params.tuning_min_rows):
+        tuning = tune_hyperparams(
+            train,
+            used,
+            observe=f"{EVALS_NAME}-{fixed['eval_metric']}",
+            trials=params.tuning_trials,
+            timeout_seconds=params.tuning_timeout_seconds,
+            jobs=params.tuning_jobs,
+            cores=params.n_jobs,
+            seed=params.seed,
+        )
+        used = dict(tuning.best_params)
+    elif params.tuning_trials > 0:
+        logger.info("not tuning: %d training rows < %d", rows, params.tuning_min_rows)
+    return train(used, []), used, tuning
 
 
 def _matrix(
@@ -189,8 +239,6 @@ def _matrix(
 def _booster_params(task: Task, params: TrainingParams, *, n_classes: int) -> dict[str, Any]:
     base: dict[str, Any] = {
         "tree_method": "hist",
-        "max_depth": params.max_depth,
-        "eta": params.learning_rate,
         "seed": params.seed,
         **({"nthread": params.n_jobs} if params.n_jobs > 0 else {}),
     }
