@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ def compute_metrics(
     scores: Any,
     classes: list[Any],
     *,
-    only: str | None = None,
+    only: str | Collection[str] | None = None,
 ) -> dict[str, float]:
     """Score predictions against labels.
 
@@ -64,13 +64,31 @@ def compute_metrics(
         y_true: Labels, in the original label values.
         scores: What the model returns: P(positive), class probabilities, or values.
         classes: The label values in model order (empty for regression).
-        only: Compute just this metric (e.g. inside a bootstrap).
+        only: Compute just this metric, or these (e.g. inside a bootstrap).
 
     Returns:
         Metric name to value; metrics undefined for this data (ROC AUC on one class) are left out.
     """
+    truth = (
+        y_true.to_numpy(dtype="float64") if task == "regression" else encode_labels(y_true, classes)
+    )
+    return metrics_from_codes(task, truth, scores, len(classes), only=only)
+
+
+def metrics_from_codes(
+    task: str,
+    truth: np.ndarray,
+    scores: Any,
+    n_classes: int,
+    *,
+    only: str | Collection[str] | None = None,
+) -> dict[str, float]:
+    """`compute_metrics` for labels already encoded as class indices (or float targets).
+
+    Resampling loops call this directly so labels are encoded once, not once per resample.
+    """
     if task == "regression":
-        y = y_true.to_numpy(dtype="float64")
+        y = truth
         pred = np.asarray(scores, dtype="float64")
         table = {
             "rmse": lambda: float(np.sqrt(skm.mean_squared_error(y, pred))),
@@ -78,19 +96,20 @@ def compute_metrics(
             "r2": lambda: float(skm.r2_score(y, pred)),
         }
     else:
-        table = _classification_metrics(task, encode_labels(y_true, classes), scores, classes)
-    return {name: compute() for name, compute in table.items() if only in (None, name)}
+        table = _classification_metrics(task, truth, scores, n_classes)
+    wanted = {only} if isinstance(only, str) else only
+    return {name: compute() for name, compute in table.items() if wanted is None or name in wanted}
 
 
 def _classification_metrics(
-    task: str, codes: np.ndarray, scores: Any, classes: list[Any]
+    task: str, codes: np.ndarray, scores: Any, n_classes: int
 ) -> dict[str, Callable[[], float]]:
     if task == "binary":
         proba = np.column_stack([1 - np.asarray(scores), np.asarray(scores)])
     else:
         proba = np.asarray(scores)
     predicted = proba.argmax(axis=1)
-    labels = list(range(len(classes)))
+    labels = list(range(n_classes))
     table: dict[str, Callable[[], float]] = {
         "accuracy": lambda: float(skm.accuracy_score(codes, predicted)),
         "log_loss": lambda: float(skm.log_loss(codes, proba, labels=labels)),

@@ -1,0 +1,244 @@
+"""Moving `production` safely: an intent written first, then the aliases, then the history.
+
+A release (a promotion or a rollback) is written down on the target version before any alias
+moves. If the process dies between steps, the intent is still there: `pending_release` finds it
+on the production version, and repeating `move_production` with the same release completes the
+moves without doubling anything (the same alias targets, the same history keys).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from registry.history import AliasEvent, record_events
+
+logger = logging.getLogger(__name__)
+
+INTENT_TAG = "driftloop.release.intent"
+DELIVERED_TAG = "driftloop.release.delivered"
+PROMOTION_TAG = "driftloop.promotion"
+BATCH_TAG = "driftloop.batch_sha256"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A planned move of `production` to `to_version`."""
+
+    action: Literal["promote", "rollback"]
+    name: str
+    to_version: str
+    from_version: str | None
+    reason: str
+    actor: str
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
+    batch: str | None = None
+    previous_before: str | None = None
+
+    def to_json(self) -> str:
+        """The intent as stored on the target version."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RegistryAction:
+    """What the registry did for a challenger: alias moves, the release, or why it lost."""
+
+    name: str
+    version: str
+    promoted: bool
+    moves: tuple[AliasEvent, ...] = ()
+    release: Release | None = None
+    lost: str | None = None
+
+
+def production_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version `alias` points at now (None when the model or the alias does not exist)."""
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    value = aliases.get(alias)
+    return None if value is None else str(value)
+
+
+def plan_release(
+    client: MlflowClient,
+    *,
+    action: Literal["promote", "rollback"],
+    name: str,
+    to_version: str,
+    reason: str,
+    actor: str,
+    production_alias: str,
+    previous_alias: str,
+    batch: str | None = None,
+) -> Release:
+    """Describe moving `production` to `to_version`, from where the aliases point now."""
+    return Release(
+        action=action,
+        name=name,
+        to_version=to_version,
+        from_version=_alias_of(client, name, production_alias),
+        reason=reason,
+        actor=actor,
+        batch=batch,
+        previous_before=_alias_of(client, name, previous_alias),
+    )
+
+
+def move_challenger(
+    client: MlflowClient, *, name: str, version: str, alias: str, reason: str, actor: str
+) -> AliasEvent:
+    """Point the challenger alias at a new candidate and note the verdict on the version."""
+    event = AliasEvent(
+        at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        action="challenger",
+        alias=alias,
+        from_version=_alias_of(client, name, alias),
+        to_version=version,
+        actor=actor,
+        reason=reason,
+    )
+    client.set_registered_model_alias(name, alias, version)
+    client.set_model_version_tag(name, version, PROMOTION_TAG, reason[:4000])
+    record_events(client, name, [event])
+    return event
+
+
+def move_production(
+    client: MlflowClient, release: Release, *, production_alias: str, previous_alias: str
+) -> tuple[AliasEvent, ...]:
+    """Carry out a release: intent, `production` -> target, `previous` -> old one, history.
+
+    `production` moves first and in one call, so the registry always has exactly one production
+    version; repeating the call with the same release changes nothing further.
+
+    Returns:
+        The alias events recorded.
+    """
+    client.set_model_version_tag(release.name, release.to_version, INTENT_TAG, release.to_json())
+    client.set_registered_model_alias(release.name, production_alias, release.to_version)
+    events = [_event(release, production_alias, release.from_version, 0)]
+    if release.from_version is not None and release.from_version != release.to_version:
+        client.set_registered_model_alias(release.name, previous_alias, release.from_version)
+        events.append(
+            _event(release, previous_alias, release.previous_before, 1, to=release.from_version)
+        )
+    record_events(client, release.name, events)
+    for event in events:
+        logger.info("alias %s: %s -> %s", event.alias, event.from_version, event.to_version)
+    return tuple(events)
+
+
+def mark_delivered(client: MlflowClient, release: Release, note: str) -> None:
+    """Close the release: note how CD was told, then drop the intent."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(
+        release.name, release.to_version, DELIVERED_TAG, f"{stamp} {release.action}: {note}"[:4000]
+    )
+    client.delete_model_version_tag(release.name, release.to_version, INTENT_TAG)
+
+
+def pending_release(client: MlflowClient, name: str, production_alias: str) -> Release | None:
+    """A release that moved `production` but was not closed (the process died before CD)."""
+    try:
+        version = client.get_model_version_by_alias(name, production_alias)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+    raw = version.tags.get(INTENT_TAG)
+    if raw is None:
+        return None
+    release = Release(**json.loads(raw))
+    # An intent on a version that production never reached is stale; the next release of that
+    # version overwrites it before moving anything.
+    return release if release.to_version == str(version.version) else None
+
+
+def _alias_of(client: MlflowClient, name: str, alias: str) -> str | None:
+    value = client.get_registered_model(name).aliases.get(alias)
+    return None if value is None else str(value)
+
+
+def _event(
+    release: Release, alias: str, before: str | None, seq: int, *, to: str | None = None
+) -> AliasEvent:
+    return AliasEvent(
+        at=release.at,
+        action=release.action,
+        alias=alias,
+        from_version=before,
+        to_version=to or release.to_version,
+        actor=release.actor,
+        reason=release.reason,
+        batch=release.batch,
+        seq=seq,
+    )
+
+
+def promote_challenger(
+    client: MlflowClient,
+    *,
+    name: str,
+    version: str,
+    promote: bool,
+    reason: str,
+    evaluated_against: str | None,
+    actor: str,
+    batch: str | None,
+    production_alias: str,
+    previous_alias: str,
+    challenger_alias: str,
+) -> RegistryAction:
+    """Point `challenger` at the new version and, when the decision says so, release it.
+
+    Call this while holding the promotion lock. `production` moves only if it still points at
+    the champion the challenger was evaluated against: when another run promoted meanwhile, this
+    run lost the race and says so (its comparison was with a model no longer in production).
+
+    Returns:
+        The alias moves made, the release, or why the challenger was not released.
+    """
+    challenger = move_challenger(
+        client, name=name, version=version, alias=challenger_alias, reason=reason, actor=actor
+    )
+    if not promote:
+        return RegistryAction(name=name, version=version, promoted=False, moves=(challenger,))
+    current = production_version(client, name, production_alias)
+    if current != evaluated_against:
+        lost = (
+            f"production moved from v{evaluated_against} to v{current} while this run compared "
+            f"v{version} with v{evaluated_against}; not promoted (a later run compares it with "
+            f"the new champion)"
+        )
+        logger.warning("lost the promotion race: %s", lost)
+        return RegistryAction(
+            name=name, version=version, promoted=False, moves=(challenger,), lost=lost
+        )
+    release = plan_release(
+        client,
+        action="promote",
+        name=name,
+        to_version=version,
+        reason=reason,
+        actor=actor,
+        production_alias=production_alias,
+        previous_alias=previous_alias,
+        batch=batch,
+    )
+    moves = move_production(
+        client, release, production_alias=production_alias, previous_alias=previous_alias
+    )
+    return RegistryAction(
+        name=name, version=version, promoted=True, moves=(challenger, *moves), release=release
+    )

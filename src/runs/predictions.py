@@ -1,0 +1,57 @@
+"""Predictions written next to the model version that made them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PREDICTION_COLUMN = "prediction"
+LABEL_COLUMN = "predicted_label"
+
+
+def prediction_frame(
+    batch: pd.DataFrame,
+    scores: Any,
+    *,
+    task: str,
+    classes: list[Any],
+    model_name: str,
+    model_version: str,
+    scored_at: str,
+) -> pd.DataFrame:
+    """The batch's rows with the model's output and the model version beside each row.
+
+    Binary: `prediction` is P(positive class) and `predicted_label` the likelier class;
+    multiclass: one `proba_<class>` column per class and `predicted_label`; regression:
+    `prediction`.
+    """
+    out = batch.reset_index(drop=True).copy()
+    if task == "multiclass":
+        proba = np.asarray(scores)
+        for index, label in enumerate(classes):
+            out[f"proba_{label}"] = proba[:, index]
+        out[LABEL_COLUMN] = [classes[i] for i in proba.argmax(axis=1)]
+    else:
+        values = np.asarray(scores, dtype="float64")
+        out[PREDICTION_COLUMN] = values
+        if task == "binary":
+            out[LABEL_COLUMN] = np.where(values >= 0.5, classes[1], classes[0])  # noqa: PLR2004
+    out["model_name"] = model_name
+    out["model_version"] = model_version
+    out["scored_at"] = scored_at
+    return out
+
+
+def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
+    """Write predictions as Parquet (`.parquet`) or CSV (anything else), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    if path.suffix == ".parquet":
+        frame.to_parquet(partial, index=False)
+    else:
+        frame.to_csv(partial, index=False)
+    partial.replace(path)
+    return path
