@@ -131,9 +131,27 @@ class PromotionSettings(BaseModel):
     """The promotion rule and the registry alias names (they live here and nowhere else)."""
 
     metric: MetricName | None = Field(None, description="None picks roc_auc or rmse by task")
-    min_improvement: float = Field(0.005, ge=0)
+    min_improvement: float = Field(
+        0.005, ge=0, description="margin the challenger must clear, with `confidence`"
+    )
+    confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="one-sided confidence that the paired gain on the holdout clears the margin",
+    )
+    bootstrap_resamples: int = Field(
+        1000, ge=100, description="paired bootstrap resamples of the holdout"
+    )
     floor: float | None = Field(
         None, description="absolute floor on the metric; None: task default"
+    )
+    slice_tolerance: float = Field(
+        0.02, ge=0, description="largest drop on any judged slice that still allows promotion"
+    )
+    slice_min_rows: int = Field(30, ge=1, description="smaller slices are shown, not judged")
+    lock_timeout_seconds: float = Field(
+        600, gt=0, description="how long a run waits for another run's promotion to finish"
     )
     production_alias: str = "production"
     previous_alias: str = "previous"

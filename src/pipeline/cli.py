@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=get_args(PolicyName),
         help="named retrain policy (default: DRIFTLOOP_POLICY__NAME or 'default')",
     )
+    history = commands.add_parser("history", help="print every alias move of the model")
+    history.add_argument("--spec", type=Path, help="dataset spec YAML")
+    rollback = commands.add_parser(
+        "rollback", help="move production back (to `previous` by default) and trigger CD"
+    )
+    rollback.add_argument("--spec", type=Path, help="dataset spec YAML")
+    rollback.add_argument("--to", dest="to_version", help="version to put back in production")
+    rollback.add_argument("--reason", default="manual rollback", help="recorded in the history")
     suite = commands.add_parser("suite", help="derive the GE expectation suites from the reference")
     suite.add_argument("--spec", type=Path, help="dataset spec YAML")
     return parser
@@ -50,16 +58,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = get_settings()
-        if args.command == "run":
-            return _run(args)
-        if args.command == "simulate":
-            return _simulate(args)
+        if args.command in {"history", "rollback"}:
+            from pipeline.releases import history_command, rollback_command
+
+            command = history_command if args.command == "history" else rollback_command
+            return command(settings, args)
         if args.command == "demo":
             from pipeline.demo import run_demo
 
             run_demo(settings)
             return 0
-        return _suite(args)
+        runners = {"run": _run, "simulate": _simulate, "suite": _suite}
+        return runners[args.command](args)
     except ConfigError as exc:
         print(f"driftloop: {exc}", file=sys.stderr)
         return 2

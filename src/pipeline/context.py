@@ -25,6 +25,7 @@ from model_monitoring.policy import CHANGE_SIGNALS, RetrainDecision
 from pipeline import tasks
 from pipeline.records import validation_text
 from registry.models import RegisteredVersion
+from registry.release import BATCH_TAG
 from runs import ledger
 from runs.batches import BatchFile, build_manifest
 from runs.ledger import LedgerEntry
@@ -275,9 +276,12 @@ def alias_names(settings: Settings) -> dict[str, str]:
     }
 
 
-def version_tags(manifest: list[dict[str, str]], reasons: tuple[str, ...]) -> dict[str, str]:
+def version_tags(
+    manifest: list[dict[str, str]], reasons: tuple[str, ...], batch_sha256: str
+) -> dict[str, str]:
     """Provenance tags for a model version: data fingerprint, git commit, why it was trained."""
     tags = {
+        BATCH_TAG: batch_sha256,
         "driftloop.data_sha256": manifest_hash(manifest),
         "driftloop.data_files": str(len(manifest)),
         "driftloop.retrain_reasons": "; ".join(reasons)[:4000],

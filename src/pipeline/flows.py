@@ -7,15 +7,16 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from mlflow import MlflowClient
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from config.metrics import DEFAULT_METRIC, watched_metrics
 from config.settings import PolicyName, Settings, get_settings
 from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
-from delivery.dispatch import build_dispatch_request
 from model_monitoring.policy import PolicyRules
-from pipeline import tasks
+from pipeline import shipping, tasks
 from pipeline.context import (
     RunContext,
     RunSummary,
@@ -32,9 +33,12 @@ from pipeline.context import (
     training_window,
     version_tags,
 )
-from pipeline.records import candidates, decision_text, drift_lines
+from pipeline.records import candidates, decision_text, drift_lines, model_card, promotion_text
+from registry import tracking
+from registry.release import BATCH_TAG
 from runs.batches import SOURCE_COLUMN, BatchFile, list_batches
 from runs.timeline import write_timeline
+from training.slices import slice_regressions
 
 
 @flow(name="retraining")
@@ -51,6 +55,8 @@ def retraining_flow(
     settings = get_settings()
     show_stage_logs()
     dataset = load_spec(Path(spec) if spec else settings.paths.spec)
+    with shipping.promotion_lock(settings, dataset.name):
+        shipping.complete_interrupted(_client(settings), settings, dataset.name, _deliver(settings))
     pending = tasks.find_batch(dataset, settings.paths.ledger, Path(batch) if batch else None)
     if pending is None:
         message = f"no unprocessed batch in {dataset.incoming}"
@@ -99,6 +105,10 @@ def process_batch(
     production = tasks.get_production(
         settings.mlflow, dataset.name, settings.promotion.production_alias
     )
+    if production and production.tags.get(BATCH_TAG) == pending.sha256:
+        # A run trained and released this batch's model, then died before recording the batch.
+        message = f"v{production.version} was trained on this batch and released by an earlier run"
+        return finish(run, "promoted", message, production, production.version, promoted=True)
     metric = settings.promotion.metric or DEFAULT_METRIC[dataset.task.value]
     watch = watched_metrics(dataset.task.value, metric)
     with run.clock("monitor"):
@@ -162,49 +172,72 @@ def process_batch(
             dataset,
             result,
             manifest=manifest,
-            tags=version_tags(manifest, decision.reasons),
+            tags=version_tags(manifest, decision.reasons, pending.sha256),
             workdir=Path(workdir),
         )
     with run.clock("evaluate"):
-        champion = tasks.score_champion(production, result.holdout, dataset) if production else None
+        evaluation = tasks.evaluate_challenger(
+            result, production, dataset, settings.promotion, metric=metric, watch=watch
+        )
         verdict = tasks.decide_promotion_task(
             metric=metric,
             challenger=result.metrics[metric],
-            champion=champion[metric] if champion else None,
+            comparisons=evaluation.comparisons,
             min_improvement=settings.promotion.min_improvement,
+            confidence=settings.promotion.confidence,
             floor=metric_floor(settings, metric),
-            others={
-                m: (result.metrics[m], champion[m])
-                for m in watch[1:]
-                if champion and m in champion and m in result.metrics
-            },
+            slice_regressions=slice_regressions(evaluation.slices) if evaluation.slices else (),
         )
-    with run.clock("promote"):
+    with run.clock("promote"), shipping.promotion_lock(settings, dataset.name):
         action = tasks.promote(
-            settings.mlflow, dataset.name, challenger.version, verdict, alias_names(settings)
+            settings.mlflow,
+            challenger,
+            verdict,
+            evaluated_against=production.version if production else None,
+            actor=shipping.current_actor(str(flow_run.id)),
+            batch=pending.sha256,
+            aliases=alias_names(settings),
+        )
+        tasks.publish_model_card(
+            settings.mlflow,
+            challenger,
+            model_card(
+                run,
+                version=challenger,
+                result=result,
+                evaluation=evaluation,
+                decision=verdict,
+                action=action,
+                manifest=manifest,
+                champion=production,
+            ),
+        )
+        shipped = (
+            shipping.ship(_client(settings), settings, action.release, _deliver(settings))
+            if action.release
+            else None
         )
     run.note(
-        candidates=candidates(production, champion, challenger, result.metrics),
-        promotion=("promoted: " if verdict.promote else "not promoted: ") + verdict.reason,
+        candidates=candidates(production, evaluation.champion_metrics, challenger, result.metrics),
+        promotion=promotion_text(verdict, action, evaluation),
         registry=[f"`{m.alias}`: {m.from_version} -> {m.to_version}" for m in action.moves],
     )
-    if not verdict.promote:
-        return finish(run, "challenger lost", verdict.reason, production, challenger.version)
-    with run.clock("deliver"):
-        request = build_dispatch_request(
-            api_url=settings.github.api_url,
-            repo=settings.github.repo,
-            event_type=settings.github.event_type,
-            model_name=dataset.name,
-            model_version=challenger.version,
-            run_id=challenger.run_id,
-            metrics=result.metrics,
-            alias=settings.promotion.production_alias,
-        )
-        dry_run_path = settings.paths.reports / f"dispatch-{stamp()}.json"
-        delivered = tasks.trigger_cd(settings.github, request, dry_run_path)
-    run.note(delivery=delivered.note)
+    if shipped is None:
+        reason = action.lost or verdict.reason
+        return finish(run, "challenger lost", reason, production, challenger.version)
+    run.note(delivery=shipped.delivery.note)
     return finish(run, "promoted", verdict.reason, production, challenger.version, promoted=True)
+
+
+def _client(settings: Settings) -> MlflowClient:
+    return tracking.connect(settings.mlflow.tracking_uri)
+
+
+def _deliver(settings: Settings) -> shipping.Deliver:
+    """The CD hand-off as the flow makes it: the dispatch task, with its retries."""
+    return lambda request: tasks.trigger_cd(
+        settings.github, request, shipping.dry_run_path(settings)
+    )
 
 
 def _replay_one(settings: Settings, dataset: DatasetSpec, path: Path) -> RunSummary:

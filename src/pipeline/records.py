@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
 from data_validation.gate import ValidationOutcome
 from model_monitoring.drift import DriftSummary
 from model_monitoring.estimate import ESTIMATE_CAVEAT
 from model_monitoring.policy import RetrainDecision
+from registry.card import CardFacts, render_model_card
 from registry.models import RegisteredVersion
+from registry.promotion import PromotionDecision
+from registry.release import RegistryAction
 from runs.record import CandidateRow
+from training.fit import TrainingResult
+from training.slices import render_slice_table
+
+if TYPE_CHECKING:
+    from pipeline.context import RunContext
+    from pipeline.tasks import Evaluation
 
 
 def validation_text(outcome: ValidationOutcome) -> str:
@@ -76,3 +88,59 @@ def candidates(
     if production is not None and champion is not None:
         rows.insert(0, CandidateRow("champion", production.version, champion))
     return rows
+
+
+def promotion_text(
+    decision: PromotionDecision, action: RegistryAction, evaluation: Evaluation
+) -> str:
+    """The promotion verdict, the rule, the paired differences and the slice table."""
+    verdict = "promoted" if action.promoted else "not promoted"
+    reason = action.lost or decision.reason
+    lines = [f"{verdict}: {reason}", "", f"rule: {decision.rule}"]
+    if decision.comparisons:
+        lines += ["", *[f"- {d}" for d in decision.comparisons]]
+    if evaluation.slices is not None:
+        lines += ["", render_slice_table(evaluation.slices)]
+    return "\n".join(lines)
+
+
+def model_card(
+    run: RunContext,
+    *,
+    version: RegisteredVersion,
+    result: TrainingResult,
+    evaluation: Evaluation,
+    decision: PromotionDecision,
+    action: RegistryAction,
+    manifest: list[dict[str, Any]],
+    champion: RegisteredVersion | None,
+) -> str:
+    """The model card of a freshly registered version."""
+    spec = run.dataset
+    return render_model_card(
+        CardFacts(
+            name=version.name,
+            version=version.version,
+            run_id=version.run_id,
+            task=spec.task.value,
+            target=spec.target,
+            numeric=list(spec.features.numeric),
+            categorical=dict(result.schema["categorical"]),
+            manifest=manifest,
+            train_rows=result.train_rows,
+            holdout_rows=len(result.holdout),
+            params=result.params,
+            metrics=result.metrics,
+            intervals=evaluation.intervals,
+            decision=decision,
+            promoted=action.promoted,
+            lost=action.lost,
+            champion_version=champion.version if champion else None,
+            retrain_reasons=run.decision.reasons if run.decision else (),
+            drift_report=run.record.drift_report,
+            slice_table=render_slice_table(evaluation.slices) if evaluation.slices else None,
+            tuning=result.tuning,
+            git_commit=version.tags.get("driftloop.git_commit"),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    )

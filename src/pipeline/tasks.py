@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 from prefect import Task, task
 from prefect.artifacts import create_markdown_artifact
@@ -15,7 +16,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from config.metrics import compute_metrics
-from config.settings import DriftSettings, GitHubSettings, MlflowSettings
+from config.settings import DriftSettings, GitHubSettings, MlflowSettings, PromotionSettings
 from config.spec import DatasetSpec
 from data_validation import gate
 from data_validation.gate import ValidationOutcome
@@ -37,9 +38,12 @@ from model_monitoring.policy import (
     fire_signals,
     should_retrain,
 )
-from registry import models, tracking
+from pipeline import shipping
+from registry import models, release, tracking
+from registry.comparison import PairedDifference, compare_on_holdout, metric_intervals
 from registry.models import ModelFiles, RegisteredVersion
-from registry.promotion import PromotionDecision, RegistryAction, apply_promotion, decide_promotion
+from registry.promotion import PromotionDecision, decide_promotion
+from registry.release import RegistryAction
 from runs import batches, ledger
 from runs.batches import BatchFile
 from runs.ledger import LedgerEntry
@@ -52,6 +56,7 @@ from training.fit import (
     save_model_files,
 )
 from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
+from training.slices import SliceReport, compare_slices
 
 
 def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -294,19 +299,81 @@ def register_challenger(
         example=example,
         example_output=predict_scores(result.booster, example, result.schema),
         manifest=manifest,
-        tags={**tags, models.CLASSES_TAG: json.dumps(result.schema["classes"])},
+        tags={
+            **tags,
+            models.CLASSES_TAG: json.dumps(result.schema["classes"]),
+            **({"driftloop.tuning": json.dumps(result.tuning)} if result.tuning else {}),
+        },
         calibration=result.calibration,
+        trials=[asdict(t) for t in result.trials],
     )
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Challenger and champion on the same holdout: paired differences, intervals, slices."""
+
+    scores: Any
+    champion_metrics: dict[str, float] | None
+    comparisons: dict[str, PairedDifference] | None
+    intervals: dict[str, tuple[float, float]]
+    slices: SliceReport | None
+
+
 @task
-def score_champion(
-    champion: RegisteredVersion, holdout: pd.DataFrame, spec: DatasetSpec
-) -> dict[str, float]:
-    """Score the champion on the challenger's holdout (the same rows)."""
-    scorer = models.load_scorer(champion.uri)
-    return compute_metrics(
-        spec.task.value, holdout[spec.target], scorer.predict(holdout), champion.classes
+def evaluate_challenger(
+    result: TrainingResult,
+    champion: RegisteredVersion | None,
+    spec: DatasetSpec,
+    promotion: PromotionSettings,
+    *,
+    metric: str,
+    watch: tuple[str, ...],
+) -> Evaluation:
+    """Score the champion on the challenger's holdout and measure how the two differ."""
+    holdout, classes, task_name = result.holdout, result.schema["classes"], spec.task.value
+    y = holdout[spec.target]
+    ours = predict_scores(result.booster, holdout, result.schema)
+    theirs = models.load_scorer(champion.uri).predict(holdout) if champion else None
+    # Scores are comparable only over the same label classes, in the same order.
+    comparable = champion is not None and champion.classes == classes
+    slices = None
+    if spec.slices:
+        slices = compare_slices(
+            holdout,
+            columns=spec.slices,
+            numeric_columns=spec.features.numeric,
+            bins=spec.slice_bins,
+            target=spec.target,
+            task=task_name,
+            classes=classes,
+            metric=metric,
+            challenger_scores=np.asarray(ours),
+            champion_scores=np.asarray(theirs) if comparable else None,
+            min_rows=promotion.slice_min_rows,
+            tolerance=promotion.slice_tolerance,
+        )
+    return Evaluation(
+        scores=ours,
+        champion_metrics=(
+            compute_metrics(task_name, y, theirs, champion.classes) if champion else None
+        ),
+        comparisons=(
+            compare_on_holdout(
+                y,
+                ours,
+                theirs,
+                task=task_name,
+                classes=classes,
+                metrics=watch,
+                confidence=promotion.confidence,
+                resamples=promotion.bootstrap_resamples,
+            )
+            if comparable
+            else ({} if champion else None)
+        ),
+        intervals=metric_intervals(y, ours, task=task_name, classes=classes, metrics=watch),
+        slices=slices,
     )
 
 
@@ -319,14 +386,33 @@ def decide_promotion_task(**rule: Any) -> PromotionDecision:
 @task(**REGISTRY_RETRIES)
 def promote(
     settings: MlflowSettings,
-    name: str,
-    version: str,
+    challenger: RegisteredVersion,
     decision: PromotionDecision,
+    *,
+    evaluated_against: str | None,
+    actor: str,
+    batch: str,
     aliases: dict[str, str],
 ) -> RegistryAction:
-    """Move the registry aliases as the decision says."""
+    """Move the aliases as the decision says, if production is still the evaluated champion."""
     client = tracking.connect(settings.tracking_uri)
-    return apply_promotion(client, name=name, version=version, decision=decision, **aliases)
+    return release.promote_challenger(
+        client,
+        name=challenger.name,
+        version=challenger.version,
+        promote=decision.promote,
+        reason=decision.reason,
+        evaluated_against=evaluated_against,
+        actor=actor,
+        batch=batch,
+        **aliases,
+    )
+
+
+@task(**REGISTRY_RETRIES)
+def publish_model_card(settings: MlflowSettings, version: RegisteredVersion, card: str) -> None:
+    """Log the model card with the version's run."""
+    models.log_model_card(tracking.connect(settings.tracking_uri), version, card)
 
 
 @task(retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=is_transient_failure)
@@ -336,11 +422,8 @@ def trigger_cd(
     dry_run_path: Path,
     transport: httpx.BaseTransport | None = None,
 ) -> DispatchResult:
-    """Ask GitHub Actions to ship the newly promoted model (or record the request, no token)."""
-    if github.token is None:
-        return dispatch.record_dry_run(request, dry_run_path)
-    with httpx.Client(timeout=github.timeout_seconds, transport=transport) as client:
-        return dispatch.send_dispatch(client, request, github.token.get_secret_value())
+    """Ask GitHub Actions to ship the newly released model (or record the request, no token)."""
+    return shipping.deliver_now(github, request, dry_run_path, transport)
 
 
 @task

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,15 +12,19 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
+from mlflow.utils.time import get_current_time_millis as now_ms
 
 logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 MANIFEST_ARTIFACT = "training_data.json"
 CALIBRATION_ARTIFACT = "calibration.json"
+MODEL_CARD_ARTIFACT = "model_card.md"
 CLASSES_TAG = "driftloop.classes"
 # Pinned so `log_model` does not spend seconds inferring requirements by importing the model.
 SERVING_REQUIREMENTS = ["mlflow", "xgboost", "pandas", "numpy"]
@@ -69,6 +74,7 @@ def log_model_version(
     manifest: list[dict[str, Any]],
     tags: dict[str, str],
     calibration: dict[str, list[float]] | None = None,
+    trials: Sequence[dict[str, Any]] = (),
 ) -> RegisteredVersion:
     """Log a training run with its model (XGBoost format, served by code) and register it.
 
@@ -84,6 +90,7 @@ def log_model_version(
         manifest: The training data: one entry per file with its path and content hash.
         tags: Version tags (data version, git commit, ...).
         calibration: Isotonic calibration of P(positive) fitted on the holdout, if any.
+        trials: Tuning trials (number, params, value, state, seconds), logged as nested runs.
 
     Returns:
         The new registered version.
@@ -107,6 +114,7 @@ def log_model_version(
             pip_requirements=SERVING_REQUIREMENTS,
             registered_model_name=name,
         )
+        log_trials(MlflowClient(), experiment_id, run.info.run_id, trials)
     version = str(info.registered_model_version)
     client = MlflowClient()
     for key, value in tags.items():
@@ -119,6 +127,30 @@ def log_model_version(
     )
 
 
+def log_trials(
+    client: MlflowClient, experiment_id: str, parent_run_id: str, trials: Sequence[dict[str, Any]]
+) -> None:
+    """Log tuning trials as runs nested under the training run (one batch call per trial)."""
+    for trial in trials:
+        child = client.create_run(
+            experiment_id,
+            run_name=f"trial {trial['number']}",
+            tags={"mlflow.parentRunId": parent_run_id, "driftloop.stage": "tuning"},
+        )
+        value = trial.get("value")
+        client.log_batch(
+            child.info.run_id,
+            metrics=[Metric("validation", float(value), now_ms(), 0)] if value is not None else [],
+            params=[Param(k, str(v)) for k, v in trial["params"].items()],
+            tags=[
+                RunTag("driftloop.trial_state", str(trial["state"])),
+                RunTag("driftloop.trial_seconds", str(trial["seconds"])),
+            ],
+        )
+        status = "FINISHED" if trial["state"] != "FAIL" else "FAILED"
+        client.set_terminated(child.info.run_id, status=status)
+
+
 def get_aliased_version(client: MlflowClient, name: str, alias: str) -> RegisteredVersion | None:
     """Return the version that `alias` points at, or None when the model or alias is missing."""
     try:
@@ -127,6 +159,19 @@ def get_aliased_version(client: MlflowClient, name: str, alias: str) -> Register
         if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             return None
         raise
+    return _registered(name, version)
+
+
+def get_version(client: MlflowClient, name: str, version: str) -> RegisteredVersion:
+    """Return one version of a registered model.
+
+    Raises:
+        MlflowException: the model or the version does not exist.
+    """
+    return _registered(name, client.get_model_version(name, version))
+
+
+def _registered(name: str, version: ModelVersion) -> RegisteredVersion:
     metrics = {
         k.removeprefix("holdout."): float(v)
         for k, v in version.tags.items()
@@ -157,6 +202,14 @@ def load_calibration(client: MlflowClient, run_id: str) -> dict[str, list[float]
         f"runs:/{run_id}/{CALIBRATION_ARTIFACT}"
     )
     return calibration
+
+
+def log_model_card(client: MlflowClient, version: RegisteredVersion, card: str) -> None:
+    """Log the version's model card (markdown) with its run and point a version tag at it."""
+    client.log_text(version.run_id, card, MODEL_CARD_ARTIFACT)
+    client.set_model_version_tag(
+        version.name, version.version, "driftloop.model_card", MODEL_CARD_ARTIFACT
+    )
 
 
 def load_scorer(uri: str) -> PyFuncModel:

@@ -1,154 +1,137 @@
-"""The promotion rule (a plain decision) and applying it to registry aliases."""
+"""The promotion rule: a plain decision over paired holdout differences, floors and slices."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
-from mlflow import MlflowClient
-
-from config.metrics import clears_floor, improvement
+from config.metrics import clears_floor
+from registry.comparison import PairedDifference
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    """Whether the challenger replaces the champion, why, and the numbers."""
+    """Whether the challenger replaces the champion, why, the rule, and the numbers."""
 
     promote: bool
     reason: str
+    rule: str
     metric: str
     challenger: float
     champion: float | None
     min_improvement: float
     floor: float | None
+    comparisons: tuple[PairedDifference, ...] = ()
+    slice_regressions: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def gain(self) -> float | None:
-        """Challenger minus champion, signed so that positive is better."""
-        if self.champion is None:
-            return None
-        return improvement(self.metric, self.challenger, self.champion)
+        """Challenger minus champion on the main metric, signed so that positive is better."""
+        main = [d for d in self.comparisons if d.metric == self.metric]
+        return main[0].gain if main else None
 
 
-@dataclass(frozen=True)
-class AliasMove:
-    """One alias change in the registry."""
-
-    alias: str
-    from_version: str | None
-    to_version: str
-
-
-@dataclass(frozen=True)
-class RegistryAction:
-    """What the registry did for a challenger."""
-
-    name: str
-    version: str
-    promoted: bool
-    moves: tuple[AliasMove, ...] = field(default_factory=tuple)
+def describe_rule(*, metric: str, min_improvement: float, confidence: float) -> str:
+    """The promotion rule in words, for records and model cards."""
+    return (
+        f"promote when, on the same holdout, the {confidence:.0%} one-sided lower bound of the "
+        f"paired gain clears {min_improvement} on at least one compared metric, no metric is "
+        f"worse by more than {min_improvement} at that confidence, no judged slice drops beyond "
+        f"its tolerance, and {metric} clears its floor; with no champion, the floor alone decides"
+    )
 
 
 def decide_promotion(
     *,
     metric: str,
     challenger: float,
-    champion: float | None,
+    comparisons: dict[str, PairedDifference] | None,
     min_improvement: float,
+    confidence: float,
     floor: float | None,
-    others: dict[str, tuple[float, float]] | None = None,
+    slice_regressions: tuple[str, ...] = (),
 ) -> PromotionDecision:
-    """Apply the promotion rule to the challenger's and champion's scores on the same holdout.
+    """Apply the promotion rule to paired differences measured on the same holdout.
 
-    The first model that clears the floor is promoted. After that the challenger must clear the
-    floor, beat the champion by at least `min_improvement` on some compared metric, and be worse
-    by more than `min_improvement` on none. Comparing the watched metrics, not only the main one,
-    lets a model that fixes a shifted decision threshold win even where ranking (ROC AUC) is
-    unchanged.
+    A point estimate that beats the champion is not enough: the same model retrained with
+    another seed often does, by noise. The challenger must be better by at least
+    `min_improvement` with `confidence` (the lower bound of the paired bootstrap interval clears
+    the margin) on some compared metric, and be worse by more than the margin with that
+    confidence on none. Comparing the watched metrics, not only the main one, lets a model that
+    fixes a shifted decision threshold win even where ranking (ROC AUC) is unchanged.
 
     Args:
-        metric: The main (promotion) metric.
+        metric: The main (promotion) metric; the floor applies to it.
         challenger: The challenger's `metric` on the holdout.
-        champion: The champion's `metric` on the same holdout (None: no champion).
+        comparisons: Paired differences per metric (None: there is no champion).
         min_improvement: The margin.
+        confidence: One-sided confidence of the bounds in `comparisons`.
         floor: Absolute floor on `metric` (None: none).
-        others: More metrics to compare: name -> (challenger, champion).
+        slice_regressions: Slices where the challenger is worse than the tolerance allows.
 
     Returns:
-        The decision, with its reason and numbers.
+        The decision, with its reason, the rule and the numbers.
     """
+    compared = tuple((comparisons or {}).values())
+    champion = comparisons[metric].champion if comparisons and metric in comparisons else None
 
     def decision(promote: bool, reason: str) -> PromotionDecision:
         logger.info("promotion: %s", reason)
         return PromotionDecision(
             promote=promote,
             reason=reason,
+            rule=describe_rule(
+                metric=metric, min_improvement=min_improvement, confidence=confidence
+            ),
             metric=metric,
             challenger=challenger,
             champion=champion,
             min_improvement=min_improvement,
             floor=floor,
+            comparisons=compared,
+            slice_regressions=slice_regressions,
         )
 
     if not clears_floor(metric, challenger, floor):
         return decision(False, f"challenger {metric} {challenger:.4f} misses the floor {floor}")
-    if champion is None:
+    if comparisons is None:
         return decision(True, f"no champion; challenger {metric} {challenger:.4f} clears the floor")
-    compared = {metric: (challenger, champion)} | (others or {})
-    gains = {m: improvement(m, c, ch) for m, (c, ch) in compared.items()}
-    shown = ", ".join(
-        f"{m} {c:.4f} vs {ch:.4f} ({gains[m]:+.4f})" for m, (c, ch) in compared.items()
+    shown = "; ".join(str(d) for d in compared) or "no metric could be compared"
+    better = [d for d in compared if d.low >= min_improvement]
+    why_not = _why_not(
+        [d.metric for d in compared if d.high < -min_improvement],
+        better=bool(better),
+        slice_regressions=slice_regressions,
+        min_improvement=min_improvement,
+        confidence=confidence,
     )
-    best = max(gains, key=lambda m: gains[m])
-    worst = min(gains, key=lambda m: gains[m])
-    if gains[best] >= min_improvement and gains[worst] > -min_improvement:
-        return decision(
-            True,
-            f"challenger beats champion on {best} by {gains[best]:+.4f} >= "
-            f"{min_improvement} and is worse on none by more: {shown}",
-        )
-    if gains[best] < min_improvement:
-        why = f"no metric improves by {min_improvement}"
-    else:
-        why = f"{worst} is worse by {-gains[worst]:.4f}"
-    return decision(False, f"{why}: {shown}; champion stays")
+    if why_not:
+        return decision(False, f"{why_not}: {shown}; champion stays")
+    best = max(better, key=lambda d: d.low)
+    return decision(
+        True,
+        f"challenger beats champion on {best.metric} by at least {best.low:+.4f} >= "
+        f"{min_improvement} with {confidence:.0%} confidence and is worse on none: {shown}",
+    )
 
 
-def apply_promotion(
-    client: MlflowClient,
+def _why_not(
+    worse: list[str],
     *,
-    name: str,
-    version: str,
-    decision: PromotionDecision,
-    production_alias: str,
-    previous_alias: str,
-    challenger_alias: str,
-) -> RegistryAction:
-    """Point `challenger` at the new version and, when promoted, move `production` to it.
-
-    The old production version becomes `previous`. `production` is moved last and in one call,
-    so the registry always has exactly one production version.
-
-    Returns:
-        The alias moves made.
-    """
-    aliases = client.get_registered_model(name).aliases
-    moves = [AliasMove(challenger_alias, _as_str(aliases.get(challenger_alias)), version)]
-    client.set_registered_model_alias(name, challenger_alias, version)
-    client.set_model_version_tag(name, version, "driftloop.promotion", decision.reason)
-    if decision.promote:
-        current = _as_str(aliases.get(production_alias))
-        if current is not None and current != version:
-            client.set_registered_model_alias(name, previous_alias, current)
-            moves.append(AliasMove(previous_alias, _as_str(aliases.get(previous_alias)), current))
-        client.set_registered_model_alias(name, production_alias, version)
-        moves.append(AliasMove(production_alias, current, version))
-    for move in moves:
-        logger.info("alias %s: %s -> %s", move.alias, move.from_version, move.to_version)
-    return RegistryAction(name=name, version=version, promoted=decision.promote, moves=tuple(moves))
-
-
-def _as_str(value: object) -> str | None:
-    return None if value is None else str(value)
+    better: bool,
+    slice_regressions: tuple[str, ...],
+    min_improvement: float,
+    confidence: float,
+) -> str | None:
+    if worse:
+        return f"worse on {', '.join(worse)} beyond the margin"
+    if not better:
+        return (
+            f"no metric improves by {min_improvement} with {confidence:.0%} confidence "
+            "(the gain may be noise)"
+        )
+    if slice_regressions:
+        return "worse on slices: " + "; ".join(slice_regressions)
+    return None

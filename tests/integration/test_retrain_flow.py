@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
-from mlflow import MlflowClient
+from flow_project import Project, toy_project
 
-from config.settings import get_settings
 from data_validation.errors import DataValidationError
-from factories import make_frame, spec_for_frames
-from fakes import GitHubState, fake_github
-from pipeline.flows import retraining_flow
+from factories import make_frame
 from runs.ledger import read_ledger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,67 +19,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOKEN = "ghp_integration_secret_0123456789"
 
 
-@dataclass
-class Project:
-    root: Path
-    github: GitHubState
-    client: MlflowClient
-
-    def batch(self, name: str) -> Path:
-        return self.root / "data" / "incoming" / "toy" / name
-
-    def aliases(self) -> dict[str, str]:
-        model = self.client.get_registered_model("toy")
-        return {alias: str(version) for alias, version in model.aliases.items()}
-
-    def versions(self) -> int:
-        return len(self.client.search_model_versions("name='toy'"))
-
-    def run(self, name: str, *, force: bool = False, **settings: str):
-        for key, value in settings.items():
-            os.environ[f"DRIFTLOOP_{key}"] = value
-        get_settings.cache_clear()
-        try:
-            return retraining_flow(batch=str(self.batch(name)), force_retrain=force)
-        finally:
-            for key in settings:
-                os.environ.pop(f"DRIFTLOOP_{key}")
-            get_settings.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = tmp_path_factory.mktemp("project")
-    incoming = root / "data" / "incoming" / "toy"
-    incoming.mkdir(parents=True)
-    make_frame(1500, seed=1).to_parquet(root / "data" / "reference.parquet")
-    make_frame(500, seed=2, start=1500).to_csv(incoming / "b1-clean.csv", index=False)
-    broken = make_frame(500, seed=3, start=2000).rename(columns={"x2": "x_two"})
-    broken.to_csv(incoming / "b2-broken.csv", index=False)
-    make_frame(500, seed=4, start=2500, shift=1.5).to_csv(incoming / "b3-drift.csv", index=False)
-    make_frame(500, seed=5, start=3000).to_csv(incoming / "b4-clean.csv", index=False)
-    # Concept drift only: same feature distribution, the label's relationship inverted.
-    make_frame(500, seed=6, start=3500, flip=True).to_csv(incoming / "b5-concept.csv", index=False)
-    make_frame(500, seed=7, start=4000, flip=True).to_csv(incoming / "b6-concept.csv", index=False)
-    spec = spec_for_frames("toy", "data/reference.parquet", "data/incoming/toy")
-    (root / "toy.yaml").write_text(yaml.safe_dump(spec))
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    saved_cwd = Path.cwd()
-    os.chdir(root)
-    with fake_github(TOKEN) as github, pytest.MonkeyPatch.context() as env:
-        env.setenv("DRIFTLOOP_PATHS__SPEC", str(root / "toy.yaml"))
-        env.setenv("DRIFTLOOP_MLFLOW__TRACKING_URI", uri)
-        env.setenv("DRIFTLOOP_GITHUB__TOKEN", TOKEN)
-        env.setenv("DRIFTLOOP_GITHUB__REPO", "acme/model")
-        env.setenv("DRIFTLOOP_GITHUB__API_URL", github.url)
-        env.setenv("DRIFTLOOP_TRAINING__N_ESTIMATORS", "80")
-        # Scenarios follow one another batch by batch; the default cooldown is unit-tested.
-        env.setenv("DRIFTLOOP_POLICY__COOLDOWN", "0")
-        get_settings.cache_clear()
-        yield Project(root, github, MlflowClient(tracking_uri=uri, registry_uri=uri))
-    os.chdir(saved_cwd)
-    mlflow.set_tracking_uri(None)
-    get_settings.cache_clear()
+    with toy_project(tmp_path_factory.mktemp("project"), TOKEN) as built:
+        yield built
 
 
 def test_first_model_is_promoted_and_dispatched(project: Project) -> None:

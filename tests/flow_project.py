@@ -1,0 +1,88 @@
+"""A small project on disk (toy data, spec, SQLite registry, fake GitHub) for flow tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from config.settings import get_settings
+from factories import make_frame, spec_for_frames
+from fakes import GitHubState, fake_github
+from pipeline.flows import retraining_flow
+
+
+@dataclass
+class Project:
+    root: Path
+    github: GitHubState
+    client: MlflowClient
+    env: dict[str, str]
+
+    def batch(self, name: str) -> Path:
+        return self.root / "data" / "incoming" / "toy" / name
+
+    def aliases(self) -> dict[str, str]:
+        model = self.client.get_registered_model("toy")
+        return {alias: str(version) for alias, version in model.aliases.items()}
+
+    def versions(self) -> int:
+        return len(self.client.search_model_versions("name='toy'"))
+
+    def run(self, name: str, *, force: bool = False, **settings: str) -> Any:
+        for key, value in settings.items():
+            os.environ[f"DRIFTLOOP_{key}"] = value
+        get_settings.cache_clear()
+        try:
+            return retraining_flow(batch=str(self.batch(name)), force_retrain=force)
+        finally:
+            for key in settings:
+                os.environ.pop(f"DRIFTLOOP_{key}")
+            get_settings.cache_clear()
+
+
+@contextmanager
+def toy_project(root: Path, token: str, **spec_fields: Any) -> Iterator[Project]:
+    """Write the toy batches and spec under `root`, and point driftloop at them (cwd = root)."""
+    incoming = root / "data" / "incoming" / "toy"
+    incoming.mkdir(parents=True)
+    make_frame(1500, seed=1).to_parquet(root / "data" / "reference.parquet")
+    make_frame(500, seed=2, start=1500).to_csv(incoming / "b1-clean.csv", index=False)
+    broken = make_frame(500, seed=3, start=2000).rename(columns={"x2": "x_two"})
+    broken.to_csv(incoming / "b2-broken.csv", index=False)
+    make_frame(500, seed=4, start=2500, shift=1.5).to_csv(incoming / "b3-drift.csv", index=False)
+    make_frame(500, seed=5, start=3000).to_csv(incoming / "b4-clean.csv", index=False)
+    # Concept drift only: same feature distribution, the label's relationship inverted.
+    make_frame(500, seed=6, start=3500, flip=True).to_csv(incoming / "b5-concept.csv", index=False)
+    make_frame(500, seed=7, start=4000, flip=True).to_csv(incoming / "b6-concept.csv", index=False)
+    spec = spec_for_frames("toy", "data/reference.parquet", "data/incoming/toy") | spec_fields
+    (root / "toy.yaml").write_text(yaml.safe_dump(spec))
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    saved_cwd = Path.cwd()
+    os.chdir(root)
+    with fake_github(token) as github, pytest.MonkeyPatch.context() as patch:
+        env = {
+            "DRIFTLOOP_PATHS__SPEC": str(root / "toy.yaml"),
+            "DRIFTLOOP_MLFLOW__TRACKING_URI": uri,
+            "DRIFTLOOP_GITHUB__TOKEN": token,
+            "DRIFTLOOP_GITHUB__REPO": "acme/model",
+            "DRIFTLOOP_GITHUB__API_URL": github.url,
+            "DRIFTLOOP_TRAINING__N_ESTIMATORS": "80",
+            # Scenarios follow one another batch by batch; the default cooldown is unit-tested.
+            "DRIFTLOOP_POLICY__COOLDOWN": "0",
+        }
+        for key, value in env.items():
+            patch.setenv(key, value)
+        get_settings.cache_clear()
+        yield Project(root, github, MlflowClient(tracking_uri=uri, registry_uri=uri), env)
+    os.chdir(saved_cwd)
+    mlflow.set_tracking_uri(None)
+    get_settings.cache_clear()

@@ -1,0 +1,166 @@
+"""Releases for real: a run killed between the alias move and CD, history, rollback, scoring,
+and MLflow's own scoring server on the production model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import mlflow
+import pandas as pd
+import pytest
+from flow_project import Project, toy_project
+from prefect.settings import PREFECT_API_URL
+
+from factories import make_frame
+from pipeline.cli import main
+from registry.history import read_history
+from registry.release import pending_release
+from runs.ledger import read_ledger
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TOKEN = "ghp_release_secret_0123456789"
+
+# Runs the flow in a separate process that dies (SIGKILL) the moment it would tell CD.
+KILLED_RUN = """
+import os, signal, sys
+from pipeline import shipping
+from pipeline.flows import retraining_flow
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+shipping.deliver_now = die
+retraining_flow(batch=sys.argv[1], force_retrain=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    root = tmp_path_factory.mktemp("release")
+    with toy_project(root, TOKEN, slices=["colour", "x1"]) as built:
+        yield built
+
+
+def dispatched_versions(project: Project) -> list[str]:
+    return [c["body"]["client_payload"]["model_version"] for c in project.github.received]
+
+
+def test_a_run_killed_between_alias_move_and_dispatch_is_completed_by_the_rerun(
+    project: Project,
+) -> None:
+    assert project.run("b1-clean.csv").outcome == "promoted"
+    assert dispatched_versions(project) == ["1"]
+    env = {**os.environ, **project.env, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(project.batch("b5-concept.csv"))],
+        env=env,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    # Production moved, CD was never told, and the batch is not in the ledger.
+    assert project.aliases()["production"] == "2" and project.aliases()["previous"] == "1"
+    assert pending_release(project.client, "toy", "production") is not None
+    assert dispatched_versions(project) == ["1"]
+    ledger = project.root / "data" / "ledger.jsonl"
+    assert [e.batch for e in read_ledger(ledger)] == ["b1-clean.csv"]
+
+    rerun = project.run("b5-concept.csv")
+    assert rerun.outcome == "promoted" and "released by an earlier run" in rerun.message
+    assert dispatched_versions(project) == ["1", "2"]  # once each, never twice
+    assert project.versions() == 2  # nothing retrained
+    assert pending_release(project.client, "toy", "production") is None
+    assert [e.batch for e in read_ledger(ledger)] == ["b1-clean.csv", "b5-concept.csv"]
+    moves = [e for e in read_history(project.client, "toy") if e.alias == "production"]
+    assert [(m.from_version, m.to_version) for m in moves] == [(None, "1"), ("1", "2")]
+
+
+def test_model_card_is_logged_with_each_version(project: Project) -> None:
+    version = project.client.get_model_version("toy", "2")
+    card = mlflow.artifacts.load_text(f"runs:/{version.run_id}/model_card.md")
+    assert card.startswith("# Model card: toy v2")
+    for part in ("## Data", "## Holdout metrics (95% bootstrap intervals)", "## Slices", "Rule:"):
+        assert part in card
+    assert "| colour | " in card and "Against v1 on the same holdout" in card
+
+
+def test_history_and_rollback_from_the_command_line(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["history"]) == 0
+    shown = capsys.readouterr().out
+    assert "promote" in shown and "production: 1 -> 2" in shown
+    assert "now: challenger -> v2, previous -> v1, production -> v2" in shown
+
+    assert main(["rollback", "--reason", "v2 misbehaves in production"]) == 0
+    assert "production v2 -> v1 (rollback)" in capsys.readouterr().out
+    assert project.aliases()["production"] == "1" and project.aliases()["previous"] == "2"
+    assert dispatched_versions(project)[-1] == "1"
+    last = read_history(project.client, "toy")[-2:]
+    assert [(e.action, e.alias, e.to_version) for e in last] == [
+        ("rollback", "production", "1"),
+        ("rollback", "previous", "2"),
+    ]
+    assert last[0].reason == "v2 misbehaves in production"
+
+    assert main(["rollback", "--to", "99"]) == 1
+    assert "toy has no version 99" in capsys.readouterr().err
+    assert main(["rollback", "--to", "1"]) == 1
+    assert project.aliases()["production"] == "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_mlflow_scoring_server_serves_the_production_model(project: Project) -> None:
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": project.env["DRIFTLOOP_MLFLOW__TRACKING_URI"],
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+    }
+    command = [
+        *(str(Path(bin_dir) / "mlflow"), "models", "serve"),
+        *("-m", "models:/toy@production", "--env-manager", "local"),
+        *("--host", "127.0.0.1", "--port", str(port)),
+    ]
+    server = subprocess.Popen(
+        command, env=env, cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(1)
+            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+        rows = make_frame(5, seed=12).drop(columns=["y"])
+        body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+        answer = httpx.post(f"{url}/invocations", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        served = answer.json()["predictions"]
+        local = mlflow.pyfunc.load_model("models:/toy@production").predict(rows)
+        assert served == pytest.approx(list(local), abs=1e-6)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

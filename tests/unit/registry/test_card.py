@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from registry.card import CardFacts, render_model_card
+from registry.comparison import PairedDifference
+from registry.promotion import decide_promotion
+
+
+def facts(**changes: object) -> CardFacts:
+    comparison = PairedDifference("roc_auc", 0.86, 0.80, 0.06, 0.03, 0.09, 0.95, 1000)
+    decision = decide_promotion(
+        metric="roc_auc",
+        challenger=0.86,
+        comparisons={"roc_auc": comparison},
+        min_improvement=0.005,
+        confidence=0.95,
+        floor=0.55,
+    )
+    base = CardFacts(
+        name="rain",
+        version="3",
+        run_id="abc",
+        task="binary",
+        target="rain",
+        numeric=["temperature"],
+        categorical={"station": ["a", "b"]},
+        manifest=[{"path": "data/incoming/b-05.csv", "sha256": "f" * 64}],
+        train_rows=1200,
+        holdout_rows=300,
+        params={"max_depth": 6},
+        metrics={"roc_auc": 0.86},
+        intervals={"roc_auc": (0.82, 0.90)},
+        decision=decision,
+        promoted=True,
+        champion_version="2",
+        retrain_reasons=("realized roc_auc dropped",),
+        slice_table="| column | group |",
+    )
+    return CardFacts(**{**base.__dict__, **changes})
+
+
+def test_card_names_data_metrics_comparison_slices_and_decision() -> None:
+    card = render_model_card(facts())
+    assert card.startswith("# Model card: rain v3")
+    assert "| `data/incoming/b-05.csv` | `ffffffffffffffff` |" in card
+    assert "| roc_auc | 0.8600 | 0.8200 - 0.9000 |" in card
+    assert "| roc_auc | 0.8600 | 0.8000 | +0.0600 | +0.0300 | +0.0900 |" in card
+    assert "`station` (2 values)" in card and "| column | group |" in card
+    assert "Trained because: realized roc_auc dropped" in card
+    assert "**promoted to production**" in card and "Rule: promote when" in card
+
+
+def test_first_model_card_says_the_floor_decided() -> None:
+    card = render_model_card(facts(champion_version=None, slice_table=None))
+    assert "No champion: the first model is judged by the floor alone." in card
+    assert "No slice columns in the dataset spec." in card
+
+
+def test_a_run_that_lost_the_race_says_so_on_the_card() -> None:
+    card = render_model_card(facts(promoted=False, lost="production moved from v2 to v4"))
+    assert "**not promoted**" in card and "Not released: production moved" in card
