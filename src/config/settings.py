@@ -24,6 +24,7 @@ class PathSettings(BaseModel):
     reports: Path = Path("reports")
     quarantine: Path = Path("data/quarantine")
     ledger: Path = Path("data/ledger.jsonl")
+    predictions: Path = Path("data/predictions")
     gx_root: Path = Path("great_expectations")
 
 

@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=get_args(PolicyName),
         help="named retrain policy (default: DRIFTLOOP_POLICY__NAME or 'default')",
     )
+    score = commands.add_parser(
+        "score", help="score a batch with the production model; write predictions beside it"
+    )
+    score.add_argument("--batch", type=Path, required=True, help="CSV or Parquet file to score")
+    score.add_argument("--spec", type=Path, help="dataset spec YAML")
+    score.add_argument(
+        "--out", type=Path, help="output file (default: DRIFTLOOP_PATHS__PREDICTIONS)"
+    )
     history = commands.add_parser("history", help="print every alias move of the model")
     history.add_argument("--spec", type=Path, help="dataset spec YAML")
     rollback = commands.add_parser(
@@ -68,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(settings)
             return 0
-        runners = {"run": _run, "simulate": _simulate, "suite": _suite}
+        runners = {"run": _run, "simulate": _simulate, "score": _score, "suite": _suite}
         return runners[args.command](args)
     except ConfigError as exc:
         print(f"driftloop: {exc}", file=sys.stderr)
@@ -102,6 +110,23 @@ def _simulate(args: argparse.Namespace) -> int:
         value = f"{s.metric} {s.value:.4f}" if s.value is not None else "-"
         print(f"{s.batch}: {s.outcome} ({value}; signals: {', '.join(s.signals) or 'none'})")
     print(f"timeline: {args.out / 'timeline.csv'}, {args.out / 'timeline.html'}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from data_validation.errors import DataValidationError
+    from pipeline.flows import scoring_flow
+
+    try:
+        summary = scoring_flow(
+            batch=str(args.batch),
+            spec=str(args.spec) if args.spec else None,
+            out=str(args.out) if args.out else None,
+        )
+    except DataValidationError as exc:
+        print(f"driftloop: {exc}", file=sys.stderr)
+        return 1
+    print(summary)
     return 0
 
 

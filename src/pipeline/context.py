@@ -58,6 +58,31 @@ class RunSummary:
     train_rows: int = 0
 
 
+@dataclass(frozen=True)
+class ScoringSummary:
+    """The outcome of one run of the scoring flow."""
+
+    batch: str
+    rows: int
+    model_version: str
+    predictions: str
+    prediction_drift: float | None
+    prediction_drifted: bool
+    report: str
+
+    def __str__(self) -> str:
+        """One line: what was scored, by which version, where it went, prediction drift."""
+        drift = (
+            f"{self.prediction_drift:.3f}" + (" (drifted)" if self.prediction_drifted else "")
+            if self.prediction_drift is not None
+            else "n/a"
+        )
+        return (
+            f"{self.batch}: {self.rows} rows scored by v{self.model_version} -> "
+            f"{self.predictions}; prediction drift {drift}; report {self.report}"
+        )
+
+
 class Clock:
     """Wall time per stage, reported in the record and the summary."""
 

@@ -20,6 +20,7 @@ from pipeline import shipping, tasks
 from pipeline.context import (
     RunContext,
     RunSummary,
+    ScoringSummary,
     alias_names,
     drift_reference,
     finish,
@@ -35,8 +36,9 @@ from pipeline.context import (
 )
 from pipeline.records import candidates, decision_text, drift_lines, model_card, promotion_text
 from registry import tracking
+from registry.errors import RegistryError
 from registry.release import BATCH_TAG
-from runs.batches import SOURCE_COLUMN, BatchFile, list_batches
+from runs.batches import SOURCE_COLUMN, BatchFile, content_hash, list_batches
 from runs.timeline import write_timeline
 from training.slices import slice_regressions
 
@@ -89,6 +91,75 @@ def simulation_flow(
     written = write_timeline([asdict(s) for s in summaries], root, policy=settings.policy.name)
     get_run_logger().info("simulation of %d batches written to %s", len(summaries), written)
     return summaries
+
+
+@flow(name="scoring")
+def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) -> ScoringSummary:
+    """Score a batch with the production model and feed its prediction drift into monitoring.
+
+    The batch passes the same expectation suite as training batches (its unlabelled variant when
+    it has no target); a failing batch is not scored. Predictions are written with the model
+    version on every row. The batch is not recorded in the run ledger: scoring never trains.
+
+    Args:
+        batch: CSV or Parquet file to score.
+        spec: Dataset spec YAML (default: settings `paths.spec`).
+        out: Output file (`.parquet` or CSV); default: `<paths.predictions>/<batch>.v<N>.csv`.
+    """
+    settings = get_settings()
+    show_stage_logs()
+    dataset = load_spec(Path(spec) if spec else settings.paths.spec)
+    path = Path(batch)
+    frame = tasks.read_batch(path)
+    outcome = tasks.validate_batch(settings.paths.gx_root, dataset, frame)
+    if not outcome.success:
+        raise DataValidationError(
+            f"batch {path.name} failed validation ({len(outcome.failures)} broken "
+            f"expectations); not scored; Data Docs {outcome.docs_url}:\n  "
+            + "\n  ".join(str(f) for f in outcome.failures),
+            failures=tuple(str(f) for f in outcome.failures),
+            quarantined_to="",
+        )
+    production = tasks.get_production(
+        settings.mlflow, dataset.name, settings.promotion.production_alias
+    )
+    if production is None:
+        raise RegistryError(f"{dataset.name} has no production model yet: run the retraining flow")
+    target = (
+        Path(out) if out else settings.paths.predictions / f"{path.stem}.v{production.version}.csv"
+    )
+    reference, _ = drift_reference(settings, dataset, production)
+    scores = tasks.score_batch(settings.mlflow, production, reference, frame, dataset)
+    written = tasks.save_predictions(frame, scores, production, dataset, target)
+    report = settings.paths.reports / f"scoring-{stamp()}.html"
+    metric = settings.promotion.metric or DEFAULT_METRIC[dataset.task.value]
+    drift = tasks.monitor_batch(
+        reference,
+        frame,
+        dataset,
+        drift=settings.drift,
+        watch=watched_metrics(dataset.task.value, metric),
+        scores=scores,
+        report_path=report,
+    )
+    tasks.log_monitoring(
+        settings.mlflow,
+        BatchFile(path, content_hash(path)),
+        drift,
+        report,
+        {"batch": path.name, "stage": "score", "model_version": production.version},
+    )
+    summary = ScoringSummary(
+        batch=path.name,
+        rows=len(scores.current),
+        model_version=production.version,
+        predictions=str(written),
+        prediction_drift=drift.prediction.score if drift.prediction else None,
+        prediction_drifted=bool(drift.prediction and drift.prediction.drifted),
+        report=str(report),
+    )
+    get_run_logger().info("%s", summary)
+    return summary
 
 
 def process_batch(

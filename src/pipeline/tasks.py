@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from registry.comparison import PairedDifference, compare_on_holdout, metric_int
 from registry.models import ModelFiles, RegisteredVersion
 from registry.promotion import PromotionDecision, decide_promotion
 from registry.release import RegistryAction
-from runs import batches, ledger
+from runs import batches, ledger, predictions
 from runs.batches import BatchFile
 from runs.ledger import LedgerEntry
 from runs.record import DecisionRecord, write_record
@@ -157,6 +158,27 @@ def score_batch(
         classes=production.classes,
         calibration=models.load_calibration(client, production.run_id),
     )
+
+
+@task
+def save_predictions(
+    frame: pd.DataFrame,
+    scores: ModelScores,
+    version: RegisteredVersion,
+    spec: DatasetSpec,
+    path: Path,
+) -> Path:
+    """Write the batch's predictions with the model version beside each row."""
+    table = predictions.prediction_frame(
+        frame,
+        scores.current,
+        task=spec.task.value,
+        classes=version.classes,
+        model_name=version.name,
+        model_version=version.version,
+        scored_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return predictions.write_predictions(table, path)
 
 
 @task

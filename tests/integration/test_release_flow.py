@@ -22,6 +22,7 @@ from prefect.settings import PREFECT_API_URL
 
 from factories import make_frame
 from pipeline.cli import main
+from pipeline.flows import scoring_flow
 from registry.history import read_history
 from registry.release import pending_release
 from runs.ledger import read_ledger
@@ -120,6 +121,20 @@ def test_history_and_rollback_from_the_command_line(
     assert "toy has no version 99" in capsys.readouterr().err
     assert main(["rollback", "--to", "1"]) == 1
     assert project.aliases()["production"] == "1"
+
+
+def test_scoring_flow_writes_predictions_with_the_model_version(project: Project) -> None:
+    batch = project.root / "to-score.csv"
+    make_frame(300, seed=11, start=9000).drop(columns=["y"]).to_csv(batch, index=False)
+    summary = scoring_flow(batch=str(batch), out=str(project.root / "scored.csv"))
+    scored = pd.read_csv(project.root / "scored.csv")
+    assert len(scored) == 300 and set(scored["model_version"].astype(str)) == {"1"}
+    assert scored["prediction"].between(0, 1).all()
+    assert summary.prediction_drift is not None and Path(summary.report).exists()
+    runs = mlflow.search_runs(
+        experiment_names=["driftloop-monitoring"], filter_string="params.stage = 'score'"
+    )
+    assert len(runs) == 1
 
 
 def _free_port() -> int:
