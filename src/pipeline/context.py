@@ -16,23 +16,18 @@ from prefect import get_run_logger
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVEL
 
-from config.metrics import DEFAULT_FLOOR
 from config.settings import Settings
 from config.spec import DatasetSpec
 from data_validation.errors import DataValidationError
 from data_validation.gate import ValidationOutcome
-from model_monitoring.policy import CHANGE_SIGNALS, RetrainDecision
+from model_monitoring.policy import RetrainDecision
 from pipeline import tasks
 from pipeline.records import validation_text
 from registry.models import RegisteredVersion
-from registry.release import BATCH_TAG
 from runs import ledger
-from runs.batches import BatchFile, build_manifest
+from runs.batches import BatchFile
 from runs.ledger import LedgerEntry
-from runs.provenance import git_commit, manifest_hash
 from runs.record import DecisionRecord
-from training.fit import TrainingParams
-from training.window import file_weights, select_window
 
 
 @dataclass(frozen=True)
@@ -220,101 +215,6 @@ def finish(
         promoted=promoted,
         train_rows=run.train_rows,
     )
-
-
-def drift_reference(
-    settings: Settings, dataset: DatasetSpec, production: RegisteredVersion | None
-) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """The production model's training data (or the spec's reference before the first model)."""
-    if production is None:
-        manifest = build_manifest([dataset.reference], Path.cwd())
-    else:
-        manifest = tasks.production_manifest(settings.mlflow, production)
-    return tasks.load_training_frame(manifest, Path.cwd()), manifest
-
-
-def regime_files(settings: Settings, dataset: DatasetSpec, run: RunContext) -> list[Path]:
-    """Labelled data files since the last change (from the reference when there was none)."""
-    changed, regime = ledger.current_regime(ledger.read_ledger(settings.paths.ledger))
-    paths = ([] if changed else [dataset.reference]) + [Path(e.path) for e in regime]
-    return [*paths, run.batch.path] if run.labelled else paths
-
-
-def training_window(
-    settings: Settings, dataset: DatasetSpec, run: RunContext, decision: RetrainDecision
-) -> tuple[list[dict[str, str]], dict[str, float]]:
-    """The files the challenger trains on and each file's weight.
-
-    A retrain on a change signal starts a new regime: it trains on this batch alone, since older
-    data belongs to the concept that just ended. Otherwise the policy's window applies to the
-    data since the last change.
-    """
-    t = settings.training
-    run.regime_start = bool(set(decision.signals) & set(CHANGE_SIGNALS))
-    if run.regime_start and t.window == "last_k":
-        paths = [run.batch.path]
-    else:
-        paths = regime_files(settings, dataset, run)
-    chosen = select_window(paths, window=t.window, batches=t.window_batches)
-    manifest = build_manifest(chosen, Path.cwd())
-    weights = file_weights(len(manifest), window=t.window, half_life=t.decay_half_life)
-    return manifest, {e["sha256"]: w for e, w in zip(manifest, weights, strict=True)}
-
-
-def new_labelled_rows(run: RunContext, production_manifest: list[dict[str, str]]) -> int:
-    """Labelled rows in this batch that the production model was not trained on."""
-    known = {e["sha256"] for e in production_manifest}
-    return run.rows if run.labelled and run.batch.sha256 not in known else 0
-
-
-def training_params(settings: Settings) -> TrainingParams:
-    """XGBoost parameters and the tuning budget from settings."""
-    t = settings.training
-    return TrainingParams(
-        n_estimators=t.n_estimators,
-        max_depth=t.max_depth,
-        learning_rate=t.learning_rate,
-        early_stopping_rounds=t.early_stopping_rounds,
-        holdout_fraction=t.holdout_fraction,
-        seed=t.seed,
-        n_jobs=t.n_jobs,
-        tuning_trials=t.tuning_trials,
-        tuning_timeout_seconds=t.tuning_timeout_seconds,
-        tuning_jobs=t.tuning_jobs,
-        tuning_min_rows=t.tuning_min_rows,
-    )
-
-
-def metric_floor(settings: Settings, metric: str) -> float | None:
-    """The configured absolute floor, or the metric's default floor."""
-    floor = settings.promotion.floor
-    return floor if floor is not None else DEFAULT_FLOOR.get(metric)
-
-
-def alias_names(settings: Settings) -> dict[str, str]:
-    """The registry alias names, as keyword arguments of `apply_promotion`."""
-    p = settings.promotion
-    return {
-        "production_alias": p.production_alias,
-        "previous_alias": p.previous_alias,
-        "challenger_alias": p.challenger_alias,
-    }
-
-
-def version_tags(
-    manifest: list[dict[str, str]], reasons: tuple[str, ...], batch_sha256: str
-) -> dict[str, str]:
-    """Provenance tags for a model version: data fingerprint, git commit, why it was trained."""
-    tags = {
-        BATCH_TAG: batch_sha256,
-        "driftloop.data_sha256": manifest_hash(manifest),
-        "driftloop.data_files": str(len(manifest)),
-        "driftloop.retrain_reasons": "; ".join(reasons)[:4000],
-    }
-    commit = git_commit(Path.cwd())
-    if commit:
-        tags["driftloop.git_commit"] = commit
-    return tags
 
 
 def show_stage_logs() -> None:

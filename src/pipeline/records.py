@@ -10,6 +10,7 @@ from model_monitoring.drift import DriftSummary
 from model_monitoring.estimate import ESTIMATE_CAVEAT
 from model_monitoring.policy import RetrainDecision
 from registry.card import CardFacts, render_model_card
+from registry.evaluation import Evaluation
 from registry.models import RegisteredVersion
 from registry.promotion import PromotionDecision
 from registry.release import RegistryAction
@@ -19,7 +20,6 @@ from training.slices import render_slice_table
 
 if TYPE_CHECKING:
     from pipeline.context import RunContext
-    from pipeline.tasks import Evaluation
 
 
 def validation_text(outcome: ValidationOutcome) -> str:

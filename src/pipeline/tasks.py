@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 from prefect import Task, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from config.metrics import compute_metrics
-from config.settings import DriftSettings, GitHubSettings, MlflowSettings, PromotionSettings
+from config.settings import DriftSettings, MlflowSettings
 from config.spec import DatasetSpec
 from data_validation import gate
 from data_validation.gate import ValidationOutcome
 from data_validation.quarantine import quarantine_batch
 from delivery import dispatch
-from delivery.dispatch import DispatchRequest, DispatchResult
 from delivery.errors import DispatchError
 from model_monitoring.drift import (
     DriftSummary,
@@ -39,25 +35,12 @@ from model_monitoring.policy import (
     fire_signals,
     should_retrain,
 )
-from pipeline import shipping
-from registry import models, release, tracking
-from registry.comparison import PairedDifference, compare_on_holdout, metric_intervals
-from registry.models import ModelFiles, RegisteredVersion
-from registry.promotion import PromotionDecision, decide_promotion
-from registry.release import RegistryAction
+from registry import models, tracking
+from registry.models import RegisteredVersion
 from runs import batches, ledger, predictions
 from runs.batches import BatchFile
 from runs.ledger import LedgerEntry
 from runs.record import DecisionRecord, write_record
-from training.fit import (
-    TrainingParams,
-    TrainingResult,
-    fit_model,
-    model_code_path,
-    save_model_files,
-)
-from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
-from training.slices import SliceReport, compare_slices
 
 
 def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -151,9 +134,11 @@ def score_batch(
     """Score the reference and the batch with the production model; read its calibration."""
     client = tracking.connect(settings.tracking_uri)
     scorer = models.load_scorer(production.uri)
+    # Only the model's inputs: MLflow warns about every extra column (target, timestamp, ids).
+    columns = list(spec.model_columns)
     return ModelScores(
-        reference=scorer.predict(reference),
-        current=scorer.predict(current),
+        reference=scorer.predict(reference[columns]),
+        current=scorer.predict(current[columns]),
         task=spec.task.value,
         classes=production.classes,
         calibration=models.load_calibration(client, production.run_id),
@@ -273,179 +258,6 @@ def decide_retrain(
         force=force,
         new_labelled_rows=new_labelled_rows,
     )
-
-
-@task
-def train_challenger(
-    frame: pd.DataFrame,
-    spec: DatasetSpec,
-    params: TrainingParams,
-    seen_files: set[str],
-    file_weights: dict[str, float],
-) -> TrainingResult:
-    """Fit XGBoost with a time-ordered holdout that leaves out rows the champion trained on."""
-    source = frame[batches.SOURCE_COLUMN]
-    return fit_model(
-        frame.drop(columns=batches.SOURCE_COLUMN),
-        spec,
-        params,
-        seen=source.isin(seen_files),
-        weights=source.map(file_weights),
-    )
-
-
-@task(**REGISTRY_RETRIES)
-def register_challenger(
-    settings: MlflowSettings,
-    spec: DatasetSpec,
-    result: TrainingResult,
-    *,
-    manifest: list[dict[str, Any]],
-    tags: dict[str, str],
-    workdir: Path,
-) -> RegisteredVersion:
-    """Log the challenger (XGBoost format, signature, input example) and register a version."""
-    client = tracking.connect(settings.tracking_uri)
-    experiment = tracking.ensure_experiment(
-        client, settings.training_experiment, settings.artifact_root
-    )
-    booster, schema = save_model_files(result, workdir)
-    example = result.holdout[list(spec.model_columns)].head(5)
-    return models.log_model_version(
-        experiment,
-        name=spec.name,
-        files=ModelFiles(booster=booster, schema=schema, code=model_code_path()),
-        artifacts={"booster": BOOSTER_ARTIFACT, "schema": SCHEMA_ARTIFACT},
-        params=result.params,
-        metrics=result.metrics,
-        example=example,
-        example_output=predict_scores(result.booster, example, result.schema),
-        manifest=manifest,
-        tags={
-            **tags,
-            models.CLASSES_TAG: json.dumps(result.schema["classes"]),
-            **({"driftloop.tuning": json.dumps(result.tuning)} if result.tuning else {}),
-        },
-        calibration=result.calibration,
-        trials=[asdict(t) for t in result.trials],
-    )
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Challenger and champion on the same holdout: paired differences, intervals, slices."""
-
-    scores: Any
-    champion_metrics: dict[str, float] | None
-    comparisons: dict[str, PairedDifference] | None
-    intervals: dict[str, tuple[float, float]]
-    slices: SliceReport | None
-
-
-@task
-def evaluate_challenger(
-    result: TrainingResult,
-    champion: RegisteredVersion | None,
-    spec: DatasetSpec,
-    promotion: PromotionSettings,
-    *,
-    metric: str,
-    watch: tuple[str, ...],
-) -> Evaluation:
-    """Score the champion on the challenger's holdout and measure how the two differ."""
-    holdout, classes, task_name = result.holdout, result.schema["classes"], spec.task.value
-    y = holdout[spec.target]
-    ours = predict_scores(result.booster, holdout, result.schema)
-    theirs = models.load_scorer(champion.uri).predict(holdout) if champion else None
-    # Scores are comparable only over the same label classes, in the same order.
-    comparable = champion is not None and champion.classes == classes
-    slices = None
-    if spec.slices:
-        slices = compare_slices(
-            holdout,
-            columns=spec.slices,
-            numeric_columns=spec.features.numeric,
-            bins=spec.slice_bins,
-            target=spec.target,
-            task=task_name,
-            classes=classes,
-            metric=metric,
-            challenger_scores=np.asarray(ours),
-            champion_scores=np.asarray(theirs) if comparable else None,
-            min_rows=promotion.slice_min_rows,
-            tolerance=promotion.slice_tolerance,
-        )
-    return Evaluation(
-        scores=ours,
-        champion_metrics=(
-            compute_metrics(task_name, y, theirs, champion.classes) if champion else None
-        ),
-        comparisons=(
-            compare_on_holdout(
-                y,
-                ours,
-                theirs,
-                task=task_name,
-                classes=classes,
-                metrics=watch,
-                confidence=promotion.confidence,
-                resamples=promotion.bootstrap_resamples,
-            )
-            if comparable
-            else ({} if champion else None)
-        ),
-        intervals=metric_intervals(y, ours, task=task_name, classes=classes, metrics=watch),
-        slices=slices,
-    )
-
-
-@task
-def decide_promotion_task(**rule: Any) -> PromotionDecision:
-    """Apply the promotion rule."""
-    return decide_promotion(**rule)
-
-
-@task(**REGISTRY_RETRIES)
-def promote(
-    settings: MlflowSettings,
-    challenger: RegisteredVersion,
-    decision: PromotionDecision,
-    *,
-    evaluated_against: str | None,
-    actor: str,
-    batch: str,
-    aliases: dict[str, str],
-) -> RegistryAction:
-    """Move the aliases as the decision says, if production is still the evaluated champion."""
-    client = tracking.connect(settings.tracking_uri)
-    return release.promote_challenger(
-        client,
-        name=challenger.name,
-        version=challenger.version,
-        promote=decision.promote,
-        reason=decision.reason,
-        evaluated_against=evaluated_against,
-        actor=actor,
-        batch=batch,
-        **aliases,
-    )
-
-
-@task(**REGISTRY_RETRIES)
-def publish_model_card(settings: MlflowSettings, version: RegisteredVersion, card: str) -> None:
-    """Log the model card with the version's run."""
-    models.log_model_card(tracking.connect(settings.tracking_uri), version, card)
-
-
-@task(retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=is_transient_failure)
-def trigger_cd(
-    github: GitHubSettings,
-    request: DispatchRequest,
-    dry_run_path: Path,
-    transport: httpx.BaseTransport | None = None,
-) -> DispatchResult:
-    """Ask GitHub Actions to ship the newly released model (or record the request, no token)."""
-    return shipping.deliver_now(github, request, dry_run_path, transport)
 
 
 @task

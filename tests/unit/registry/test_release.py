@@ -5,9 +5,10 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from filelock import FileLock
 from mlflow import MlflowClient
 
+from config.settings import Settings
+from pipeline.shipping import promotion_lock
 from registry.history import read_history
 from registry.release import (
     INTENT_TAG,
@@ -93,6 +94,8 @@ def test_a_run_that_evaluated_against_a_stale_champion_loses_and_says_so(registr
 
 
 def test_concurrent_promotions_leave_exactly_one_winner(registry, tmp_path: Path) -> None:
+    settings = Settings()
+    settings.paths.ledger = tmp_path / "data" / "ledger.jsonl"
     promote(registry, "1", None)
     barrier = threading.Barrier(3)
     results = {}
@@ -103,7 +106,7 @@ def test_concurrent_promotions_leave_exactly_one_winner(registry, tmp_path: Path
             registry_uri=registry._registry_uri,
         )
         barrier.wait()
-        with FileLock(tmp_path / "release.lock"):
+        with promotion_lock(settings, "m"):
             results[version] = promote(client, version, "1")
 
     threads = [threading.Thread(target=run, args=(v,)) for v in ("2", "3", "4")]

@@ -11,7 +11,7 @@ import xgboost as xgb
 from config.settings import load_settings
 from config.spec import DatasetSpec, FeatureSpec, Task
 from factories import make_frame
-from pipeline.context import training_params
+from pipeline.inputs import training_params
 from training import fit
 from training.errors import TrainingError
 from training.fit import TrainingParams, TrainingResult, fit_model
