@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from registry.history import AliasEvent, record_events
+from registry.models import get_aliased_version
 
 logger = logging.getLogger(__name__)
 
@@ -150,19 +151,14 @@ def mark_delivered(client: MlflowClient, release: Release, note: str) -> None:
 
 def pending_release(client: MlflowClient, name: str, production_alias: str) -> Release | None:
     """A release that moved `production` but was not closed (the process died before CD)."""
-    try:
-        version = client.get_model_version_by_alias(name, production_alias)
-    except MlflowException as exc:
-        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
-            return None
-        raise
-    raw = version.tags.get(INTENT_TAG)
-    if raw is None:
+    version = get_aliased_version(client, name, production_alias)
+    raw = None if version is None else version.tags.get(INTENT_TAG)
+    if version is None or raw is None:
         return None
     release = Release(**json.loads(raw))
     # An intent on a version that production never reached is stale; the next release of that
     # version overwrites it before moving anything.
-    return release if release.to_version == str(version.version) else None
+    return release if release.to_version == version.version else None
 
 
 def _alias_of(client: MlflowClient, name: str, alias: str) -> str | None:
