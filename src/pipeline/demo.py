@@ -26,8 +26,8 @@ DEMO_STAGE = "demo_data"
 def reset_local_state(settings: Settings) -> list[Path]:
     """Remove what earlier local runs left behind.
 
-    That is the SQLite registry and its artifacts, the ledger, the quarantine, reports and GX
-    results. Remote stores (a tracking server) are never touched.
+    That is the SQLite registry and its artifacts, the ledger, the quarantine, predictions,
+    reports and GX results. Remote stores (a tracking server) are never touched.
 
     Returns:
         The paths removed.
@@ -38,6 +38,7 @@ def reset_local_state(settings: Settings) -> list[Path]:
     targets = [
         settings.paths.ledger,
         settings.paths.quarantine,
+        settings.paths.predictions,
         *(p for p in sorted(reports.glob("*")) if p.name not in kept),
         settings.paths.gx_root / "uncommitted" / "validations",
         settings.paths.gx_root / "uncommitted" / "data_docs",
