@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from config.settings import PolicyName
+
+if TYPE_CHECKING:
+    from pipeline.context import RunSummary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--spec", type=Path, help="dataset spec YAML (default: DRIFTLOOP_PATHS__SPEC)")
     run.add_argument("--batch", type=Path, help="process this batch file instead of the next one")
     run.add_argument("--force-retrain", action="store_true", help="retrain whatever drift says")
+    monitor = commands.add_parser(
+        "monitor", help="validate and measure the next batch, write its record; never trains"
+    )
+    monitor.add_argument("--spec", type=Path, help="dataset spec YAML")
+    monitor.add_argument("--batch", type=Path, help="measure this batch file")
     commands.add_parser("demo", help="reset local state and run the built-in demo, all batches")
     simulate = commands.add_parser(
         "simulate", help="replay a folder of batches through the real loop; write a timeline"
@@ -76,7 +85,13 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(settings)
             return 0
-        runners = {"run": _run, "simulate": _simulate, "score": _score, "suite": _suite}
+        runners = {
+            "run": _run,
+            "monitor": _monitor,
+            "simulate": _simulate,
+            "score": _score,
+            "suite": _suite,
+        }
         return runners[args.command](args)
     except ConfigError as exc:
         print(f"driftloop: {exc}", file=sys.stderr)
@@ -84,15 +99,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from data_validation.errors import DataValidationError
     from pipeline.flows import retraining_flow
 
-    try:
-        summary = retraining_flow(
+    return _one_batch(
+        lambda: retraining_flow(
             spec=str(args.spec) if args.spec else None,
             batch=str(args.batch) if args.batch else None,
             force_retrain=args.force_retrain,
         )
+    )
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from pipeline.flows import monitoring_flow
+
+    return _one_batch(
+        lambda: monitoring_flow(
+            spec=str(args.spec) if args.spec else None,
+            batch=str(args.batch) if args.batch else None,
+        )
+    )
+
+
+def _one_batch(run_flow: Callable[[], RunSummary]) -> int:
+    from data_validation.errors import DataValidationError
+
+    try:
+        summary = run_flow()
     except DataValidationError as exc:
         print(f"driftloop: {exc}", file=sys.stderr)
         return 1

@@ -187,14 +187,16 @@ def finish(
     challenger: str | None = None,
     *,
     promoted: bool = False,
+    status: ledger.Status = "accepted",
 ) -> RunSummary:
-    """Record the batch as accepted, write the record, and summarize the run."""
+    """Record the batch in the ledger, write the record, and summarize the run."""
     tasks.record_batch(
-        run.settings.paths.ledger, run.entry("accepted", run.batch.path, promoted=promoted)
+        run.settings.paths.ledger, run.entry(status, run.batch.path, promoted=promoted)
     )
     path = run.write_record(outcome)
     current = challenger if promoted else (production.version if production else None)
-    get_run_logger().info("%s: %s: %s [production v%s]", run.batch.name, outcome, message, current)
+    shown = f"v{current}" if current else "none yet"
+    get_run_logger().info("%s: %s: %s [production %s]", run.batch.name, outcome, message, shown)
     decision = run.decision
     return RunSummary(
         run.batch.name,

@@ -1,4 +1,4 @@
-"""The flows: retraining (one batch through the whole loop), scoring, and simulation (replay)."""
+"""The flows: retraining (one batch through the loop), monitoring, scoring, simulation (replay)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,39 @@ def retraining_flow(
         get_run_logger().info("no new batch: %s", message)
         return RunSummary(None, "no new batch", message)
     return process_batch(settings, dataset, pending, force=force_retrain)
+
+
+@flow(name="monitoring")
+def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSummary:
+    """Validate and measure the next batch (or `batch`) and write its record; never trains.
+
+    A batch that fails validation is quarantined as in the retraining flow. A measured batch is
+    noted in the ledger as "monitored": later monitoring runs skip it, the retraining flow still
+    processes it.
+
+    Args:
+        spec: Dataset spec YAML (default: settings `paths.spec`).
+        batch: A specific batch file; default: the first one no run has handled yet.
+    """
+    settings = get_settings()
+    show_stage_logs()
+    dataset = load_spec(Path(spec) if spec else settings.paths.spec)
+    pending = tasks.find_batch(
+        dataset, settings.paths.ledger, Path(batch) if batch else None, monitoring=True
+    )
+    if pending is None:
+        message = f"no unmonitored batch in {dataset.incoming}"
+        get_run_logger().info("no new batch: %s", message)
+        return RunSummary(None, "no new batch", message)
+    run = RunContext(settings, dataset, pending)
+    frame = stages.validate(run)
+    production = tasks.get_production(
+        settings.mlflow, dataset.name, settings.promotion.production_alias
+    )
+    stages.observe(run, stages.monitor(run, frame, production))
+    return finish(
+        run, "monitored", "measured; this run never trains", production, status="monitored"
+    )
 
 
 @flow(name="simulation")

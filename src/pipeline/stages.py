@@ -109,6 +109,15 @@ def monitor(run: RunContext, frame: pd.DataFrame, production: RegisteredVersion 
     return Measured(drift, report, manifest, metric, watch)
 
 
+def observe(run: RunContext, measured: Measured) -> None:
+    """Put the measurement in the record of a run that takes no decision."""
+    run.note(
+        drift=drift_lines(measured.drift, measured.metric),
+        drift_report=measured.report.resolve().as_uri(),
+        decision="monitoring only: this run measures and records, it never trains",
+    )
+
+
 def decide(
     run: RunContext, measured: Measured, production: RegisteredVersion | None, *, force: bool
 ) -> RetrainDecision:

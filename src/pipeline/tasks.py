@@ -65,9 +65,11 @@ REGISTRY_RETRIES: dict[str, Any] = {
 
 
 @task
-def find_batch(spec: DatasetSpec, ledger_path: Path, batch: Path | None) -> BatchFile | None:
-    """Pick the batch to process (skipping any already in the ledger)."""
-    processed = ledger.processed_hashes(ledger.read_ledger(ledger_path))
+def find_batch(
+    spec: DatasetSpec, ledger_path: Path, batch: Path | None, *, monitoring: bool = False
+) -> BatchFile | None:
+    """Pick the batch to process (skipping any the ledger says this kind of run handled)."""
+    processed = ledger.processed_hashes(ledger.read_ledger(ledger_path), monitoring=monitoring)
     return batches.find_next_batch(spec.incoming, processed, explicit=batch)
 
 

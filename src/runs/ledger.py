@@ -9,7 +9,8 @@ from typing import Literal
 
 from runs.errors import LedgerError
 
-Status = Literal["accepted", "quarantined"]
+# "monitored": measured by a monitoring-only run; the retraining flow still processes it.
+Status = Literal["accepted", "quarantined", "monitored"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,13 @@ def append_entry(path: Path, entry: LedgerEntry) -> None:
         handle.flush()
 
 
-def processed_hashes(entries: list[LedgerEntry]) -> set[str]:
-    """Content hashes of every batch already accepted or quarantined."""
-    return {e.sha256 for e in entries}
+def processed_hashes(entries: list[LedgerEntry], *, monitoring: bool = False) -> set[str]:
+    """Content hashes of the batches a run should skip.
+
+    The retraining flow skips batches already accepted or quarantined; a monitoring-only run
+    also skips the ones an earlier monitoring run measured.
+    """
+    return {e.sha256 for e in entries if monitoring or e.status != "monitored"}
 
 
 def training_entries(entries: list[LedgerEntry]) -> list[LedgerEntry]:

@@ -60,6 +60,17 @@ def test_ledger_round_trips_and_selects_training_batches(tmp_path: Path) -> None
     assert [e.batch for e in training_entries(entries)] == ["a.csv"]
 
 
+def test_a_monitored_batch_is_skipped_by_monitoring_runs_only(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    a, b = write_batches(tmp_path / "in", 2)
+    append_entry(ledger, entry(a, "1"))
+    append_entry(ledger, entry(b, "2", status="monitored"))
+    entries = read_ledger(ledger)
+    assert processed_hashes(entries) == {"1"}
+    assert processed_hashes(entries, monitoring=True) == {"1", "2"}
+    assert [e.batch for e in training_entries(entries)] == ["batch-00.csv"]
+
+
 def test_corrupt_ledger_line_is_reported_with_its_location(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     ledger.write_text('{"batch": "a"}\n')

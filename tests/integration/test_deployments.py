@@ -1,0 +1,138 @@
+"""prefect.yaml for real: a `prefect server` on 127.0.0.1, `prefect deploy --all`, a process
+worker, and deployment runs that complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from factories import make_frame, spec_for_frames
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT = str(Path(sys.executable).parent / "prefect")
+SERVER_STARTUP_SECONDS = 150
+RUN_ID = re.compile(r"UUID: ([0-9a-f-]{36})")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A Prefect server of our own (its own database), and the env that talks to it."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DRIFTLOOP_"))}
+    env |= {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+    }
+    process = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(1)
+            assert process.poll() is None, "prefect server exited during start-up"
+        else:
+            pytest.fail(f"prefect server did not answer within {SERVER_STARTUP_SECONDS} s")
+        yield env
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def project(server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Toy data in a temporary folder, and worker settings that point driftloop at it."""
+    root = tmp_path_factory.mktemp("deployed")
+    incoming = root / "incoming"
+    incoming.mkdir()
+    make_frame(1500, seed=1).to_parquet(root / "reference.parquet")
+    make_frame(500, seed=2, start=1500).to_csv(incoming / "b1.csv", index=False)
+    spec = spec_for_frames("toy", str(root / "reference.parquet"), str(incoming))
+    (root / "toy.yaml").write_text(yaml.safe_dump(spec))
+    return server | {
+        "DRIFTLOOP_PROJECT_DIR": str(REPO),
+        "DRIFTLOOP_PATHS__SPEC": str(root / "toy.yaml"),
+        "DRIFTLOOP_PATHS__LEDGER": str(root / "ledger.jsonl"),
+        "DRIFTLOOP_PATHS__REPORTS": str(root / "reports"),
+        "DRIFTLOOP_PATHS__QUARANTINE": str(root / "quarantine"),
+        "DRIFTLOOP_PATHS__GX_ROOT": str(root / "gx"),
+        "DRIFTLOOP_MLFLOW__TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "DRIFTLOOP_MLFLOW__ARTIFACT_ROOT": str(root / "mlartifacts"),
+        "DRIFTLOOP_TRAINING__N_ESTIMATORS": "50",
+        "LEDGER": str(root / "ledger.jsonl"),
+    }
+
+
+def prefect(env: dict[str, str], *args: str, timeout: int = 300) -> str:
+    done = subprocess.run(
+        [PREFECT, *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, (
+        f"prefect {' '.join(args)}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    )
+    return done.stdout
+
+
+def run_deployment(env: dict[str, str], name: str) -> dict[str, object]:
+    """Start a run of the deployment, let one worker poll execute it, return the run."""
+    flow_run = RUN_ID.search(prefect(env, "deployment", "run", name))
+    assert flow_run, "no flow run id in `prefect deployment run` output"
+    prefect(env, "worker", "start", "--pool", "driftloop", "--run-once")
+    answer = httpx.get(f"{env['PREFECT_API_URL']}/flow_runs/{flow_run.group(1)}", timeout=10)
+    return dict(answer.json())
+
+
+def test_deploy_all_then_a_worker_runs_the_deployments(project: dict[str, str]) -> None:
+    prefect(project, "work-pool", "create", "driftloop", "--type", "process")
+    prefect(project, "--no-prompt", "deploy", "--all")
+    listed = prefect(project, "deployment", "ls")
+    for name in ("retraining/retraining-daily", "monitoring/monitoring-hourly", "scoring/scoring"):
+        assert name in listed
+
+    monitored = run_deployment(project, "monitoring/monitoring-hourly")
+    assert monitored["state_type"] == "COMPLETED", monitored.get("state")
+    retrained = run_deployment(project, "retraining/retraining-daily")
+    assert retrained["state_type"] == "COMPLETED", retrained.get("state")
+
+    entries = [json.loads(line) for line in Path(project["LEDGER"]).read_text().splitlines()]
+    assert [(e["batch"], e["status"]) for e in entries] == [
+        ("b1.csv", "monitored"),
+        ("b1.csv", "accepted"),
+    ]
+    assert entries[0]["run_id"] == monitored["id"] and entries[1]["run_id"] == retrained["id"]
