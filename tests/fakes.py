@@ -1,58 +1,108 @@
-"""A local HTTP server that answers GitHub's `repository_dispatch` endpoint like GitHub does."""
+"""Local HTTP servers on 127.0.0.1: GitHub's `repository_dispatch` endpoint and a chat webhook.
+
+Both answer from a queue first (`status_queue`: a status, `(status, headers)` or an `Answer`),
+then judge the request like the real service would.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MESSAGES = {
     401: "Bad credentials",
+    403: "Resource not accessible by personal access token",
     404: "Not Found",
     422: "Invalid request.",
+    429: "API rate limit exceeded",
+    500: "Internal Server Error",
     503: "Service unavailable",
 }
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One queued answer; `stall` holds it until the fake closes, so the client times out."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
+    stall: bool = False
+
+
+Queued = int | tuple[int, dict[str, str]] | Answer
+
+
+def _answer(entry: Queued) -> Answer:
+    if isinstance(entry, Answer):
+        return entry
+    if isinstance(entry, tuple):
+        return Answer(entry[0], dict(entry[1]))
+    return Answer(entry)
+
+
 @dataclass
 class GitHubState:
-    """What the fake has received, and statuses to answer next (before judging a request)."""
+    """What the fake has received, and answers to give next (before judging a request)."""
 
     token: str
     repo: str
     url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
-    status_queue: list[int] = field(default_factory=list)
+    status_queue: list[Queued] = field(default_factory=list)
+    closing: threading.Event = field(default_factory=threading.Event)
 
 
-def _handler(state: GitHubState) -> type[BaseHTTPRequestHandler]:
+@dataclass
+class WebhookState:
+    """A chat webhook (Slack-style: 200 `ok`): what it received and answers to give next."""
+
+    path: str
+    url: str = ""
+    received: list[dict[str, Any]] = field(default_factory=list)
+    status_queue: list[Queued] = field(default_factory=list)
+    closing: threading.Event = field(default_factory=threading.Event)
+
+
+def _handler(
+    state: GitHubState | WebhookState, judge: Callable[[BaseHTTPRequestHandler, Any], Answer]
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.loads(raw)
             state.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            status = state.status_queue.pop(0) if state.status_queue else self._judge(body)
-            self.send_response(status)
-            if status == 204:
+            queued = state.status_queue.pop(0) if state.status_queue else None
+            answer = _answer(queued) if queued is not None else judge(self, body)
+            if answer.stall:
+                state.closing.wait(timeout=30)
+            with suppress(OSError):  # a client that timed out has closed the connection
+                self._send(answer)
+
+        def _send(self, answer: Answer) -> None:
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            if answer.status == 204:
                 self.end_headers()
                 return
-            payload = json.dumps({"message": MESSAGES.get(status, "error")}).encode()
-            self.send_header("Content-Type", "application/json")
+            payload = self._payload(answer)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
 
-        def _judge(self, body: dict[str, Any]) -> int:
-            if self.headers.get("Authorization") != f"Bearer {state.token}":
-                return 401
-            if self.path != f"/repos/{state.repo}/dispatches":
-                return 404
-            if not body.get("event_type") or len(body.get("client_payload", {})) > 10:
-                return 422
-            return 204
+        def _payload(self, answer: Answer) -> bytes:
+            message = answer.message or MESSAGES.get(answer.status, "error")
+            if isinstance(state, WebhookState):
+                self.send_header("Content-Type", "text/plain")
+                return (message if answer.status != 200 else "ok").encode()
+            self.send_header("Content-Type", "application/json")
+            return json.dumps({"message": message}).encode()
 
         def log_message(self, *args: object) -> None:
             pass
@@ -60,16 +110,59 @@ def _handler(state: GitHubState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _judge_dispatch(state: GitHubState) -> Callable[[BaseHTTPRequestHandler, Any], Answer]:
+    def judge(request: BaseHTTPRequestHandler, body: dict[str, Any]) -> Answer:
+        if request.headers.get("Authorization") != f"Bearer {state.token}":
+            return Answer(401)
+        if request.path != f"/repos/{state.repo}/dispatches":
+            return Answer(404)
+        if not body.get("event_type") or len(body.get("client_payload", {})) > 10:
+            return Answer(422)
+        return Answer(204)
+
+    return judge
+
+
+def _judge_webhook(state: WebhookState) -> Callable[[BaseHTTPRequestHandler, Any], Answer]:
+    def judge(request: BaseHTTPRequestHandler, body: Any) -> Answer:
+        if request.path != state.path:
+            return Answer(404, message="no_service")
+        if not isinstance(body, dict) or not body.get("text"):
+            return Answer(400, message="invalid_payload")
+        return Answer(200)
+
+    return judge
+
+
 @contextmanager
-def fake_github(token: str, repo: str = "acme/model") -> Iterator[GitHubState]:
-    """Serve the fake on 127.0.0.1 (a free port) for the duration of the block."""
-    state = GitHubState(token=token, repo=repo)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def _serving(
+    state: GitHubState | WebhookState, judge: Callable[[BaseHTTPRequestHandler, Any], Answer]
+) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state, judge))
+    # A short poll interval lets `shutdown` return at once instead of after half a second.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        state.closing.set()
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def fake_github(token: str, repo: str = "acme/model") -> Iterator[GitHubState]:
+    """Serve the GitHub fake on 127.0.0.1 (a free port) for the duration of the block."""
+    state = GitHubState(token=token, repo=repo)
+    with _serving(state, _judge_dispatch(state)) as base:
+        state.url = base
+        yield state
+
+
+@contextmanager
+def fake_webhook(path: str = "/services/T000/B000/s3cr3tw3bh00k") -> Iterator[WebhookState]:
+    """Serve a webhook receiver on 127.0.0.1; `state.url` is the full (secret) webhook URL."""
+    state = WebhookState(path=path)
+    with _serving(state, _judge_webhook(state)) as base:
+        state.url = base + path
+        yield state

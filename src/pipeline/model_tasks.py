@@ -15,7 +15,7 @@ from config.settings import GitHubSettings, MlflowSettings, PromotionSettings
 from config.spec import DatasetSpec
 from delivery.dispatch import DispatchRequest, DispatchResult
 from pipeline import shipping
-from pipeline.tasks import REGISTRY_RETRIES, is_transient_failure
+from pipeline.tasks import REGISTRY_RETRIES
 from registry import models, release, tracking
 from registry.evaluation import Evaluation, EvaluationRules, evaluate_challenger
 from registry.models import ModelFiles, RegisteredVersion
@@ -161,7 +161,8 @@ def publish_model_card(settings: MlflowSettings, version: RegisteredVersion, car
     models.log_model_card(tracking.connect(settings.tracking_uri), version, card)
 
 
-@task(retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=is_transient_failure)
+# No task-level retries: the dispatch retries itself, honouring Retry-After and rate limits.
+@task
 def trigger_cd(
     github: GitHubSettings,
     request: DispatchRequest,

@@ -85,11 +85,11 @@ def deliver_now(
     dry_run_path: Path,
     transport: httpx.BaseTransport | None = None,
 ) -> DispatchResult:
-    """Send the dispatch once (or record it when no token is set)."""
+    """Send the dispatch, retrying as GitHub asks (or record it when no token is set)."""
     if github.token is None:
         return dispatch.record_dry_run(request, dry_run_path)
     with httpx.Client(timeout=github.timeout_seconds, transport=transport) as client:
-        return dispatch.send_dispatch(client, request, github.token.get_secret_value())
+        return dispatch.deliver_dispatch(client, request, github.token.get_secret_value())
 
 
 def dry_run_path(settings: Settings) -> Path:
