@@ -35,6 +35,7 @@ from model_monitoring.policy import (
     fire_signals,
     should_retrain,
 )
+from registry.comparison import compare_on_holdout
 from registry.promotion import decide_promotion
 from training.fit import TrainingParams, TrainingResult, fit_model
 from training.model_code import predict_scores
@@ -152,19 +153,23 @@ def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
             rows += len(data)
             promote = True
             if policy.rules is not None:
-                champion = compute_metrics(
-                    "binary",
-                    challenger.holdout.y,
-                    predict_scores(model.booster, challenger.holdout, model.schema),
-                    [0, 1],
-                )
+                holdout = challenger.holdout
                 promote = decide_promotion(
                     metric=METRIC,
                     challenger=challenger.metrics[METRIC],
-                    champion=champion[METRIC],
+                    comparisons=compare_on_holdout(
+                        holdout.y,
+                        predict_scores(challenger.booster, holdout, challenger.schema),
+                        predict_scores(model.booster, holdout, model.schema),
+                        task="binary",
+                        classes=[0, 1],
+                        metrics=WATCH,
+                        confidence=0.95,
+                        resamples=300,
+                    ),
                     min_improvement=0.005,
+                    confidence=0.95,
                     floor=0.55,
-                    others={m: (challenger.metrics[m], champion[m]) for m in WATCH[1:]},
                 ).promote
             if promote:
                 model, trained_on, regime = challenger, set(chosen), begin
