@@ -9,6 +9,8 @@ PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV_STAMP := .venv/.driftloop-synced
 RUN := $(UV) run --no-sync
+# actionlint checks these; it runs shellcheck (from .venv/bin, via uv run) on their `run:` scripts.
+WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 
 # XGBoost's OpenMP threads spin while waiting; on a busy machine that makes training several
 # times slower, so let waiting threads sleep.
@@ -47,9 +49,11 @@ test-unit: $(VENV_STAMP) ## unit tests only (fast)
 
 test-all: test ## alias of test
 
-lint: $(VENV_STAMP) ## ruff lint and format check
+lint: $(VENV_STAMP) ## ruff, then actionlint (with shellcheck) and hadolint
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) actionlint $(WORKFLOWS)
+	$(RUN) hadolint Dockerfile
 
 format: $(VENV_STAMP) ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
