@@ -1,0 +1,205 @@
+"""Real servers by configuration only: an `mlflow server` on 127.0.0.1 with its artifacts on an
+S3-compatible server (moto's), the whole retraining flow against it, and DVC pushing and pulling
+the demo data to and from that S3 remote."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from flow_project import Project, toy_project
+from mlflow import MlflowClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+BUCKET = "driftloop"
+TOKEN = "ghp_servers_secret_0123456789"
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], seconds: float, name: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            time.sleep(1)
+        assert process.poll() is None, f"{name} exited during start-up"
+    pytest.fail(f"{name} did not answer within {seconds} s")
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 with an empty bucket; yields its endpoint URL."""
+    port = _free_port()
+    logs = tmp_path_factory.mktemp("s3")
+    env = os.environ | S3_ENV
+    process = _start(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env, logs / "log"
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait(endpoint, process, 60, "moto server")
+        boto3.client("s3", endpoint_url=endpoint, **_keys()).create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        _stop(process)
+
+
+def _keys() -> dict[str, str]:
+    return {
+        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
+    }
+
+
+def _objects(endpoint: str, prefix: str) -> list[str]:
+    listed = boto3.client("s3", endpoint_url=endpoint, **_keys()).list_objects_v2(
+        Bucket=BUCKET, Prefix=prefix
+    )
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+@pytest.fixture(scope="module")
+def tracking_server(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1: SQLite metadata, artifacts proxied to the S3 bucket."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    env = (
+        os.environ
+        | S3_ENV
+        | {
+            "MLFLOW_S3_ENDPOINT_URL": s3,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    command = [
+        str(BIN / "mlflow"),
+        *("server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
+        *("--artifacts-destination", f"s3://{BUCKET}/mlflow"),
+    ]
+    process = _start(command, env, root / "log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{url}/health", process, 180, "mlflow server")
+        yield url
+    finally:
+        _stop(process)
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    with toy_project(tmp_path_factory.mktemp("served"), TOKEN) as built:
+        yield built
+
+
+def test_retraining_flow_against_mlflow_server_with_s3_artifacts(
+    project: Project, tracking_server: str, s3: str
+) -> None:
+    summary = project.run("b1-clean.csv", MLFLOW__TRACKING_URI=tracking_server)
+    assert summary.outcome == "promoted" and summary.production_version == "1"
+    client = MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
+    assert client.get_model_version_by_alias("toy", "production").version == "1"
+    stored = _objects(s3, "mlflow/")
+    assert any(key.endswith("model.ubj") for key in stored)
+    assert any(key.endswith("model_card.md") for key in stored)
+    assert any(key.endswith(".html") for key in stored)  # the monitoring report
+    mlflow.set_tracking_uri(tracking_server)
+    model = mlflow.pyfunc.load_model("models:/toy@production")
+    batch = project.batch("b4-clean.csv")
+    assert len(model.predict(pd.read_csv(batch).drop(columns=["y"]))) == 500
+    # No artifact was written locally: the configuration alone moved everything.
+    assert not (project.root / "mlartifacts").exists()
+
+
+def test_dvc_pushes_and_pulls_the_demo_data_through_the_s3_remote(s3: str, tmp_path: Path) -> None:
+    work = tmp_path / "checkout"
+    work.mkdir()
+    for name in ("dvc.yaml", "dvc.lock"):
+        shutil.copy2(REPO / name, work / name)
+    shutil.copytree(REPO / "src" / "demo_data", work / "src" / "demo_data")
+    env = os.environ | S3_ENV | {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def dvc(*args: str) -> str:
+        done = subprocess.run(
+            [str(BIN / "dvc"), *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"dvc {' '.join(args)}:\n{done.stdout}{done.stderr}"
+        return done.stdout
+
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    dvc("init", "-q")
+    dvc("config", "core.analytics", "false")
+    dvc("remote", "add", "-d", "s3", f"s3://{BUCKET}/dvc")
+    dvc("remote", "modify", "s3", "endpointurl", s3)
+    dvc("repro", "demo_data")
+    lock = yaml.safe_load((work / "dvc.lock").read_text())
+    assert lock == yaml.safe_load((REPO / "dvc.lock").read_text())  # same data, same hashes
+    before = _digests(work / "data")
+    dvc("push")
+    assert _objects(s3, "dvc/")
+    shutil.rmtree(work / "data")
+    shutil.rmtree(work / ".dvc" / "cache")
+    dvc("pull")
+    assert _digests(work / "data") == before
+    assert "in sync" in dvc("status", "--cloud")
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".gitignore"  # dvc's own bookkeeping, not data
+    }
