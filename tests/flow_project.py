@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from config.settings import get_settings
 from factories import make_frame, spec_for_frames
-from fakes import GitHubState, fake_github
+from fakes import GitHubState, WebhookState, fake_github, fake_webhook
 from pipeline.flows import retraining_flow
 
 
@@ -26,6 +26,10 @@ class Project:
     github: GitHubState
     client: MlflowClient
     env: dict[str, str]
+    webhook: WebhookState
+
+    def events(self) -> list[str]:
+        return [call["body"]["driftloop"]["event"] for call in self.webhook.received]
 
     def batch(self, name: str) -> Path:
         return self.root / "data" / "incoming" / "toy" / name
@@ -68,7 +72,11 @@ def toy_project(root: Path, token: str, **spec_fields: Any) -> Iterator[Project]
     uri = f"sqlite:///{root / 'mlflow.db'}"
     saved_cwd = Path.cwd()
     os.chdir(root)
-    with fake_github(token) as github, pytest.MonkeyPatch.context() as patch:
+    with (
+        fake_github(token) as github,
+        fake_webhook() as webhook,
+        pytest.MonkeyPatch.context() as patch,
+    ):
         env = {
             "DRIFTLOOP_PATHS__SPEC": str(root / "toy.yaml"),
             "DRIFTLOOP_MLFLOW__TRACKING_URI": uri,
@@ -78,11 +86,13 @@ def toy_project(root: Path, token: str, **spec_fields: Any) -> Iterator[Project]
             "DRIFTLOOP_TRAINING__N_ESTIMATORS": "80",
             # Scenarios follow one another batch by batch; the default cooldown is unit-tested.
             "DRIFTLOOP_POLICY__COOLDOWN": "0",
+            "DRIFTLOOP_NOTIFY__WEBHOOK_URL": webhook.url,
         }
         for key, value in env.items():
             patch.setenv(key, value)
         get_settings.cache_clear()
-        yield Project(root, github, MlflowClient(tracking_uri=uri, registry_uri=uri), env)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        yield Project(root, github, client, env, webhook)
     os.chdir(saved_cwd)
     mlflow.set_tracking_uri(None)
     get_settings.cache_clear()

@@ -177,6 +177,14 @@ class GitHubSettings(BaseModel):
         return value
 
 
+class NotifySettings(BaseModel):
+    """Where pipeline events go: a webhook that takes Slack's message format; off without one."""
+
+    # Slack webhook URLs carry their credential in the path, so the URL is a secret.
+    webhook_url: SecretStr | None = None
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All driftloop settings; env vars look like `DRIFTLOOP_DRIFT__SHARE_THRESHOLD=0.3`."""
 
@@ -195,6 +203,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     promotion: PromotionSettings = PromotionSettings()
     github: GitHubSettings = GitHubSettings()
+    notify: NotifySettings = NotifySettings()
 
 
 def env_var_for(location: tuple[int | str, ...]) -> str:
@@ -222,7 +231,8 @@ def load_settings() -> Settings:
 
 
 def _describe(location: tuple[int | str, ...], value: object, message: str) -> str:
-    shown = "<hidden>" if any("token" in str(part) for part in location) else repr(value)
+    secret = any(word in str(part) for part in location for word in ("token", "webhook"))
+    shown = "<hidden>" if secret else repr(value)
     return f"{env_var_for(location)}={shown}: {message}"
 
 

@@ -20,8 +20,10 @@ from config.settings import Settings
 from config.spec import DatasetSpec
 from data_validation.errors import DataValidationError
 from data_validation.gate import ValidationOutcome
+from delivery.notify import Notification
 from model_monitoring.policy import RetrainDecision
 from pipeline import tasks
+from pipeline.notices import notify
 from pipeline.records import validation_text
 from registry.models import RegisteredVersion
 from runs import ledger
@@ -169,6 +171,17 @@ def reject(run: RunContext, outcome: ValidationOutcome) -> None:
     moved = tasks.quarantine(run.batch, outcome, paths.quarantine, stamp())
     tasks.record_batch(paths.ledger, run.entry("quarantined", moved))
     written = run.write_record("batch rejected")
+    notify(
+        run.settings,
+        Notification(
+            "batch_rejected",
+            run.dataset.name,
+            f"{len(outcome.failures)} broken expectations; quarantined to {relative(moved)}",
+            batch=run.batch.name,
+            record=str(written),
+            details={"first": str(outcome.failures[0])} if outcome.failures else {},
+        ),
+    )
     failures = "\n  ".join(str(f) for f in outcome.failures)
     raise DataValidationError(
         f"batch {run.batch.name} failed validation ({len(outcome.failures)} broken "

@@ -12,13 +12,14 @@ from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
 from pipeline import shipping, stages, tasks
 from pipeline.context import RunContext, RunSummary, ScoringSummary, finish, show_stage_logs
+from pipeline.notices import notify_failed_run
 from pipeline.replay import copy_batches, isolated_settings
 from pipeline.scoring import score_file
 from runs.batches import BatchFile
 from runs.timeline import write_timeline
 
 
-@flow(name="retraining")
+@flow(name="retraining", on_failure=[notify_failed_run])
 def retraining_flow(
     spec: str | None = None, batch: str | None = None, force_retrain: bool = False
 ) -> RunSummary:
@@ -44,7 +45,7 @@ def retraining_flow(
     return process_batch(settings, dataset, pending, force=force_retrain)
 
 
-@flow(name="monitoring")
+@flow(name="monitoring", on_failure=[notify_failed_run])
 def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSummary:
     """Validate and measure the next batch (or `batch`) and write its record; never trains.
 
@@ -103,7 +104,7 @@ def simulation_flow(
     return summaries
 
 
-@flow(name="scoring")
+@flow(name="scoring", on_failure=[notify_failed_run])
 def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) -> ScoringSummary:
     """Score a batch with the production model and feed its prediction drift into monitoring.
 

@@ -11,7 +11,9 @@ from config.settings import Settings
 from config.spec import load_spec
 from delivery.dispatch import DispatchRequest, DispatchResult
 from delivery.errors import DispatchError
+from delivery.notify import Notification
 from pipeline import shipping
+from pipeline.notices import notify
 from registry import tracking
 from registry.errors import RollbackError
 from registry.history import read_history
@@ -74,6 +76,17 @@ def rollback_command(settings: Settings, args: argparse.Namespace) -> int:
             f"completed an interrupted {repaired.release.action} to v{repaired.release.to_version}"
         )
     release = done.release
+    notify(
+        settings,
+        Notification(
+            "model_rolled_back",
+            name,
+            release.reason,
+            model_version=release.to_version,
+            previous_version=release.from_version,
+            details={"by": release.actor, "CD": done.delivery.note},
+        ),
+    )
     print(
         f"{name}: production v{release.from_version} -> v{release.to_version} (rollback); "
         f"CD: {done.delivery.note}"

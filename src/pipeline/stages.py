@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from config.metrics import DEFAULT_METRIC, watched_metrics
 from config.settings import Settings
+from delivery.notify import Notification
 from model_monitoring.drift import DriftSummary
 from model_monitoring.policy import PolicyRules, RetrainDecision
 from pipeline import model_tasks, shipping, tasks
@@ -26,6 +27,7 @@ from pipeline.inputs import (
     training_window,
     version_tags,
 )
+from pipeline.notices import notify
 from pipeline.records import candidates, decision_text, drift_lines, model_card, promotion_text
 from registry import tracking
 from registry.evaluation import Evaluation
@@ -142,6 +144,18 @@ def decide(
         drift_report=measured.report.resolve().as_uri(),
         decision=decision_text(decision),
     )
+    if decision.retrain:
+        notify(
+            settings,
+            Notification(
+                "retrain_decided",
+                run.dataset.name,
+                str(decision),
+                batch=run.batch.name,
+                model_version=production.version if production else None,
+                details={"signals": ", ".join(decision.signals) or "none"},
+            ),
+        )
     return decision
 
 
@@ -249,7 +263,21 @@ def release(
         reason = action.lost or verdict.reason
         return finish(run, "challenger lost", reason, production, challenger.version)
     run.note(delivery=shipped.delivery.note)
-    return finish(run, "promoted", verdict.reason, production, challenger.version, promoted=True)
+    summary = finish(run, "promoted", verdict.reason, production, challenger.version, promoted=True)
+    notify(
+        settings,
+        Notification(
+            "model_promoted",
+            run.dataset.name,
+            verdict.reason,
+            batch=run.batch.name,
+            model_version=challenger.version,
+            previous_version=production.version if production else None,
+            record=summary.record,
+            details={"CD": shipped.delivery.note},
+        ),
+    )
+    return summary
 
 
 def mlflow_client(settings: Settings) -> MlflowClient:

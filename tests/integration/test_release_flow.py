@@ -116,6 +116,8 @@ def test_history_and_rollback_from_the_command_line(
         ("rollback", "previous", "2"),
     ]
     assert last[0].reason == "v2 misbehaves in production"
+    assert project.events()[-1] == "model_rolled_back"
+    assert project.webhook.received[-1]["body"]["driftloop"]["previous_version"] == "2"
 
     assert main(["rollback", "--to", "99"]) == 1
     assert "toy has no version 99" in capsys.readouterr().err

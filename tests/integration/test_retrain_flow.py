@@ -10,6 +10,7 @@ import mlflow
 import pytest
 from flow_project import Project, toy_project
 
+from config.errors import SpecError
 from data_validation.errors import DataValidationError
 from factories import make_frame
 from runs.ledger import read_ledger
@@ -39,6 +40,10 @@ def test_first_model_is_promoted_and_dispatched(project: Project) -> None:
     assert "| challenger | 1 |" in record and "Data Docs:" in record
     assert "Evidently report:" in record
     assert set(summary.seconds) >= {"validate", "monitor", "train", "evaluate", "promote"}
+    assert project.events() == ["retrain_decided", "model_promoted"]
+    promoted = project.webhook.received[-1]["body"]
+    assert promoted["text"].startswith("[driftloop] Model promoted: toy")
+    assert promoted["driftloop"]["model_version"] == "1"
 
 
 def test_bad_batch_is_quarantined_byte_for_byte_and_nothing_else_runs(project: Project) -> None:
@@ -54,6 +59,8 @@ def test_bad_batch_is_quarantined_byte_for_byte_and_nothing_else_runs(project: P
     assert any("x2" in f for f in result["failures"])
     assert project.versions() == versions and project.aliases()["production"] == "1"
     assert read_ledger(project.root / "data" / "ledger.jsonl")[-1].status == "quarantined"
+    assert project.events()[-1] == "batch_rejected"  # announced once, not also as a failed run
+    assert "broken expectations; quarantined to" in str(project.webhook.received[-1]["body"])
 
 
 def test_drifted_batch_triggers_a_retrain(project: Project) -> None:
@@ -100,11 +107,19 @@ def test_label_only_concept_drift_is_caught_by_the_metric_not_by_drift(project: 
     assert caught.outcome == "promoted" and caught.production_version != production
 
 
-def test_secret_token_never_reaches_reports_mlflow_or_logs(project: Project) -> None:
+def test_a_failed_run_is_announced(project: Project) -> None:
+    with pytest.raises(SpecError):
+        project.run("b4-clean.csv", PATHS__SPEC=str(project.root / "missing.yaml"))
+    assert project.events()[-1] == "run_failed"
+    text = project.webhook.received[-1]["body"]["text"]
+    assert "retraining run" in text and "SpecError" in text
+
+
+def test_secrets_never_reach_reports_mlflow_or_logs(project: Project) -> None:
+    secrets = [TOKEN.encode(), project.webhook.path.encode()]
     leaks = [
         p
         for p in project.root.rglob("*")
-        if p.is_file() and p.suffix != ".db" and TOKEN.encode() in p.read_bytes()
+        if p.is_file() and any(secret in p.read_bytes() for secret in secrets)
     ]
     assert leaks == []
-    assert TOKEN.encode() not in (project.root / "mlflow.db").read_bytes()

@@ -1,0 +1,235 @@
+"""Tell people what the loop did: pipeline events posted to a Slack-compatible webhook."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+Event = Literal[
+    "batch_rejected", "retrain_decided", "model_promoted", "model_rolled_back", "run_failed"
+]
+TITLES: dict[Event, str] = {
+    "batch_rejected": "Batch rejected",
+    "retrain_decided": "Retraining",
+    "model_promoted": "Model promoted",
+    "model_rolled_back": "Model rolled back",
+    "run_failed": "Run failed",
+}
+# Slack's limits: 150 characters in a header, 3000 in a section, 10 fields, 2000 per field.
+HEADER_LIMIT = 150
+SECTION_LIMIT = 3000
+MAX_FIELDS = 10
+FIELD_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One pipeline event worth telling people about.
+
+    Attributes:
+        event: What happened.
+        dataset: The dataset (and registered model) it happened to.
+        summary: One line with the numbers behind it ("drift 0.41 > 0.30: retraining").
+        batch: The batch file the run read, when there was one.
+        model_version: The version the event is about (promoted, rolled back to).
+        previous_version: The version it replaced, for promotions and rollbacks.
+        record: Path or URL of the run's decision record.
+        details: Further facts to show, in order.
+    """
+
+    event: Event
+    dataset: str
+    summary: str
+    _: KW_ONLY
+    batch: str | None = None
+    model_version: str | None = None
+    previous_version: str | None = None
+    record: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+def build_message(notification: Notification) -> dict[str, Any]:
+    """The webhook body: Slack's `text` and `blocks`, plus the event's fields under `driftloop`.
+
+    Slack shows `blocks` (falling back to `text`) and ignores the `driftloop` object, which is
+    there for any other receiver that routes on the event.
+    """
+    n = notification
+    title = f"{TITLES[n.event]}: {n.dataset}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:HEADER_LIMIT]}},
+        {"type": "section", "text": _markdown(_escape(n.summary)[:SECTION_LIMIT])},
+    ]
+    facts = _facts(n)
+    if facts:
+        blocks.append({"type": "section", "fields": facts[:MAX_FIELDS]})
+    return {
+        "text": _escape(f"[driftloop] {title}: {n.summary}")[:SECTION_LIMIT],
+        "blocks": blocks,
+        "driftloop": {
+            "event": n.event,
+            "dataset": n.dataset,
+            "summary": n.summary,
+            "batch": n.batch,
+            "model_version": n.model_version,
+            "previous_version": n.previous_version,
+            "record": n.record,
+            "details": dict(n.details),
+        },
+    }
+
+
+def send_notification(
+    client: httpx.Client,
+    url: str,
+    notification: Notification,
+    *,
+    attempts: int = 3,
+    base_delay: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Post the notification to the webhook; a failure is logged, never raised.
+
+    Server errors (5xx, 429) and transport errors are retried with a doubling wait; any other
+    refusal is final. The URL is a secret (Slack's embed a token), so logs name only its host.
+
+    Args:
+        client: The HTTP client (its timeout bounds each attempt).
+        url: The webhook URL.
+        notification: What to say.
+        attempts: Most requests to send, the first included.
+        base_delay: Seconds before the first retry.
+        sleep: Sleeps that many seconds (injected in tests).
+
+    Returns:
+        Whether the webhook accepted the notification.
+
+    Raises:
+        ValueError: `attempts` is less than 1.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    host, body = _host(url), build_message(notification)
+    with _redacted_httpx_logs(url):
+        for attempt in range(1, attempts + 1):
+            problem, retryable = _post(client, url, body)
+            if problem is None:
+                logger.info("notified %s about %s", host, notification.event)
+                return True
+            if not retryable or attempt == attempts:
+                logger.warning(
+                    "notification %s not delivered to %s after %d attempt(s): %s",
+                    notification.event,
+                    host,
+                    attempt,
+                    problem,
+                )
+                return False
+            delay = base_delay * 2 ** (attempt - 1)
+            logger.warning(
+                "webhook at %s %s; attempt %d of %d in %.1f s",
+                host,
+                problem,
+                attempt + 1,
+                attempts,
+                delay,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+def _post(client: httpx.Client, url: str, body: dict[str, Any]) -> tuple[str | None, bool]:
+    """Send once: (None, _) when accepted, else (what went wrong, whether to retry)."""
+    try:
+        response = client.post(url, json=body)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        return f"has an invalid URL ({type(exc).__name__})", False
+    except httpx.TransportError as exc:
+        return _scrub(f"could not be reached ({type(exc).__name__}: {exc})", url), True
+    if response.is_success:
+        return None, False
+    status = response.status_code
+    retryable = status >= 500 or status == 429  # noqa: PLR2004 - Too Many Requests
+    return _scrub(f"answered {status} ({response.text[:100]})", url), retryable
+
+
+def _facts(n: Notification) -> list[dict[str, str]]:
+    known = {
+        "Batch": _escape(n.batch or ""),
+        "Model version": _escape(n.model_version or ""),
+        "Previous version": _escape(n.previous_version or ""),
+        "Decision record": _link(n.record) if n.record else "",
+    }
+    extra = {_escape(label): _escape(value) for label, value in n.details.items()}
+    facts = {label: value for label, value in known.items() if value} | extra
+    return [_markdown(f"*{label}*\n{value}") for label, value in facts.items()]
+
+
+def _markdown(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text[:FIELD_LIMIT]}
+
+
+def _link(record: str) -> str:
+    if record.startswith(("http://", "https://")):
+        return f"<{record}|{_escape(record)}>"
+    return f"`{_escape(record)}`"
+
+
+def _escape(text: str) -> str:
+    # Slack reads &, < and > as control characters in mrkdwn.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host or "(no host)"
+    except httpx.InvalidURL:
+        return "(invalid URL)"
+
+
+def _scrub(text: str, url: str) -> str:
+    """Replace the URL's secret parts (path, query, credentials) in a message."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return text.replace(url, "(webhook URL)")
+    safe = f"{parsed.scheme}://{parsed.host}/…"
+    for secret, shown in [
+        (url, safe),
+        (str(parsed), safe),
+        (parsed.raw_path.decode("ascii"), "/…"),
+        (parsed.userinfo.decode(), "…"),
+    ]:
+        if len(secret) > 1:
+            text = text.replace(secret, shown)
+    return text
+
+
+class _RedactUrl(logging.Filter):
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = _scrub(record.getMessage(), self.url), ()
+        return True
+
+
+@contextmanager
+def _redacted_httpx_logs(url: str) -> Iterator[None]:
+    # httpx logs every request's full URL at INFO; a webhook URL is a secret.
+    redact = _RedactUrl(url)
+    httpx_logger = logging.getLogger("httpx")
+    httpx_logger.addFilter(redact)
+    try:
+        yield
+    finally:
+        httpx_logger.removeFilter(redact)
