@@ -100,11 +100,19 @@ def test_label_only_concept_drift_is_caught_by_the_metric_not_by_drift(project: 
     assert missed.outcome == "kept production" and project.aliases()["production"] == production
     record = Path(missed.record).read_text()
     assert "no drift" in record and "signals fired: none" in record
+    calls = len(project.github.received)
+    project.github.status_queue.append(503)  # GitHub has a bad moment: the dispatch retries
     caught = project.run("b6-concept.csv")
     record = Path(caught.record).read_text()
     assert "signals fired: realized_drop" in record and "realized roc_auc dropped" in record
     assert "no drift" in record  # the features did not move: only the labels tell
     assert caught.outcome == "promoted" and caught.production_version != production
+    retried = project.github.received[calls:]
+    assert len(retried) == 2  # 503, then 204: one delivery, sent twice
+    assert {c["body"]["client_payload"]["model_version"] for c in retried} == {
+        caught.production_version
+    }
+    assert "dispatched on attempt 2" in Path(caught.record).read_text()
 
 
 def test_a_failed_run_is_announced(project: Project) -> None:
