@@ -6,6 +6,7 @@ import argparse
 import sys
 
 import httpx
+from mlflow.exceptions import MlflowException
 
 from config.settings import Settings
 from config.spec import load_spec
@@ -17,17 +18,19 @@ from pipeline.notices import notify
 from registry import tracking
 from registry.errors import RollbackError
 from registry.history import read_history
-from registry.release import pending_release, production_version
+from registry.release import pending_release
 
 
 def history_command(settings: Settings, args: argparse.Namespace) -> int:
     """Print the model's alias moves, oldest first, and where the aliases point now."""
     name = load_spec(args.spec or settings.paths.spec).name
     client = tracking.connect(settings.mlflow.tracking_uri)
-    if production_version(client, name, settings.promotion.production_alias) is None:
-        events = []
-    else:
+    try:
         events = read_history(client, name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        events = []
     if not events:
         print(f"{name}: no alias moves recorded in {settings.mlflow.tracking_uri}")
         return 0

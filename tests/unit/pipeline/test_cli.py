@@ -4,7 +4,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
+from factories import spec_for_frames
 from pipeline.cli import build_parser, main
 
 
@@ -13,7 +15,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    for command in ("run", "demo", "simulate", "suite"):
+    for command in ("run", "monitor", "score", "history", "rollback", "demo", "simulate", "suite"):
         assert command in out
 
 
@@ -50,3 +52,15 @@ def test_help_does_not_import_the_heavy_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().endswith("[]")
+
+
+def test_history_of_a_model_that_is_not_registered_yet(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(yaml.safe_dump(spec_for_frames("toy", "ref.parquet", "in")))
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW__TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
+    assert main(["history", "--spec", str(spec)]) == 0
+    assert "toy: no alias moves recorded" in capsys.readouterr().out
+    assert main(["rollback", "--spec", str(spec)]) == 1
+    assert "toy has no `production` version" in capsys.readouterr().err
