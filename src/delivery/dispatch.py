@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from delivery.answers import (
+    github_message,
+    is_rate_limited,
+    iso_time,
+    rate_limit_wait,
+    retry_after_wait,
+)
 from delivery.errors import DispatchError
 
 logger = logging.getLogger(__name__)
@@ -26,7 +30,6 @@ MAX_PAYLOAD_KEYS = 10
 ACCEPTED = 204  # GitHub answers a dispatch with 204 No Content
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 # GitHub's advice when a secondary rate limit names no wait: wait at least a minute.
-SECONDARY_RATE_LIMIT_WAIT = 60.0
 RATE_LIMIT_FIX = "GitHub is rate limiting the token; retry later"
 FIX_FOR_STATUS = {
     401: "the token is invalid or expired: set DRIFTLOOP_GITHUB__TOKEN",
@@ -241,71 +244,14 @@ def _judge(response: httpx.Response, now: float) -> _Failure | None:
     status = response.status_code
     if status == ACCEPTED:
         return None
-    label = f"GitHub answered {status} ({_github_message(response)})"
-    if _is_rate_limited(response):
-        return _Failure(label, status, True, RATE_LIMIT_FIX, *_rate_limit_wait(response, now))
+    label = f"GitHub answered {status} ({github_message(response)})"
+    if is_rate_limited(response):
+        return _Failure(label, status, True, RATE_LIMIT_FIX, *rate_limit_wait(response, now))
     if status >= 500:  # noqa: PLR2004 - every 5xx is trouble on GitHub's side
-        wait, why = _retry_after(response, now) or (None, "")
+        wait, why = retry_after_wait(response, now) or (None, "")
         return _Failure(label, status, True, "GitHub had a problem; retry later", wait, why)
     fix = FIX_FOR_STATUS.get(status, "GitHub refused the request")
     return _Failure(label, status, False, fix)
-
-
-def _is_rate_limited(response: httpx.Response) -> bool:
-    if response.status_code == 429:  # noqa: PLR2004 - Too Many Requests
-        return True
-    if response.status_code != 403:  # noqa: PLR2004 - GitHub also answers a rate limit with 403
-        return False
-    return (
-        response.headers.get("x-ratelimit-remaining") == "0"
-        or "retry-after" in response.headers
-        or "rate limit" in _github_message(response).lower()
-    )
-
-
-def _rate_limit_wait(response: httpx.Response, now: float) -> tuple[float, str]:
-    """How long a rate-limited answer asks to wait, and why, as GitHub documents it."""
-    retry_after = _retry_after(response, now)
-    if retry_after is not None:
-        return retry_after
-    reset = _number(response.headers.get("x-ratelimit-reset", ""))
-    if response.headers.get("x-ratelimit-remaining") == "0" and reset is not None:
-        # The reset is in whole seconds by GitHub's clock; a second's margin absorbs skew.
-        return max(1.0, reset - now), f" (rate limit resets at {_iso(reset)})"
-    return SECONDARY_RATE_LIMIT_WAIT, " (rate limited; GitHub asks for at least a minute)"
-
-
-def _retry_after(response: httpx.Response, now: float) -> tuple[float, str] | None:
-    value = response.headers.get("retry-after", "")
-    seconds = _seconds_until(value, now)
-    return None if seconds is None else (seconds, f" (Retry-After: {value})")
-
-
-def _seconds_until(retry_after: str, now: float) -> float | None:
-    """Seconds from `now` named by a `Retry-After` value: delta seconds or an HTTP-date."""
-    seconds = _number(retry_after)
-    if seconds is None:
-        try:
-            when = parsedate_to_datetime(retry_after)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.replace(tzinfo=when.tzinfo or UTC).timestamp() - now
-    return max(0.0, seconds)
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _iso(epoch: float) -> str:
-    try:
-        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return f"epoch {epoch:.0f}"
 
 
 def _final_error(request: DispatchRequest, failure: _Failure, *, attempts: int) -> DispatchError:
@@ -329,18 +275,8 @@ def _wait_too_long(
     retry_at = now + delay
     return DispatchError(
         f"{failure.label} to {request.url} and asks to wait {delay:.0f} s{failure.why}, "
-        f"longer than max_delay ({limit:.0f} s): retry after {_iso(retry_at)}",
+        f"longer than max_delay ({limit:.0f} s): retry after {iso_time(retry_at)}",
         status=failure.status,
         attempts=attempt,
         retry_at=retry_at,
     )
-
-
-def _github_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(body, dict) and "message" in body:
-        return str(body["message"])
-    return str(body)[:200]
