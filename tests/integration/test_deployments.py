@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from local_servers import free_port, start, stop, wait_until_up
 
 from factories import make_frame, spec_for_frames
 
@@ -28,45 +26,25 @@ SERVER_STARTUP_SECONDS = 150
 RUN_ID = re.compile(r"UUID: ([0-9a-f-]{36})")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A Prefect server of our own (its own database), and the env that talks to it."""
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DRIFTLOOP_"))}
     env |= {
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
     }
-    process = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = home / "server.log"
+    command = [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    process = start(command, env, log)
     try:
-        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(1)
-            assert process.poll() is None, "prefect server exited during start-up"
-        else:
-            pytest.fail(f"prefect server did not answer within {SERVER_STARTUP_SECONDS} s")
+        wait_until_up(f"{env['PREFECT_API_URL']}/health", process, SERVER_STARTUP_SECONDS, log)
         yield env
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import mlflow
 import pandas as pd
 import pytest
 from flow_project import Project, toy_project
+from local_servers import free_port, start, stop, wait_until_up
 from prefect.settings import PREFECT_API_URL
 
 from factories import make_frame
@@ -139,14 +138,8 @@ def test_scoring_flow_writes_predictions_with_the_model_version(project: Project
     assert len(runs) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_mlflow_scoring_server_serves_the_production_model(project: Project) -> None:
-    port = _free_port()
+    port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
@@ -158,19 +151,11 @@ def test_mlflow_scoring_server_serves_the_production_model(project: Project) -> 
         *("-m", "models:/toy@production", "--env-manager", "local"),
         *("--host", "127.0.0.1", "--port", str(port)),
     ]
-    server = subprocess.Popen(
-        command, env=env, cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    log = project.root / "serve.log"
+    server = start(command, env, log, cwd=project.root)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(1)
-            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+        wait_until_up(f"{url}/ping", server, 180, log)
         rows = make_frame(5, seed=12).drop(columns=["y"])
         body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
         answer = httpx.post(f"{url}/invocations", json=body, timeout=30)
@@ -179,5 +164,4 @@ def test_mlflow_scoring_server_serves_the_production_model(project: Project) -> 
         local = mlflow.pyfunc.load_model("models:/toy@production").predict(rows)
         assert served == pytest.approx(list(local), abs=1e-6)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)

@@ -7,21 +7,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import httpx
 import mlflow
 import pandas as pd
 import pytest
 import yaml
 from flow_project import Project, toy_project
+from local_servers import free_port, start, stop, wait_until_up
 from mlflow import MlflowClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -37,56 +34,20 @@ S3_ENV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], seconds: float, name: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.TransportError:
-            time.sleep(1)
-        assert process.poll() is None, f"{name} exited during start-up"
-    pytest.fail(f"{name} did not answer within {seconds} s")
-
-
-def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 with an empty bucket; yields its endpoint URL."""
-    port = _free_port()
-    logs = tmp_path_factory.mktemp("s3")
+    port = free_port()
+    log = tmp_path_factory.mktemp("s3") / "log"
     env = os.environ | S3_ENV
-    process = _start(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env, logs / "log"
-    )
+    process = start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env, log)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        _wait(endpoint, process, 60, "moto server")
+        wait_until_up(endpoint, process, 60, log)
         boto3.client("s3", endpoint_url=endpoint, **_keys()).create_bucket(Bucket=BUCKET)
         yield endpoint
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _keys() -> dict[str, str]:
@@ -108,7 +69,7 @@ def _objects(endpoint: str, prefix: str) -> list[str]:
 def tracking_server(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1: SQLite metadata, artifacts proxied to the S3 bucket."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     env = (
         os.environ
         | S3_ENV
@@ -124,13 +85,13 @@ def tracking_server(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
         *("--artifacts-destination", f"s3://{BUCKET}/mlflow"),
     ]
-    process = _start(command, env, root / "log")
+    process = start(command, env, root / "log")
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(f"{url}/health", process, 180, "mlflow server")
+        wait_until_up(f"{url}/health", process, 180, root / "log")
         yield url
     finally:
-        _stop(process)
+        stop(process)
         mlflow.set_tracking_uri(None)
 
 
