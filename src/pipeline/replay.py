@@ -26,10 +26,18 @@ def isolated_settings(settings: Settings, root: Path, policy: PolicyName | None)
         }
     )
     chosen = settings.policy.model_copy(update={"name": policy}) if policy else settings.policy
-    # A replay never asks CI to ship anything: the CD hand-off is recorded, not sent.
+    # A replay never asks CI to ship anything (the CD hand-off is recorded, not sent) and
+    # never posts to the team's channel.
     github = settings.github.model_copy(update={"token": None})
+    notify = settings.notify.model_copy(update={"webhook_url": None})
     return settings.model_copy(
-        update={"paths": paths, "mlflow": tracking, "policy": chosen, "github": github}
+        update={
+            "paths": paths,
+            "mlflow": tracking,
+            "policy": chosen,
+            "github": github,
+            "notify": notify,
+        }
     )
 
 
