@@ -25,6 +25,7 @@ from model_monitoring.policy import RetrainDecision
 from pipeline import tasks
 from pipeline.notices import notify
 from pipeline.records import validation_text
+from pipeline.shipping import current_actor
 from registry.models import RegisteredVersion
 from runs import ledger
 from runs.batches import BatchFile
@@ -156,6 +157,7 @@ class RunContext:
             retrained=bool(self.decision and self.decision.retrain),
             decision=str(self.decision) if self.decision else "",
             regime_start=self.regime_start and promoted,
+            actor=current_actor(),
         )
 
     def write_record(self, outcome: str) -> Path:

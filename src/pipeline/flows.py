@@ -33,16 +33,19 @@ def retraining_flow(
     settings = get_settings()
     show_stage_logs()
     dataset = load_spec(Path(spec) if spec else settings.paths.spec)
-    with shipping.promotion_lock(settings, dataset.name):
-        shipping.complete_interrupted(
-            stages.mlflow_client(settings), settings, dataset.name, stages.deliver(settings)
-        )
-    pending = tasks.find_batch(dataset, settings.paths.ledger, Path(batch) if batch else None)
-    if pending is None:
-        message = f"no unprocessed batch in {dataset.incoming}"
-        get_run_logger().info("no new batch: %s", message)
-        return RunSummary(None, "no new batch", message)
-    return process_batch(settings, dataset, pending, force=force_retrain)
+    with shipping.run_lock(settings, dataset.name):
+        with shipping.promotion_lock(settings, dataset.name):
+            shipping.complete_interrupted(
+                stages.mlflow_client(settings), settings, dataset.name, stages.deliver(settings)
+            )
+        pending = tasks.find_batch(dataset, settings.paths.ledger, Path(batch) if batch else None)
+        if pending is None:
+            where = (
+                f"{batch} was already processed" if batch else f"nothing new in {dataset.incoming}"
+            )
+            get_run_logger().info("no new batch: %s", where)
+            return RunSummary(None, "no new batch", where)
+        return process_batch(settings, dataset, pending, force=force_retrain)
 
 
 @flow(name="monitoring", on_failure=[notify_failed_run])

@@ -59,6 +59,17 @@ def promotion_lock(settings: Settings, name: str) -> FileLock:
     )
 
 
+def run_lock(settings: Settings, name: str) -> FileLock:
+    """The lock that makes runs of one dataset take turns (batches are processed in order).
+
+    A second run started meanwhile waits, then takes the next unprocessed batch, so each batch
+    is processed once. Like the release lock, it is a file next to the ledger.
+    """
+    folder = settings.paths.ledger.parent / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder / f"{name}.run.lock", timeout=settings.promotion.lock_timeout_seconds)
+
+
 def current_actor(run: str | None = None) -> str:
     """Who is acting: user@host, and the flow run when there is one."""
     who = f"{getpass.getuser()}@{socket.gethostname()}"

@@ -29,6 +29,7 @@ class LedgerEntry:
     retrained: bool = False
     decision: str = ""
     regime_start: bool = False
+    actor: str = ""
 
 
 def read_ledger(path: Path) -> list[LedgerEntry]:
