@@ -84,6 +84,10 @@ def toy_project(root: Path, token: str, **spec_fields: Any) -> Iterator[Project]
             "DRIFTLOOP_GITHUB__REPO": "acme/model",
             "DRIFTLOOP_GITHUB__API_URL": github.url,
             "DRIFTLOOP_TRAINING__N_ESTIMATORS": "80",
+            # Smaller budgets than the defaults keep each flow run to a few seconds; the rule
+            # and the tuning themselves are the same (their defaults are unit-tested).
+            "DRIFTLOOP_TRAINING__TUNING_TRIALS": "5",
+            "DRIFTLOOP_PROMOTION__BOOTSTRAP_RESAMPLES": "300",
             # Scenarios follow one another batch by batch; the default cooldown is unit-tested.
             "DRIFTLOOP_POLICY__COOLDOWN": "0",
             "DRIFTLOOP_NOTIFY__WEBHOOK_URL": webhook.url,

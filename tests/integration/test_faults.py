@@ -1,0 +1,102 @@
+"""A run killed (SIGKILL) at each stage boundary; a plain rerun finishes the batch, the
+registry keeps exactly one production, no batch is lost or processed twice, and CD hears of
+each released version once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from flow_project import Project, toy_project
+from prefect.settings import PREFECT_API_URL
+
+from factories import make_frame
+from registry.history import read_history
+from registry.release import pending_release
+from runs.ledger import read_ledger
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TOKEN = "ghp_faults_secret_0123456789"
+# Each batch is trained on alone and flips the concept of the one before, so every retrain
+# beats the champion clearly and goes all the way to a release.
+SETTINGS = {"TRAINING__WINDOW": "last_k", "TRAINING__WINDOW_BATCHES": "1"}
+
+# Where the run dies: the module attribute replaced by a function that kills the process.
+BOUNDARIES = {
+    "after validate": "pipeline.stages:monitor",
+    "after monitor": "pipeline.stages:decide",
+    "after decide": "pipeline.stages:train",
+    "after train": "pipeline.model_tasks:register_challenger",
+    "after register": "pipeline.model_tasks:evaluate",
+    "after evaluate": "pipeline.stages:release",
+    "after the alias move": "pipeline.shipping:deliver_now",
+    "after the dispatch": "pipeline.tasks:record_batch",
+}
+
+KILLED_RUN = """
+import importlib, os, signal, sys
+from pipeline.flows import retraining_flow
+
+module, name = sys.argv[2].split(":")
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(importlib.import_module(module), name, die)
+retraining_flow(batch=sys.argv[1], force_retrain=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    with toy_project(tmp_path_factory.mktemp("faults"), TOKEN) as built:
+        for i in range(len(BOUNDARIES)):
+            frame = make_frame(600, seed=40 + i, start=5000 + 600 * i, flip=i % 2 == 0)
+            frame.to_csv(built.batch(f"f{i:02d}.csv"), index=False)
+        assert built.run("b1-clean.csv", **SETTINGS).outcome == "promoted"
+        yield built
+
+
+@pytest.mark.parametrize("boundary", list(BOUNDARIES))
+def test_a_run_killed_at_a_stage_boundary_is_finished_by_a_plain_rerun(
+    project: Project, boundary: str
+) -> None:
+    batch = f"f{list(BOUNDARIES).index(boundary):02d}.csv"
+    env = {
+        **os.environ,
+        **project.env,
+        **{f"DRIFTLOOP_{k}": v for k, v in SETTINGS.items()},
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+    }
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(project.batch(batch)), BOUNDARIES[boundary]],
+        env=env,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    ledger = project.root / "data" / "ledger.jsonl"
+    assert batch not in [e.batch for e in read_ledger(ledger)]
+
+    rerun = project.run(batch, **SETTINGS)
+    assert rerun.outcome == "promoted", rerun.message
+
+    entries = read_ledger(ledger)
+    assert Counter(e.batch for e in entries)[batch] == 1  # finished once, nothing lost
+    assert pending_release(project.client, "toy", "production") is None
+    production = project.aliases()["production"]
+    moves = [e.to_version for e in read_history(project.client, "toy") if e.alias == "production"]
+    assert moves[-1] == production and len(moves) == len(set(moves))  # no double promotion
+    sent = Counter(
+        c["body"]["client_payload"]["model_version"]
+        for c in project.github.received
+        if c["body"]["client_payload"]["alias"] == "production"
+    )
+    assert sent[production] == 1 and max(sent.values()) == 1  # CD told once per release
