@@ -11,3 +11,7 @@ class DataValidationError(Exception):
         super().__init__(message)
         self.failures = failures
         self.quarantined_to = quarantined_to
+
+
+class UnreadableBatchError(DataValidationError):
+    """A batch could not be read as a table at all (wrong format, encoding, size, truncated)."""

@@ -7,15 +7,51 @@ import logging
 import shutil
 from pathlib import Path
 
-from data_validation.gate import ValidationOutcome
+from data_validation.gate import FailedExpectation, ValidationOutcome
 
 logger = logging.getLogger(__name__)
+
+# The "suite" of a batch that never reached the expectation suite: the file is not a table.
+UNREADABLE_SUITE = "readable file"
+READ_CHECK = "batch_is_readable"
+REASON_FILE = "reason.txt"
+# Of one failure in a message; a failure quotes sample values, and one huge cell must not bury
+# the other failures (the full text stays in the quarantine folder).
+SHOWN_FAILURE_CHARS = 500
+
+
+def unreadable_outcome(reason: str) -> ValidationOutcome:
+    """The verdict on a batch that could not be read, so it is quarantined like any other.
+
+    Args:
+        reason: Why the file could not be read (the read error's message).
+
+    Returns:
+        A failed outcome with the one check the file broke.
+    """
+    failure = FailedExpectation(expectation=READ_CHECK, column=None, detail=reason)
+    return ValidationOutcome(
+        success=False,
+        suite=UNREADABLE_SUITE,
+        evaluated=1,
+        failures=(failure,),
+        docs_url=None,
+        result={"success": False, "read_error": reason},
+    )
+
+
+def is_unreadable(outcome: ValidationOutcome) -> bool:
+    """Whether the outcome is that of a batch that could not be read at all."""
+    return outcome.suite == UNREADABLE_SUITE
 
 
 def quarantine_batch(
     batch: Path, outcome: ValidationOutcome, quarantine_dir: Path, *, stamp: str
 ) -> Path:
     """Move `batch` byte-for-byte into `quarantine_dir/<stamp>-<name>/` with its result.
+
+    Beside the file go `validation.json` (the full result) and `reason.txt` (one line per broken
+    check, for people). Both are written before the move, so a quarantined file always has them.
 
     Args:
         batch: The rejected file.
@@ -29,7 +65,6 @@ def quarantine_batch(
     folder = quarantine_dir / f"{stamp}-{batch.stem}"
     folder.mkdir(parents=True, exist_ok=False)
     target = folder / batch.name
-    shutil.move(batch, target)
     summary = {
         "batch": batch.name,
         "suite": outcome.suite,
@@ -40,7 +75,25 @@ def quarantine_batch(
     (folder / "validation.json").write_text(
         json.dumps(summary, indent=2, default=str), encoding="utf-8"
     )
+    (folder / REASON_FILE).write_text(reason_text(batch.name, outcome), encoding="utf-8")
+    shutil.move(batch, target)
     logger.warning(
-        "quarantined %s to %s (%d failed expectations)", batch.name, folder, len(outcome.failures)
+        "quarantined %s to %s (%d failed checks)", batch.name, folder, len(outcome.failures)
     )
     return target
+
+
+def reason_text(name: str, outcome: ValidationOutcome) -> str:
+    """Why `name` was quarantined, one broken check per line."""
+    verdict = (
+        "could not be read"
+        if is_unreadable(outcome)
+        else f"failed suite {outcome.suite} ({len(outcome.failures)} of {outcome.evaluated} "
+        "expectations broken)"
+    )
+    return f"{name} {verdict}:\n" + "".join(f"- {f}\n" for f in outcome.failures)
+
+
+def clip_failure(text: str) -> str:
+    """`text` cut to `SHOWN_FAILURE_CHARS` characters, for messages."""
+    return text if len(text) <= SHOWN_FAILURE_CHARS else text[:SHOWN_FAILURE_CHARS] + "..."

@@ -18,8 +18,9 @@ from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVE
 
 from config.settings import Settings
 from config.spec import DatasetSpec
-from data_validation.errors import DataValidationError
+from data_validation.errors import DataValidationError, UnreadableBatchError
 from data_validation.gate import ValidationOutcome
+from data_validation.quarantine import clip_failure, is_unreadable
 from delivery.notify import Notification
 from model_monitoring.policy import RetrainDecision
 from pipeline import tasks
@@ -168,28 +169,42 @@ class RunContext:
 
 
 def reject(run: RunContext, outcome: ValidationOutcome) -> None:
-    """Quarantine the batch, record it, and fail the run with every broken expectation."""
+    """Quarantine the batch, record it, and fail the run with every broken check.
+
+    Raises:
+        UnreadableBatchError: the file could not be read as a table (the reason is named).
+        DataValidationError: the batch broke its expectation suite (every expectation listed).
+    """
     paths = run.settings.paths
     moved = tasks.quarantine(run.batch, outcome, paths.quarantine, stamp())
     tasks.record_batch(paths.ledger, run.entry("quarantined", moved))
     written = run.write_record("batch rejected")
+    failures = tuple(str(f) for f in outcome.failures)
+    unreadable = is_unreadable(outcome)
+    what = "unreadable" if unreadable else f"{len(failures)} broken expectations"
     notify(
         run.settings,
         Notification(
             "batch_rejected",
             run.dataset.name,
-            f"{len(outcome.failures)} broken expectations; quarantined to {relative(moved)}",
+            f"{what}; quarantined to {relative(moved)}",
             batch=run.batch.name,
             record=str(written),
-            details={"first": str(outcome.failures[0])} if outcome.failures else {},
+            details={"first": clip_failure(failures[0])} if failures else {},
         ),
     )
-    failures = "\n  ".join(str(f) for f in outcome.failures)
+    where = f"quarantined to {moved}; record {written}"
+    if unreadable:
+        raise UnreadableBatchError(
+            f"{outcome.failures[0].detail}; {where}",  # the read error names the batch
+            failures=failures,
+            quarantined_to=str(moved),
+        )
+    listed = "\n  ".join(clip_failure(f) for f in failures)
     raise DataValidationError(
-        f"batch {run.batch.name} failed validation ({len(outcome.failures)} broken "
-        f"expectations); quarantined to {moved}; record {written}; Data Docs "
-        f"{outcome.docs_url}:\n  {failures}",
-        failures=tuple(str(f) for f in outcome.failures),
+        f"batch {run.batch.name} failed validation ({len(failures)} broken expectations); "
+        f"{where}; Data Docs {outcome.docs_url}:\n  {listed}",
+        failures=failures,
         quarantined_to=str(moved),
     )
 

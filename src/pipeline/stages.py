@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from config.metrics import DEFAULT_METRIC, watched_metrics
 from config.settings import Settings
+from data_validation.quarantine import unreadable_outcome
 from delivery.notify import Notification
 from model_monitoring.drift import DriftSummary
 from model_monitoring.policy import PolicyRules, RetrainDecision
@@ -35,6 +36,7 @@ from registry.models import RegisteredVersion
 from registry.promotion import PromotionDecision
 from registry.release import BATCH_TAG
 from runs.batches import SOURCE_COLUMN
+from runs.errors import BatchReadError
 from training.fit import TrainingResult
 from training.slices import slice_regressions
 
@@ -60,10 +62,16 @@ class Candidate:
 
 
 def validate(run: RunContext) -> pd.DataFrame:
-    """Read and validate the batch; a failing batch is quarantined and the run fails."""
+    """Read and validate the batch; an unreadable or failing batch is quarantined, the run fails."""
     with run.clock("validate"):
-        frame = tasks.read_batch(run.batch.path)
-        outcome = tasks.validate_batch(run.settings.paths.gx_root, run.dataset, frame)
+        try:
+            frame = tasks.read_batch(run.batch.path)
+        except BatchReadError as exc:
+            if not run.batch.path.is_file():
+                raise  # nothing left to quarantine
+            frame, outcome = pd.DataFrame(), unreadable_outcome(str(exc))
+        else:
+            outcome = tasks.validate_batch(run.settings.paths.gx_root, run.dataset, frame)
     run.start(frame, outcome)
     if not outcome.success:
         reject(run, outcome)

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from runs.errors import BatchReadError, LedgerError
 
 BATCH_SUFFIXES = {".csv", ".parquet"}
 # Column naming the file (by content hash) each training row came from.
 SOURCE_COLUMN = "__driftloop_source"
+# Largest batch loaded into memory at once; a larger file is quarantined rather than read.
+MAX_BATCH_BYTES = 2 * 1024**3
+SNIFF_BYTES = 4096
+SHOWN_ERROR_CHARS = 300
+PARQUET_MAGIC = b"PAR1"
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed data (decompress it first)"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an old-style Office document (an Excel .xls workbook?)"),
+    (PARQUET_MAGIC, "a Parquet file (name it .parquet)"),
+    (b"%PDF", "a PDF document"),
+    (b"\xff\xfe", "UTF-16 text (byte-order mark 0xff 0xfe); save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text (byte-order mark 0xfe 0xff); save it as UTF-8"),
+)
+# What pandas and pyarrow raise for a file they cannot parse (after the checks above).
+_READ_ERRORS = (ValueError, OSError, OverflowError, csv.Error, pa.ArrowException)
 
 
 def content_hash(path: Path) -> str:
@@ -32,23 +51,105 @@ def list_batches(incoming: Path) -> list[Path]:
     return sorted(p for p in incoming.iterdir() if p.suffix.lower() in BATCH_SUFFIXES)
 
 
-def read_batch(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet batch.
+def read_batch(path: Path, *, max_bytes: int | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet batch, refusing files that are not a well-formed table.
+
+    The file is checked before pandas sees it (size, what its first bytes say it is), and a CSV
+    is checked for what pandas would silently repair (duplicate header names, a last row cut off).
+
+    Args:
+        path: The batch file.
+        max_bytes: Largest file loaded at once; default `MAX_BATCH_BYTES` (read at call time).
 
     Raises:
-        BatchReadError: missing, not CSV/Parquet, or no rows and columns to read.
+        BatchReadError: missing, too large, not CSV/Parquet, not UTF-8, or malformed; the
+            message names the file and the reason.
     """
     if not path.is_file():
         raise BatchReadError(f"batch {path} does not exist")
     suffix = path.suffix.lower()
+    if suffix not in BATCH_SUFFIXES:
+        raise BatchReadError(
+            f"batch {path.name}: unsupported format {suffix!r} (use .csv or .parquet)"
+        )
+    reason = _refusal(path, suffix, MAX_BATCH_BYTES if max_bytes is None else max_bytes)
+    if reason is not None:
+        raise BatchReadError(f"cannot read batch {path.name}: {reason}")
     try:
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix == ".csv":
-            return pd.read_csv(path)
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BatchReadError(f"cannot read batch {path.name} as {suffix[1:]}: {exc}") from exc
-    raise BatchReadError(f"batch {path.name}: unsupported format {suffix!r} (use .csv or .parquet)")
+        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise BatchReadError(f"cannot read batch {path.name}: {_not_utf8(path)}") from exc
+    except _READ_ERRORS as exc:
+        detail = " ".join(str(exc).split())[:SHOWN_ERROR_CHARS] or type(exc).__name__
+        raise BatchReadError(f"cannot read batch {path.name} as {suffix[1:]}: {detail}") from exc
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        raise BatchReadError(f"cannot read batch {path.name}: duplicate column names {duplicated}")
+    return frame
+
+
+def _refusal(path: Path, suffix: str, max_bytes: int) -> str | None:
+    size = path.stat().st_size
+    if size == 0:
+        return "empty file (0 bytes)"
+    if size > max_bytes:
+        return f"too large to load at once ({size} bytes > limit {max_bytes} bytes)"
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+        handle.seek(max(0, size - SNIFF_BYTES))
+        tail = handle.read()
+    if suffix == ".parquet":
+        if not head.startswith(PARQUET_MAGIC):
+            return f"not a Parquet file ({_looks_like(head) or 'no PAR1 magic bytes'})"
+        return None if tail.endswith(PARQUET_MAGIC) else "truncated Parquet file (no footer)"
+    kind = _looks_like(head)
+    if kind is not None:
+        return f"not CSV: {kind}"
+    return _csv_shape(path, tail)
+
+
+def _looks_like(head: bytes) -> str | None:
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    start = head.lstrip().lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "an HTML page (an error page saved in place of the data?)"
+    if start.startswith(b"<?xml"):
+        return "an XML document"
+    if b"\x00" in head:
+        return "binary data (NUL bytes)"
+    return None
+
+
+def _csv_shape(path: Path, tail: bytes) -> str | None:
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        first = handle.readline(SNIFF_BYTES * 16)
+    try:
+        header = next(csv.reader([first]), [])
+        last = next(csv.reader([tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")]), [])
+    except csv.Error:
+        return None  # pandas reads (or refuses) what the csv module cannot split
+    names = [n.strip() for n in header]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        return f"duplicate column names {duplicated}"
+    if not tail.endswith((b"\n", b"\r")) and b"\n" in tail and 0 < len(last) < len(header):
+        return f"truncated mid-row: the last line has {len(last)} of {len(header)} fields"
+    return None
+
+
+def _not_utf8(path: Path) -> str:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                return f"not UTF-8: byte 0x{block[exc.start]:02x} at offset {offset + exc.start}"
+            offset += len(block)
+    return "not UTF-8: the file ends inside a multi-byte character"
 
 
 @dataclass(frozen=True)

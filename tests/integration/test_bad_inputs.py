@@ -1,0 +1,258 @@
+"""Bad batches through the real retraining flow: each is quarantined with its reason."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from flow_project import Project, toy_project
+
+from config.settings import get_settings
+from data_validation.errors import DataValidationError, UnreadableBatchError
+from factories import make_frame
+from pipeline.flows import retraining_flow
+from runs.ledger import read_ledger
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TOKEN = "ghp_bad_inputs_secret_0123456789"
+ROWS = 200
+
+
+def clean(seed: int) -> pd.DataFrame:
+    return make_frame(ROWS, seed=seed, start=10_000 + 1000 * seed)
+
+
+def csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def with_column(seed: int, column: str, values: object) -> bytes:
+    frame = clean(seed)
+    frame[column] = values
+    return csv(frame)
+
+
+def truncated(seed: int) -> bytes:
+    data = csv(clean(seed))
+    return data[: data.rindex(b",", 0, len(data) - 8)]
+
+
+def long_text(seed: int) -> bytes:
+    frame = clean(seed)
+    frame["colour"] = frame["colour"].astype(object)
+    frame.loc[:20, "colour"] = "x" * 200_000
+    return csv(frame)
+
+
+def flooded(seed: int, value: float) -> bytes:
+    frame = clean(seed)
+    frame.loc[: ROWS // 2, "x1"] = value
+    return csv(frame)
+
+
+def parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+# (file name, content builder, words the error must contain, extra settings)
+CASES: dict[str, tuple[str, Callable[[], bytes], tuple[str, ...], dict[str, str]]] = {
+    "empty": ("c-empty.csv", lambda: b"", ("empty file (0 bytes)",), {}),
+    "header-only": (
+        "c-header.csv",
+        lambda: b"t,x1,x2,colour,y\n",
+        ("expect_table_row_count_to_be_between", "observed 0"),
+        {},
+    ),
+    "truncated-mid-row": ("c-cut.csv", lambda: truncated(11), ("truncated mid-row",), {}),
+    "binary": ("c-bin.csv", lambda: bytes(range(256)) * 4, ("binary data",), {}),
+    "gzip": ("c-gz.csv", lambda: gzip.compress(csv(clean(12))), ("gzip-compressed",), {}),
+    "html-error-page": (
+        "c-html.csv",
+        lambda: b"<!DOCTYPE html>\n<html><body><h1>502 Bad Gateway</h1></body></html>\n",
+        ("HTML page",),
+        {},
+    ),
+    "parquet-not-parquet": (
+        "c-fake.parquet",
+        lambda: csv(clean(13)),
+        ("not a Parquet file",),
+        {},
+    ),
+    "wrong-encoding": (
+        "c-latin1.csv",
+        lambda: "t,x1,x2,colour,y\n1,0.1,0.2,rouge café,1\n".encode("latin-1"),
+        ("not UTF-8: byte 0xe9 at offset 36",),
+        {},
+    ),
+    "duplicated-column": (
+        "c-dup.csv",
+        lambda: csv(clean(14)).replace(b"t,x1,x2,colour,y", b"t,x1,x1,colour,y", 1),
+        ("duplicate column names ['x1']",),
+        {},
+    ),
+    "missing-column": (
+        "c-missing.csv",
+        lambda: csv(clean(15).drop(columns=["x2"])),
+        ("[x2] expect_column_to_exist", "column missing from the batch"),
+        {},
+    ),
+    "renamed-column": (
+        "c-renamed.csv",
+        lambda: csv(clean(16).rename(columns={"colour": "color"})),
+        ("[colour] expect_column_to_exist",),
+        {},
+    ),
+    "values-shifted-under-header": (
+        "c-shifted.csv",
+        lambda: csv(clean(17)[["t", "colour", "x1", "x2", "y"]]).replace(
+            b"t,colour,x1,x2,y", b"t,x1,x2,colour,y", 1
+        ),
+        ("[x1] expect_column_values_to_be_in_type_list",),
+        {},
+    ),
+    "numbers-as-text": (
+        "c-text-num.csv",
+        lambda: with_column(18, "x1", [f"{v:.2f} kg" for v in clean(18)["x1"]]),
+        ("[x1] expect_column_values_to_be_in_type_list",),
+        {},
+    ),
+    "dates-in-numeric": (
+        "c-dates.csv",
+        lambda: with_column(19, "x2", "2024-01-31"),
+        ("[x2] expect_column_values_to_be_in_type_list",),
+        {},
+    ),
+    "all-null-column": (
+        "c-null.csv",
+        lambda: with_column(20, "x1", np.nan),
+        ("[x1] expect_column_values_to_not_be_null",),
+        {},
+    ),
+    "nan-flood": (
+        "c-nan.csv",
+        lambda: flooded(21, np.nan),
+        ("[x1] expect_column_values_to_not_be_null",),
+        {},
+    ),
+    "inf-flood": (
+        "c-inf.csv",
+        lambda: flooded(22, np.inf),
+        ("[x1] expect_column_values_to_be_between", "inf"),
+        {},
+    ),
+    "out-of-range": (
+        "c-range.csv",
+        lambda: flooded(23, 1e6),
+        ("[x1] expect_column_values_to_be_between", "1000000.0"),
+        {},
+    ),
+    "unseen-categories": (
+        "c-unseen.csv",
+        lambda: with_column(24, "colour", "purple"),
+        ("[colour] expect_column_values_to_be_in_set", "purple"),
+        {},
+    ),
+    "labels-as-words": (
+        "c-label-words.csv",
+        lambda: with_column(25, "y", np.where(clean(25)["y"] == 1, "yes", "no")),
+        ("[y] expect_column_values_to_be_in_set", "yes"),
+        {},
+    ),
+    "labels-as-probabilities": (
+        "c-label-probs.csv",
+        lambda: with_column(26, "y", np.linspace(0.01, 0.99, ROWS)),
+        ("[y] expect_column_values_to_be_in_set",),
+        {},
+    ),
+    "long-text-cells": (
+        "c-long.csv",
+        lambda: long_text(27),
+        ("[colour] expect_column_values_to_be_in_set", "xxxx", "..."),
+        {},
+    ),
+    "spreadsheet-formulas": (
+        "c-formula.csv",
+        lambda: with_column(28, "colour", '=HYPERLINK("http://evil.example","click")'),
+        ("[colour] expect_column_values_to_be_in_set", "=HYPERLINK("),
+        {},
+    ),
+    "formula-in-numeric": (
+        "c-formula-num.csv",
+        lambda: with_column(29, "x2", "=1+1"),
+        ("[x2] expect_column_values_to_be_in_type_list",),
+        {},
+    ),
+    "too-large": (
+        "c-large.parquet",
+        lambda: parquet(clean(30)),
+        ("too large to load at once", "> limit 4096 bytes"),
+        {"max_bytes": "4096"},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    with toy_project(tmp_path_factory.mktemp("bad-inputs"), TOKEN) as built:
+        assert built.run("b1-clean.csv").outcome == "promoted"
+        for name in ("b2-broken.csv", "b3-drift.csv", "b4-clean.csv", "b5-concept.csv"):
+            built.batch(name).unlink()  # only this module's files wait in incoming
+        built.batch("b6-concept.csv").unlink()
+        yield built
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_batch_is_quarantined_with_its_reason(
+    project: Project, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, build, words, extra = CASES[case]
+    if "max_bytes" in extra:
+        monkeypatch.setattr("runs.batches.MAX_BATCH_BYTES", int(extra["max_bytes"]))
+    content = build()
+    project.batch(name).write_bytes(content)
+    production, versions = project.aliases()["production"], project.versions()
+    with pytest.raises(DataValidationError) as caught:
+        project.run(name)
+    message = str(caught.value)
+    assert name in message
+    for word in words:
+        assert word in message, f"{word!r} not in {message[:2000]!r}"
+    assert "Traceback" not in message
+    moved = Path(caught.value.quarantined_to)
+    assert moved.read_bytes() == content and not project.batch(name).exists()
+    reason = (moved.parent / "reason.txt").read_text()
+    assert reason.startswith(name) and words[0] in reason
+    last = read_ledger(project.root / "data" / "ledger.jsonl")[-1]
+    assert (last.batch, last.status) == (name, "quarantined")
+    assert project.aliases()["production"] == production and project.versions() == versions
+    saved = json.loads((moved.parent / "validation.json").read_text())
+    unreadable = isinstance(caught.value, UnreadableBatchError)
+    assert unreadable == (saved["suite"] == "readable file")
+
+
+def test_reordered_columns_are_matched_by_name_and_accepted(project: Project) -> None:
+    frame = clean(40)[["y", "colour", "x2", "x1", "t"]]
+    project.batch("d-reordered.csv").write_bytes(csv(frame))
+    summary = project.run("d-reordered.csv")
+    assert summary.outcome in {"kept production", "promoted", "challenger lost"}
+    assert read_ledger(project.root / "data" / "ledger.jsonl")[-1].status == "accepted"
+
+
+def test_a_quarantined_file_no_longer_blocks_the_next_batch(project: Project) -> None:
+    project.batch("e1-gz.csv").write_bytes(gzip.compress(csv(clean(41))))
+    project.batch("e2-clean.csv").write_bytes(csv(clean(42)))
+    get_settings.cache_clear()
+    with pytest.raises(UnreadableBatchError, match=r"cannot read batch e1-gz\.csv: not CSV: gzip"):
+        retraining_flow()  # no batch named: the first unprocessed file in incoming
+    summary = retraining_flow()
+    assert summary.batch == "e2-clean.csv"
+    assert read_ledger(project.root / "data" / "ledger.jsonl")[-1].status == "accepted"
