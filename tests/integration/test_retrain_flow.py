@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import mlflow
 import pytest
 from flow_project import Project, toy_project
+from prefect.client.orchestration import get_client
 
 from config.errors import SpecError
 from data_validation.errors import DataValidationError
 from factories import make_frame
 from runs.ledger import read_ledger
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -131,3 +135,21 @@ def test_secrets_never_reach_reports_mlflow_or_logs(project: Project) -> None:
         if p.is_file() and any(secret in p.read_bytes() for secret in secrets)
     ]
     assert leaks == []
+    # Nor what the Prefect server keeps (the UI): run logs, artifacts, flow run parameters.
+    with get_client(sync_client=True) as client:
+        kept = [
+            *(log.message for log in _every(client.read_logs)),
+            *(str(a.data) for a in _every(client.read_artifacts)),
+            *(json.dumps(run.parameters) for run in _every(client.read_flow_runs)),
+        ]
+    assert kept and not [text for text in kept if any(s.decode() in text for s in secrets)]
+
+
+def _every(read: Callable[..., list[T]]) -> list[T]:
+    """All pages of a Prefect API listing (the server returns at most 200 per call)."""
+    items: list[T] = []
+    while page := read(limit=200, offset=len(items)):
+        items += page
+        if len(page) < 200:
+            break
+    return items
