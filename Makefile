@@ -16,7 +16,7 @@ WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 # times slower, so let waiting threads sleep.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install run demo simulate test test-unit test-all lint format typecheck all mlflow-ui clean
+.PHONY: help install run demo simulate test test-unit test-all soak lint format typecheck all mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ test-unit: $(VENV_STAMP) ## unit tests only (fast)
 	$(RUN) pytest -m "not integration"
 
 test-all: test ## alias of test
+
+soak: $(VENV_STAMP) ## 200 small batches through the flow: ledger, registry, data and memory stay sane
+	$(RUN) pytest -m soak -p no:cacheprovider -s
 
 lint: $(VENV_STAMP) ## ruff, then actionlint (with shellcheck) and hadolint
 	$(RUN) ruff check .
