@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +12,16 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import xgboost as xgb
+import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from mlflow.pyfunc import PyFuncModel
 from mlflow.utils.time import get_current_time_millis as now_ms
+
+from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +216,32 @@ def log_model_card(client: MlflowClient, version: RegisteredVersion, card: str) 
     )
 
 
-def load_scorer(uri: str) -> PyFuncModel:
-    """Load a registered model for scoring (reads XGBoost's format; unpickles nothing)."""
-    return mlflow.pyfunc.load_model(uri)
+@dataclass(frozen=True)
+class BoosterScorer:
+    """A registered model as driftloop scores with it: the booster and its feature schema."""
+
+    booster: xgb.Booster
+    schema: dict[str, Any]
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        """Score raw rows exactly as the served model does."""
+        return predict_scores(self.booster, frame, self.schema)
+
+
+def load_scorer(uri: str) -> BoosterScorer:
+    """Load a registered model for scoring without running any code stored with it.
+
+    The version's files are downloaded and only data is read from them: the booster in
+    XGBoost's own format and the JSON schema, located through the MLmodel file (YAML, read
+    safely). The scoring code is the installed `training.model_code`, never the copy in the
+    registry, so a tampered registry cannot make the pipeline execute anything.
+    """
+    with tempfile.TemporaryDirectory() as workdir:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=workdir))
+        description = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
+        files = description["flavors"]["python_function"]["artifacts"]
+        booster = xgb.Booster()
+        booster.load_model(str(local / files[BOOSTER_ARTIFACT]["path"]))
+        schema_path = local / files[SCHEMA_ARTIFACT]["path"]
+        schema: dict[str, Any] = json.loads(schema_path.read_text(encoding="utf-8"))
+    return BoosterScorer(booster, schema)
