@@ -18,7 +18,11 @@ MetricName = Literal["roc_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2
 
 
 class PathSettings(BaseModel):
-    """Where driftloop reads and writes files; relative paths resolve against the working dir."""
+    """Where driftloop reads and writes files; relative paths resolve against the working dir.
+
+    A relative path may not climb out of the working directory (`..`): data, ledger and
+    reports stay inside the project unless an absolute path says otherwise on purpose.
+    """
 
     spec: Path = Path("data/rainfall.yaml")
     reports: Path = Path("reports")
@@ -26,6 +30,13 @@ class PathSettings(BaseModel):
     ledger: Path = Path("data/ledger.jsonl")
     predictions: Path = Path("data/predictions")
     gx_root: Path = Path("great_expectations")
+
+    @field_validator("*")
+    @classmethod
+    def _stays_inside_the_project(cls, value: Path) -> Path:
+        if not value.is_absolute() and ".." in value.parts:
+            raise ValueError("a relative path may not contain '..'; use an absolute path")
+        return value
 
 
 class MlflowSettings(BaseModel):
@@ -167,6 +178,10 @@ class GitHubSettings(BaseModel):
     event_type: str = "model-promoted"
     api_url: str = "https://api.github.com"
     timeout_seconds: float = Field(10.0, gt=0)
+    attempts: int = Field(5, ge=1, description="tries of one dispatch before the run fails")
+    base_delay_seconds: float = Field(
+        2.0, gt=0, description="first back-off; it doubles per retry (Retry-After wins)"
+    )
 
     @field_validator("repo")
     @classmethod

@@ -6,7 +6,14 @@ from enum import StrEnum
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from config.errors import SpecError
 
@@ -51,6 +58,13 @@ class DatasetSpec(BaseModel):
     # numeric ones are cut into `slice_bins` quantile bins of the holdout.
     slices: tuple[str, ...] = ()
     slice_bins: int = Field(default=4, ge=2)
+
+    @field_validator("reference", "incoming")
+    @classmethod
+    def _stays_inside_the_project(cls, value: Path) -> Path:
+        if not value.is_absolute() and ".." in value.parts:
+            raise ValueError("a relative path may not contain '..'; use an absolute path")
+        return value
 
     @model_validator(mode="after")
     def _columns_are_consistent(self) -> DatasetSpec:

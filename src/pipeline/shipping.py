@@ -100,7 +100,13 @@ def deliver_now(
     if github.token is None:
         return dispatch.record_dry_run(request, dry_run_path)
     with httpx.Client(timeout=github.timeout_seconds, transport=transport) as client:
-        return dispatch.deliver_dispatch(client, request, github.token.get_secret_value())
+        return dispatch.deliver_dispatch(
+            client,
+            request,
+            github.token.get_secret_value(),
+            attempts=github.attempts,
+            base_delay=github.base_delay_seconds,
+        )
 
 
 def dry_run_path(settings: Settings) -> Path:

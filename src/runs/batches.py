@@ -174,11 +174,17 @@ def find_next_batch(
     handled once.
 
     Raises:
-        BatchReadError: `explicit` does not exist.
+        BatchReadError: `explicit` does not exist or lies outside `incoming`.
     """
     if explicit is not None:
         if not explicit.is_file():
             raise BatchReadError(f"batch {explicit} does not exist")
+        if not explicit.resolve().is_relative_to(incoming.resolve()):
+            # A rejected batch is moved into quarantine: only files in incoming may be moved.
+            raise BatchReadError(
+                f"batch {explicit} is outside the dataset's incoming folder {incoming}; "
+                "copy it there first"
+            )
         candidate = BatchFile(explicit, content_hash(explicit))
         return None if candidate.sha256 in processed else candidate
     for path in list_batches(incoming):

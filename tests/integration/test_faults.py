@@ -15,6 +15,7 @@ import pytest
 from flow_project import Project, toy_project
 from prefect.settings import PREFECT_API_URL
 
+from delivery.errors import DispatchError
 from factories import make_frame
 from registry.history import read_history
 from registry.release import pending_release
@@ -100,3 +101,29 @@ def test_a_run_killed_at_a_stage_boundary_is_finished_by_a_plain_rerun(
         if c["body"]["client_payload"]["alias"] == "production"
     )
     assert sent[production] == 1 and max(sent.values()) == 1  # CD told once per release
+
+
+def test_github_failing_every_retry_fails_the_run_and_the_rerun_delivers_once(
+    project: Project,
+) -> None:
+    # Whatever ran before, the new batch holds the other concept, so its model wins clearly.
+    last = read_ledger(project.root / "data" / "ledger.jsonl")[-1].batch
+    flipped = last.startswith("f") and int(last[1:3]) % 2 == 0
+    batch = "g00.csv"
+    make_frame(600, seed=60, start=20000, flip=not flipped).to_csv(
+        project.batch(batch), index=False
+    )
+    settings = {**SETTINGS, "GITHUB__ATTEMPTS": "2", "GITHUB__BASE_DELAY_SECONDS": "0.1"}
+    before = len(project.github.received)
+    project.github.status_queue.extend([500, 500])
+    with pytest.raises(DispatchError, match="500"):
+        project.run(batch, **settings)
+    released = project.aliases()["production"]
+    assert pending_release(project.client, "toy", "production") is not None
+    assert batch not in [e.batch for e in read_ledger(project.root / "data" / "ledger.jsonl")]
+
+    rerun = project.run(batch, **settings)
+    assert rerun.outcome == "promoted" and rerun.production_version == released
+    calls = project.github.received[before:]
+    assert [c["body"]["client_payload"]["model_version"] for c in calls] == [released] * 3
+    assert pending_release(project.client, "toy", "production") is None

@@ -38,3 +38,11 @@ def test_settings_read_dotenv_file(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
     (tmp_path / ".env").write_text("DRIFTLOOP_PROMOTION__MIN_IMPROVEMENT=0.02\n")
     monkeypatch.chdir(tmp_path)
     assert load_settings().promotion.min_improvement == 0.02
+
+
+def test_relative_paths_may_not_climb_out_of_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_PATHS__QUARANTINE", "../../tmp/elsewhere")
+    with pytest.raises(SettingsError, match=r"DRIFTLOOP_PATHS__QUARANTINE=.*'\.\.'"):
+        load_settings()
+    monkeypatch.setenv("DRIFTLOOP_PATHS__QUARANTINE", "/var/driftloop/quarantine")
+    assert str(load_settings().paths.quarantine) == "/var/driftloop/quarantine"

@@ -104,3 +104,11 @@ def test_demo_spec_is_valid() -> None:
     spec = load_spec(root / "data" / "rainfall.yaml", base=root)
     assert spec.name == "rainfall" and len(spec.features.numeric) == 8
     assert spec.slices == ("temperature",)
+
+
+def test_spec_paths_may_not_climb_out_of_the_project(tmp_path: Path) -> None:
+    escaping = VALID.replace("incoming: data/incoming/demo/", "incoming: ../../etc/")
+    with pytest.raises(SpecError, match=r"incoming: .*may not contain '\.\.'"):
+        load_spec(write(tmp_path, escaping), base=tmp_path)
+    absolute = VALID.replace("incoming: data/incoming/demo/", "incoming: /srv/batches/")
+    assert load_spec(write(tmp_path, absolute), base=tmp_path).incoming == Path("/srv/batches")

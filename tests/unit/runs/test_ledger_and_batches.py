@@ -123,3 +123,14 @@ def test_record_shows_the_champion_challenger_table() -> None:
     assert "| champion | 1 | 0.8000 |" in text and "| challenger | 2 | 0.8500 |" in text
     assert "[monitor.html](file:///reports/monitor.html)" in text
     assert "[index.html](file:///gx/index.html)" in text
+
+
+def test_an_explicit_batch_outside_incoming_is_refused(tmp_path: Path) -> None:
+    write_batches(tmp_path / "in", 1)
+    outside = tmp_path / "elsewhere.csv"
+    make_frame(5).to_csv(outside, index=False)
+    with pytest.raises(BatchReadError, match="outside the dataset's incoming folder"):
+        find_next_batch(tmp_path / "in", set(), explicit=outside)
+    sneaky = tmp_path / "in" / ".." / "elsewhere.csv"
+    with pytest.raises(BatchReadError, match="outside"):
+        find_next_batch(tmp_path / "in", set(), explicit=sneaky)
