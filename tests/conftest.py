@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from config.spec import DatasetSpec, FeatureSpec, Task
-from factories import make_frame
+from config.spec import DatasetSpec
+from factories import make_frame, toy_spec
 
 
 @pytest.fixture
@@ -18,12 +18,4 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture
 def spec(tmp_path: Path) -> DatasetSpec:
-    return DatasetSpec(
-        name="toy",
-        task=Task.BINARY,
-        target="y",
-        timestamp="t",
-        features=FeatureSpec(numeric=("x1", "x2"), categorical=("colour",)),
-        reference=tmp_path / "reference.parquet",
-        incoming=tmp_path / "incoming",
-    )
+    return toy_spec(tmp_path)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from config.spec import DatasetSpec, FeatureSpec, Task
 
 
 def make_frame(
@@ -40,3 +44,16 @@ def spec_for_frames(name: str, reference: str, incoming: str) -> dict[str, objec
         "reference": reference,
         "incoming": incoming,
     }
+
+
+def toy_spec(root: Path) -> DatasetSpec:
+    """The dataset spec of frames made by `make_frame`, with its files under `root`."""
+    return DatasetSpec(
+        name="toy",
+        task=Task.BINARY,
+        target="y",
+        timestamp="t",
+        features=FeatureSpec(numeric=("x1", "x2"), categorical=("colour",)),
+        reference=root / "reference.parquet",
+        incoming=root / "incoming",
+    )

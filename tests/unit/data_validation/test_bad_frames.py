@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import pandas as pdst
 
-from config.spec import DatasetSpec, FeatureSpec, Task
 from data_validation.gate import ensure_suites, open_context, validate_frame
 from data_validation.quarantine import (
     SHOWN_FAILURE_CHARS,
@@ -21,7 +20,7 @@ from data_validation.quarantine import (
     unreadable_outcome,
 )
 from data_validation.suite import NULL_ALLOWANCE, OUTLIER_ALLOWANCE, UNSEEN_CATEGORY_ALLOWANCE
-from factories import make_frame
+from factories import make_frame, toy_spec
 
 REFERENCE = make_frame(600, seed=1)
 LOW = {c: REFERENCE[c].min() - (REFERENCE[c].max() - REFERENCE[c].min()) for c in ("x1", "x2")}
@@ -34,15 +33,7 @@ GATE = settings(max_examples=8, deadline=None)
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("gx")
-    spec = DatasetSpec(
-        name="toy",
-        task=Task.BINARY,
-        target="y",
-        timestamp="t",
-        features=FeatureSpec(numeric=("x1", "x2"), categorical=("colour",)),
-        reference=root / "reference.parquet",
-        incoming=root / "incoming",
-    )
+    spec = toy_spec(root)
     context = open_context(root / "gx")
     ensure_suites(context, spec, lambda: REFERENCE)
     return context, spec

@@ -9,8 +9,7 @@ import pytest
 import xgboost as xgb
 
 from config.settings import load_settings
-from config.spec import DatasetSpec, FeatureSpec, Task
-from factories import make_frame
+from factories import make_frame, toy_spec
 from pipeline.inputs import training_params
 from training import fit
 from training.errors import TrainingError
@@ -32,15 +31,7 @@ DEFAULTS = {**XGBOOST_DEFAULTS, "max_depth": 3, "learning_rate": 0.2}
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> TrainingResult:
     root = tmp_path_factory.mktemp("tuning")
-    spec = DatasetSpec(
-        name="toy",
-        task=Task.BINARY,
-        target="y",
-        timestamp="t",
-        features=FeatureSpec(numeric=("x1", "x2"), categorical=("colour",)),
-        reference=root / "reference.parquet",
-        incoming=root / "incoming",
-    )
+    spec = toy_spec(root)
     return fit_model(make_frame(1500), spec, TUNED)
 
 
