@@ -50,8 +50,16 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float, lo
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and everything it started (SIGTERM, then SIGKILL after 30 s)."""
-    os.killpg(process.pid, signal.SIGTERM)
+    """Stop the server and everything it started (SIGTERM, then SIGKILL after 30 s).
+
+    Stopping a server that is already gone does nothing.
+    """
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:

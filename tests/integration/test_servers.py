@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -20,6 +20,10 @@ import yaml
 from flow_project import Project, toy_project
 from local_servers import free_port, start, stop, wait_until_up
 from mlflow import MlflowClient
+
+from pipeline import model_tasks
+from registry.release import pending_release
+from runs.ledger import read_ledger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,11 +69,8 @@ def _objects(endpoint: str, prefix: str) -> list[str]:
     return [o["Key"] for o in listed.get("Contents", [])]
 
 
-@pytest.fixture(scope="module")
-def tracking_server(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1: SQLite metadata, artifacts proxied to the S3 bucket."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
+def _server_command(root: Path, port: int, s3: str) -> tuple[list[str], dict[str, str]]:
+    """`mlflow server` on 127.0.0.1: SQLite metadata under `root`, artifacts proxied to S3."""
     env = (
         os.environ
         | S3_ENV
@@ -83,8 +84,17 @@ def tracking_server(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         str(BIN / "mlflow"),
         *("server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
         *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
-        *("--artifacts-destination", f"s3://{BUCKET}/mlflow"),
+        *("--artifacts-destination", f"s3://{BUCKET}/{root.name}"),
     ]
+    return command, env
+
+
+@pytest.fixture(scope="module")
+def tracking_server(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An MLflow server for the module (see `_server_command`)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    command, env = _server_command(root, port, s3)
     process = start(command, env, root / "log")
     url = f"http://127.0.0.1:{port}"
     try:
@@ -108,7 +118,7 @@ def test_retraining_flow_against_mlflow_server_with_s3_artifacts(
     assert summary.outcome == "promoted" and summary.production_version == "1"
     client = MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
     assert client.get_model_version_by_alias("toy", "production").version == "1"
-    stored = _objects(s3, "mlflow/")
+    stored = _objects(s3, "mlflow-server")
     assert any(key.endswith("model.ubj") for key in stored)
     assert any(key.endswith("model_card.md") for key in stored)
     assert any(key.endswith(".html") for key in stored)  # the monitoring report
@@ -121,28 +131,8 @@ def test_retraining_flow_against_mlflow_server_with_s3_artifacts(
 
 
 def test_dvc_pushes_and_pulls_the_demo_data_through_the_s3_remote(s3: str, tmp_path: Path) -> None:
-    work = tmp_path / "checkout"
-    work.mkdir()
-    for name in ("dvc.yaml", "dvc.lock"):
-        shutil.copy2(REPO / name, work / name)
-    shutil.copytree(REPO / "src" / "demo_data", work / "src" / "demo_data")
-    env = os.environ | S3_ENV | {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-    def dvc(*args: str) -> str:
-        done = subprocess.run(
-            [str(BIN / "dvc"), *args],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, f"dvc {' '.join(args)}:\n{done.stdout}{done.stderr}"
-        return done.stdout
-
-    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
-    dvc("init", "-q")
-    dvc("config", "core.analytics", "false")
+    work = _dvc_checkout(tmp_path / "checkout")
+    dvc = _dvc_runner(work)
     dvc("remote", "add", "-d", "s3", f"s3://{BUCKET}/dvc")
     dvc("remote", "modify", "s3", "endpointurl", s3)
     dvc("repro", "demo_data")
@@ -155,7 +145,62 @@ def test_dvc_pushes_and_pulls_the_demo_data_through_the_s3_remote(s3: str, tmp_p
     shutil.rmtree(work / ".dvc" / "cache")
     dvc("pull")
     assert _digests(work / "data") == before
-    assert "in sync" in dvc("status", "--cloud")
+    assert "in sync" in dvc("status", "--cloud").stdout
+
+
+def test_dvc_push_to_an_s3_remote_that_is_down_fails_clearly_then_succeeds(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    work = _dvc_checkout(tmp_path / "checkout")
+    dvc = _dvc_runner(work)
+    dvc("remote", "add", "-d", "s3", f"s3://{BUCKET}/dvc")
+    dvc("remote", "modify", "s3", "endpointurl", endpoint)
+    dvc("repro", "demo_data")
+    failed = dvc("push", check=False)  # nothing listens on the endpoint
+    assert failed.returncode != 0
+    assert "127.0.0.1" in failed.stdout + failed.stderr or "connect" in failed.stderr.lower()
+    server = start(command, os.environ | S3_ENV, tmp_path / "s3.log")
+    try:
+        wait_until_up(endpoint, server, 60, tmp_path / "s3.log")
+        boto3.client("s3", endpoint_url=endpoint, **_keys()).create_bucket(Bucket=BUCKET)
+        assert dvc("push").returncode == 0  # the same command, once the remote is back
+        assert "in sync" in dvc("status", "--cloud").stdout
+    finally:
+        stop(server)
+
+
+def _dvc_checkout(work: Path) -> Path:
+    """A fresh git + DVC checkout holding the project's demo-data stage."""
+    work.mkdir()
+    for name in ("dvc.yaml", "dvc.lock"):
+        shutil.copy2(REPO / name, work / name)
+    shutil.copytree(REPO / "src" / "demo_data", work / "src" / "demo_data")
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    _dvc_runner(work)("init", "-q")
+    _dvc_runner(work)("config", "core.analytics", "false")
+    return work
+
+
+def _dvc_runner(work: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    env = os.environ | S3_ENV | {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(BIN / "dvc"), *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check:
+            assert done.returncode == 0, f"dvc {' '.join(args)}:\n{done.stdout}{done.stderr}"
+        return done
+
+    return dvc
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -164,3 +209,46 @@ def _digests(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != ".gitignore"  # dvc's own bookkeeping, not data
     }
+
+
+def test_the_mlflow_server_going_away_mid_run_then_a_rerun_finishes(
+    s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, port = tmp_path / "outage-server", free_port()
+    root.mkdir()
+    command, env = _server_command(root, port, s3)
+    url = f"http://127.0.0.1:{port}"
+    # Fail fast instead of MLflow's default of 7 retries with back-off.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    server = start(command, env, root / "log")
+    try:
+        wait_until_up(f"{url}/health", server, 180, root / "log")
+        with toy_project(tmp_path / "outage", TOKEN) as project:
+            assert project.run("b1-clean.csv", MLFLOW__TRACKING_URI=url).outcome == "promoted"
+            trained = model_tasks.register_challenger
+
+            def server_dies_after_training(*args: object, **kwargs: object) -> object:
+                stop(server)
+                return trained(*args, **kwargs)
+
+            monkeypatch.setattr(model_tasks, "register_challenger", server_dies_after_training)
+            with pytest.raises(Exception, match=r"127\.0\.0\.1"):
+                project.run("b5-concept.csv", MLFLOW__TRACKING_URI=url)
+            monkeypatch.setattr(model_tasks, "register_challenger", trained)
+            ledger = project.root / "data" / "ledger.jsonl"
+            assert [e.batch for e in read_ledger(ledger)] == ["b1-clean.csv"]
+            assert project.events()[-1] == "run_failed"
+
+            server = start(command, env, root / "log.restart")
+            wait_until_up(f"{url}/health", server, 180, root / "log.restart")
+            rerun = project.run("b5-concept.csv", MLFLOW__TRACKING_URI=url)
+            assert rerun.outcome == "promoted"
+            assert [e.batch for e in read_ledger(ledger)] == ["b1-clean.csv", "b5-concept.csv"]
+            client = MlflowClient(tracking_uri=url, registry_uri=url)
+            assert client.get_model_version_by_alias("toy", "production").version == (
+                rerun.production_version
+            )
+            assert pending_release(client, "toy", "production") is None
+    finally:
+        stop(server)
+        mlflow.set_tracking_uri(None)
