@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ import mlflow
 import pytest
 import yaml
 from mlflow import MlflowClient
+from prefect.settings import PREFECT_API_URL
 
 from config.settings import get_settings
 from factories import make_frame, spec_for_frames
@@ -40,6 +44,28 @@ class Project:
 
     def versions(self) -> int:
         return len(self.client.search_model_versions("name='toy'"))
+
+    def child_env(self, **settings: str) -> dict[str, str]:
+        """Environment for a flow run in a child process, on this session's Prefect server."""
+        return {
+            **os.environ,
+            **self.env,
+            **{f"DRIFTLOOP_{key}": value for key, value in settings.items()},
+            "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        }
+
+    def run_killed(self, script: str, *args: str, **settings: str) -> None:
+        """Run `script` in a child process and check it died by SIGKILL (as the script arranges)."""
+        killed = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            env=self.child_env(**settings),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
 
     def run(self, name: str, *, force: bool = False, **settings: str) -> Any:
         for key, value in settings.items():

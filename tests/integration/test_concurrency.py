@@ -4,7 +4,6 @@ each batch is processed once, and the ledger says which run did what."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -12,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 from flow_project import Project, toy_project
-from prefect.settings import PREFECT_API_URL
 
 from registry.history import read_history
 from runs.ledger import read_ledger
@@ -43,7 +41,7 @@ def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def run_two_at_once(project: Project, *batches: str) -> list[dict[str, str]]:
-    env = {**os.environ, **project.env, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    env = project.child_env()
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", ONE_RUN, str(project.batch(b)) if b else ""],

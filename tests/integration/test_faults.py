@@ -4,16 +4,11 @@ each released version once."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from flow_project import Project, toy_project
-from prefect.settings import PREFECT_API_URL
 
 from delivery.errors import DispatchError
 from factories import make_frame
@@ -67,22 +62,7 @@ def test_a_run_killed_at_a_stage_boundary_is_finished_by_a_plain_rerun(
     project: Project, boundary: str
 ) -> None:
     batch = f"f{list(BOUNDARIES).index(boundary):02d}.csv"
-    env = {
-        **os.environ,
-        **project.env,
-        **{f"DRIFTLOOP_{k}": v for k, v in SETTINGS.items()},
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-    }
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_RUN, str(project.batch(batch)), BOUNDARIES[boundary]],
-        env=env,
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    project.run_killed(KILLED_RUN, str(project.batch(batch)), BOUNDARIES[boundary], **SETTINGS)
     ledger = project.root / "data" / "ledger.jsonl"
     assert batch not in [e.batch for e in read_ledger(ledger)]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,6 @@ import pandas as pd
 import pytest
 from flow_project import Project, toy_project
 from local_servers import free_port, start, stop, wait_until_up
-from prefect.settings import PREFECT_API_URL
 
 from factories import make_frame
 from pipeline.cli import main
@@ -60,17 +57,7 @@ def test_a_run_killed_between_alias_move_and_dispatch_is_completed_by_the_rerun(
 ) -> None:
     assert project.run("b1-clean.csv").outcome == "promoted"
     assert dispatched_versions(project) == ["1"]
-    env = {**os.environ, **project.env, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_RUN, str(project.batch("b5-concept.csv"))],
-        env=env,
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    project.run_killed(KILLED_RUN, str(project.batch("b5-concept.csv")))
     # Production moved, CD was never told, and the batch is not in the ledger.
     assert project.aliases()["production"] == "2" and project.aliases()["previous"] == "1"
     assert pending_release(project.client, "toy", "production") is not None
