@@ -99,6 +99,7 @@ def log_model_version(
     Returns:
         The new registered version.
     """
+    example = _plain_example(example)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {name}") as run:
         mlflow.set_tags({"driftloop.stage": "train", **tags})
         mlflow.log_params(params)
@@ -129,6 +130,15 @@ def log_model_version(
     return RegisteredVersion(
         name=name, version=version, run_id=run.info.run_id, metrics=dict(metrics), tags=dict(tags)
     )
+
+
+def _plain_example(example: pd.DataFrame) -> pd.DataFrame:
+    # MLflow's signature has no categorical type: pandas categories (as Parquet files bring them)
+    # are logged as the strings they stand for, which is what the model's schema expects.
+    kinds = {
+        c: "object" for c in example.columns if isinstance(example[c].dtype, pd.CategoricalDtype)
+    }
+    return example.astype(kinds) if kinds else example
 
 
 def log_trials(
