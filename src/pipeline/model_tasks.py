@@ -15,7 +15,7 @@ from config.settings import GitHubSettings, MlflowSettings, PromotionSettings
 from config.spec import DatasetSpec
 from delivery.dispatch import DispatchRequest, DispatchResult
 from pipeline import shipping
-from pipeline.tasks import REGISTRY_RETRIES
+from pipeline.tasks import REGISTRY_RETRIES, UNCACHED
 from registry import models, release, tracking
 from registry.evaluation import Evaluation, EvaluationRules, evaluate_challenger
 from registry.models import ModelFiles, RegisteredVersion
@@ -32,7 +32,7 @@ from training.fit import (
 from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
 
 
-@task
+@task(**UNCACHED)
 def train_challenger(
     frame: pd.DataFrame,
     spec: DatasetSpec,
@@ -88,7 +88,7 @@ def register_challenger(
     )
 
 
-@task
+@task(**UNCACHED)
 def evaluate(
     result: TrainingResult,
     champion: RegisteredVersion | None,
@@ -123,7 +123,7 @@ def evaluate(
     )
 
 
-@task
+@task(**UNCACHED)
 def decide_promotion_task(**rule: Any) -> PromotionDecision:
     """Apply the promotion rule."""
     return decide_promotion(**rule)
@@ -162,7 +162,7 @@ def publish_model_card(settings: MlflowSettings, version: RegisteredVersion, car
 
 
 # No task-level retries: the dispatch retries itself, honouring Retry-After and rate limits.
-@task
+@task(**UNCACHED)
 def trigger_cd(
     github: GitHubSettings,
     request: DispatchRequest,

@@ -11,6 +11,7 @@ import httpx
 import pandas as pd
 from prefect import Task, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
@@ -56,15 +57,21 @@ def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[A
     return False
 
 
+# No run is ever served from a cache: each batch is new data, and a cached gate would be wrong.
+# Prefect's default policy would also hash every input, pickling whole DataFrames on each call
+# (1.7-2.9 s per task for a 1M-row frame here).
+UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE}
+
 # Registry calls retry briefly on network trouble; a failed gate or a 4xx is never retried.
 REGISTRY_RETRIES: dict[str, Any] = {
+    **UNCACHED,
     "retries": 2,
     "retry_delay_seconds": [2, 10],
     "retry_condition_fn": is_transient_failure,
 }
 
 
-@task
+@task(**UNCACHED)
 def find_batch(
     spec: DatasetSpec, ledger_path: Path, batch: Path | None, *, monitoring: bool = False
 ) -> BatchFile | None:
@@ -73,13 +80,13 @@ def find_batch(
     return batches.find_next_batch(spec.incoming, processed, explicit=batch)
 
 
-@task
+@task(**UNCACHED)
 def read_batch(path: Path) -> pd.DataFrame:
     """Read the batch file."""
     return batches.read_batch(path)
 
 
-@task
+@task(**UNCACHED)
 def validate_batch(gx_root: Path, spec: DatasetSpec, frame: pd.DataFrame) -> ValidationOutcome:
     """Run the batch through the dataset's expectation suite (deriving it on first use)."""
     context = gate.open_context(gx_root)
@@ -87,7 +94,7 @@ def validate_batch(gx_root: Path, spec: DatasetSpec, frame: pd.DataFrame) -> Val
     return gate.validate_frame(context, frame, spec)
 
 
-@task
+@task(**UNCACHED)
 def quarantine(
     batch: BatchFile, outcome: ValidationOutcome, quarantine_dir: Path, stamp: str
 ) -> Path:
@@ -95,7 +102,7 @@ def quarantine(
     return quarantine_batch(batch.path, outcome, quarantine_dir, stamp=stamp)
 
 
-@task
+@task(**UNCACHED)
 def record_batch(ledger_path: Path, entry: LedgerEntry) -> None:
     """Write what became of the batch to the run ledger."""
     ledger.append_entry(ledger_path, entry)
@@ -108,7 +115,7 @@ def get_production(settings: MlflowSettings, name: str, alias: str) -> Registere
     return models.get_aliased_version(client, name, alias)
 
 
-@task
+@task(**UNCACHED)
 def load_training_frame(
     manifest: list[dict[str, Any]], root: Path, source_column: str | None = None
 ) -> pd.DataFrame:
@@ -125,7 +132,7 @@ def production_manifest(
     return models.load_training_manifest(client, production.run_id)
 
 
-@task
+@task(**UNCACHED)
 def score_batch(
     settings: MlflowSettings,
     production: RegisteredVersion,
@@ -147,7 +154,7 @@ def score_batch(
     )
 
 
-@task
+@task(**UNCACHED)
 def save_predictions(
     frame: pd.DataFrame,
     scores: ModelScores,
@@ -168,7 +175,7 @@ def save_predictions(
     return predictions.write_predictions(table, path)
 
 
-@task
+@task(**UNCACHED)
 def monitor_batch(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -226,7 +233,7 @@ def log_monitoring(
     )
 
 
-@task
+@task(**UNCACHED)
 def decide_retrain(
     summary: DriftSummary,
     ledger_path: Path,
@@ -262,7 +269,7 @@ def decide_retrain(
     )
 
 
-@task
+@task(**UNCACHED)
 def write_decision_record(record: DecisionRecord, path: Path) -> Path:
     """Write the run's decision record and publish it as a Prefect artifact."""
     written = write_record(record, path)
