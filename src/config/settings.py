@@ -48,6 +48,16 @@ class MlflowSettings(BaseModel):
     monitoring_experiment: str = "driftloop-monitoring"
 
 
+class ValidationSettings(BaseModel):
+    """How big batches are validated."""
+
+    # A share of unexpected values is resolved to +-0.13 points (2 standard errors at the 2%
+    # allowance) by 50,000 rows; checks without an allowance still see every row.
+    sample_rows: int = Field(
+        50_000, ge=0, description="rows the expectation suite sees at most (0: every row)"
+    )
+
+
 class DriftSettings(BaseModel):
     """How drift is measured (methods pinned so results do not change with batch size)."""
 
@@ -213,6 +223,7 @@ class Settings(BaseSettings):
 
     paths: PathSettings = PathSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    validation: ValidationSettings = ValidationSettings()
     drift: DriftSettings = DriftSettings()
     training: TrainingSettings = TrainingSettings()
     policy: PolicySettings = PolicySettings()

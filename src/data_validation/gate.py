@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,13 +18,20 @@ from great_expectations.datasource.fluent import PandasDatasource
 
 import great_expectations as gx
 from config.spec import DatasetSpec
-from data_validation.suite import build_suites, unlabelled_suite_name
+from data_validation.suite import (
+    build_suites,
+    every_row_suite,
+    every_row_suite_name,
+    suite_columns,
+    unlabelled_suite_name,
+)
 
 logger = logging.getLogger(__name__)
 
 DATASOURCE = "driftloop"
 BATCH_DEFINITION = "whole-batch"
 SHOWN_CHARS = 60  # of an expectation argument, in failure messages
+SAMPLE_SEED = 0  # a batch validated again is checked on the same rows
 
 
 @dataclass(frozen=True)
@@ -81,15 +88,15 @@ def ensure_suites(
         The names of the suites.
     """
     batch_definition = _batch_definition(context, spec.name)
-    names = [spec.name, unlabelled_suite_name(spec.name)]
-    if rebuild or not all(_has_suite(context, name) for name in names):
+    full = [spec.name, unlabelled_suite_name(spec.name)]
+    names = full + [every_row_suite_name(name) for name in full]
+    derived = rebuild or not all(_has_suite(context, name) for name in full)
+    if derived:
         for suite in build_suites(spec, load_reference()):
-            context.suites.add_or_update(suite)
-            logger.info(
-                "derived expectation suite %s (%d expectations)",
-                suite.name,
-                len(suite.expectations),
-            )
+            _store(context, suite)
+    for name in full:
+        if derived or not _has_suite(context, every_row_suite_name(name)):
+            _store(context, every_row_suite(context.suites.get(name)))
     stored_checkpoints = {c.name for c in context.checkpoints.all()}
     for name in names:
         if not rebuild and name in stored_checkpoints:
@@ -111,22 +118,51 @@ def ensure_suites(
 
 
 def validate_frame(
-    context: FileDataContext, frame: pd.DataFrame, spec: DatasetSpec
+    context: FileDataContext, frame: pd.DataFrame, spec: DatasetSpec, *, sample_rows: int = 0
 ) -> ValidationOutcome:
     """Validate a batch against the dataset's suite and build the Data Docs page for it.
 
     Batches without the target column are checked against the unlabelled variant of the suite.
+    A batch of more than `sample_rows` rows (0: no limit) is checked on a random sample of that
+    many rows, and the expectations every row must meet (unique ids, no missing timestamp, known
+    labels) are checked again on every row: a sample would miss the one row that breaks them.
 
     Args:
         context: The GX context (suites stored, see `ensure_suites`).
         frame: The batch as read from disk.
         spec: The dataset spec.
+        sample_rows: Rows the whole suite sees at most.
 
     Returns:
         The outcome, with every failed expectation and the Data Docs URL of this result.
     """
     labelled = spec.target in frame.columns
     name = spec.name if labelled else unlabelled_suite_name(spec.name)
+    if sample_rows <= 0 or len(frame) <= sample_rows:
+        return _validate(context, name, frame)
+    sampled = _validate(context, name, frame.sample(n=sample_rows, random_state=SAMPLE_SEED))
+    every_row = every_row_suite_name(name)
+    columns = [c for c in suite_columns(context.suites.get(every_row)) if c in frame.columns]
+    checked = _validate(context, every_row, frame[columns])
+    failures = tuple(
+        replace(f, detail=f"{f.detail} (in a sample of {sample_rows} rows)")
+        for f in sampled.failures
+    )
+    return ValidationOutcome(
+        success=sampled.success and checked.success,
+        suite=name,
+        evaluated=sampled.evaluated + checked.evaluated,
+        failures=failures + checked.failures,
+        docs_url=sampled.docs_url if not sampled.success or checked.success else checked.docs_url,
+        result={
+            "success": sampled.success and checked.success,
+            "sample_rows": sample_rows,
+            "validations": [sampled.result, checked.result],
+        },
+    )
+
+
+def _validate(context: FileDataContext, name: str, frame: pd.DataFrame) -> ValidationOutcome:
     result = context.checkpoints.get(name).run(batch_parameters={"dataframe": frame})
     identifier, validation = next(iter(result.run_results.items()))
     present = set(map(str, frame.columns))
@@ -203,6 +239,13 @@ def _batch_definition(context: FileDataContext, dataset: str) -> BatchDefinition
     if BATCH_DEFINITION in names:
         return asset.get_batch_definition(BATCH_DEFINITION)
     return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+
+
+def _store(context: FileDataContext, suite: gx.ExpectationSuite) -> None:
+    context.suites.add_or_update(suite)
+    logger.info(
+        "derived expectation suite %s (%d expectations)", suite.name, len(suite.expectations)
+    )
 
 
 def _has_suite(context: FileDataContext, name: str) -> bool:

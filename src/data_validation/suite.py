@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 from great_expectations.expectations.expectation import Expectation
 
@@ -33,11 +35,42 @@ UNSEEN_CATEGORY_ALLOWANCE = 0.05
 # Extra share of nulls a batch may carry beyond what the reference had.
 NULL_ALLOWANCE = 0.05
 LABEL_META = {"driftloop": "label"}
+# Row checks without a `mostly` allowance: one bad row fails them, so they need every row.
+EVERY_ROW_TYPES = frozenset(
+    {
+        "expect_column_values_to_be_unique",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_in_set",
+    }
+)
 
 
 def unlabelled_suite_name(name: str) -> str:
     """Name of the variant of a suite used for batches that arrive without labels."""
     return f"{name}-unlabelled"
+
+
+def every_row_suite_name(name: str) -> str:
+    """Name of the part of a suite that big batches run on every row (the rest on a sample)."""
+    return f"{name}-every-row"
+
+
+def every_row_suite(suite: gx.ExpectationSuite) -> gx.ExpectationSuite:
+    """The expectations of `suite` that every row must meet (no `mostly` below 1)."""
+    return gx.ExpectationSuite(
+        name=every_row_suite_name(suite.name),
+        expectations=[
+            copy.copy(e)  # GX refuses an expectation that belongs to another suite
+            for e in suite.expectations
+            if e.expectation_type in EVERY_ROW_TYPES and (getattr(e, "mostly", None) or 1.0) >= 1.0
+        ],
+    )
+
+
+def suite_columns(suite: gx.ExpectationSuite) -> list[str]:
+    """The columns a suite's expectations name, in order, once each."""
+    named = [getattr(e, "column", None) for e in suite.expectations]
+    return list(dict.fromkeys(c for c in named if isinstance(c, str)))
 
 
 def build_suites(spec: DatasetSpec, reference: pd.DataFrame) -> list[gx.ExpectationSuite]:

@@ -25,7 +25,9 @@ def score_file(
         RegistryError: there is no production model yet.
     """
     frame = tasks.read_batch(path)
-    outcome = tasks.validate_batch(settings.paths.gx_root, dataset, frame)
+    outcome = tasks.validate_batch(
+        settings.paths.gx_root, dataset, frame, sample_rows=settings.validation.sample_rows
+    )
     if not outcome.success:
         failures = tuple(str(f) for f in outcome.failures)
         raise DataValidationError(

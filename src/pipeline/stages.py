@@ -71,7 +71,12 @@ def validate(run: RunContext) -> pd.DataFrame:
                 raise  # nothing left to quarantine
             frame, outcome = pd.DataFrame(), unreadable_outcome(str(exc))
         else:
-            outcome = tasks.validate_batch(run.settings.paths.gx_root, run.dataset, frame)
+            outcome = tasks.validate_batch(
+                run.settings.paths.gx_root,
+                run.dataset,
+                frame,
+                sample_rows=run.settings.validation.sample_rows,
+            )
     run.start(frame, outcome)
     if not outcome.success:
         reject(run, outcome)

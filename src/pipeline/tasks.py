@@ -87,11 +87,13 @@ def read_batch(path: Path) -> pd.DataFrame:
 
 
 @task(**UNCACHED)
-def validate_batch(gx_root: Path, spec: DatasetSpec, frame: pd.DataFrame) -> ValidationOutcome:
+def validate_batch(
+    gx_root: Path, spec: DatasetSpec, frame: pd.DataFrame, *, sample_rows: int
+) -> ValidationOutcome:
     """Run the batch through the dataset's expectation suite (deriving it on first use)."""
     context = gate.open_context(gx_root)
     gate.ensure_suites(context, spec, lambda: batches.read_batch(spec.reference))
-    return gate.validate_frame(context, frame, spec)
+    return gate.validate_frame(context, frame, spec, sample_rows=sample_rows)
 
 
 @task(**UNCACHED)

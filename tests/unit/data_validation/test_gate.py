@@ -89,3 +89,31 @@ def test_quarantine_keeps_the_file_byte_for_byte(tmp_path, context, spec) -> Non
     assert moved.read_bytes() == original
     saved = json.loads((moved.parent / "validation.json").read_text())
     assert saved["failures"] and saved["result"]["success"] is False
+
+
+def test_big_batch_meets_every_row_rules_on_rows_the_sample_left_out(context, spec) -> None:
+    batch = make_frame(2000, seed=6)
+    left_out = batch.index.difference(batch.sample(n=200, random_state=0).index)[0]
+    batch.loc[left_out, "y"] = 7
+    outcome = validate_frame(context, batch, spec, sample_rows=200)
+    assert not outcome.success
+    assert [(f.column, "sample" in f.detail) for f in outcome.failures] == [("y", False)]
+
+
+def test_big_batch_failures_found_in_the_sample_say_so(context, spec) -> None:
+    batch = make_frame(2000, seed=7)
+    batch["colour"] = "purple"
+    outcome = validate_frame(context, batch, spec, sample_rows=200)
+    failed = {f.column: f.detail for f in outcome.failures}
+    assert list(failed) == ["colour"] and failed["colour"].endswith("(in a sample of 200 rows)")
+    assert outcome.result["sample_rows"] == 200 and len(outcome.result["validations"]) == 2
+
+
+def test_every_row_suites_hold_the_checks_without_allowance(tmp_path, spec, reference) -> None:
+    names = ensure_suites(open_context(tmp_path / "gx"), spec, lambda: reference)
+    assert names == ["toy", "toy-unlabelled", "toy-every-row", "toy-unlabelled-every-row"]
+    every_row = open_context(tmp_path / "gx").suites.get("toy-every-row")
+    assert {(e.expectation_type, e.column) for e in every_row.expectations} == {
+        ("expect_column_values_to_not_be_null", "t"),
+        ("expect_column_values_to_be_in_set", "y"),
+    }
