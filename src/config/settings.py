@@ -68,6 +68,11 @@ class DriftSettings(BaseModel):
     share_threshold: float = Field(
         0.5, gt=0, le=1, description="share of features drifted after correction that is drift"
     )
+    # 20,000 rows a side already resolve far less than the 0.1 threshold (see README, "Scale"):
+    # more rows buy no power, only time and memory.
+    sample_rows: int = Field(
+        20_000, ge=0, description="rows of each side the drift tests see (0: every row)"
+    )
 
 
 PolicyName = Literal["default", "drift-only", "metric-only", "every-batch", "never"]

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from evidently import (
-    BinaryClassification,
-    DataDefinition,
     Dataset,
-    MulticlassClassification,
-    Regression,
     Report,
 )
 from evidently.core.report import Snapshot
-from evidently.metrics import ValueDrift
-from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
-from scipy import stats
 
 from model_monitoring.health import with_model_health
+from model_monitoring.report import PREDICTION, data_definition, report_frame, report_metrics
+from model_monitoring.significance import benjamini_hochberg, column_p_values
 
 logger = logging.getLogger(__name__)
 
-PREDICTION = "prediction"
 # Significance tests run next to the pinned distance: the distance says whether a change is large
 # enough to matter, the p-value (corrected for testing every column) whether it is more than noise.
 P_VALUE_METHODS = {"numeric": "ks", "categorical": "chisquare"}
@@ -105,6 +98,7 @@ class DriftTests:
     threshold: float = 0.1
     alpha: float = 0.05
     share_threshold: float = 0.5
+    sample_rows: int = 20_000
 
 
 def measure_drift(
@@ -120,7 +114,9 @@ def measure_drift(
     """Compare a batch with the reference and measure the production model on it.
 
     Per column: the pinned distance against its threshold, and a p-value (KS or chi-square)
-    corrected across all columns with Benjamini-Hochberg. Text columns use Evidently's text
+    corrected across all columns with Benjamini-Hochberg. Each side is tested on a random sample
+    of `tests.sample_rows` rows (all rows when fewer); the model's realized metrics use every
+    labelled row. Text columns use Evidently's text
     content drift (a domain classifier). With a production model: prediction drift, realized
     metrics with a bootstrap interval when the batch has labels, and confidence-based
     estimates from calibrated probabilities when it does not.
@@ -138,19 +134,25 @@ def measure_drift(
         The summary and the Evidently snapshot (to save as HTML).
     """
     features = [c for kind in ("numeric", "categorical", "text") for c in columns.get(kind, [])]
-    ref = _frame(reference, features, target, scores, "reference")
-    cur = _frame(current, features, target, scores, "current")
+    ref = report_frame(
+        reference, features, target, scores, which="reference", sample=tests.sample_rows
+    )
+    cur = report_frame(current, features, target, scores, which="current", sample=tests.sample_rows)
     labelled = target in cur.columns and bool(cur[target].notna().any())
-    snapshot = Report(_metrics(columns, tests, scores, labelled), include_tests=True).run(
+    snapshot = Report(report_metrics(columns, tests, scores, labelled), include_tests=True).run(
         current_data=Dataset.from_pandas(
-            cur, data_definition=_definition(columns, target, scores, labelled)
+            cur, data_definition=data_definition(columns, target, scores, labelled)
         ),
         reference_data=Dataset.from_pandas(
-            ref, data_definition=_definition(columns, target, scores, labelled)
+            ref, data_definition=data_definition(columns, target, scores, labelled)
         ),
     )
     summary = summarize_snapshot(
-        snapshot.dict(), columns=columns, tests=tests, rows=(len(ref), len(cur))
+        snapshot.dict(),
+        columns=columns,
+        tests=tests,
+        rows=(len(reference), len(current)),
+        p_values=column_p_values(ref, cur, columns),
     )
     if scores is not None:
         summary = with_model_health(
@@ -177,19 +179,23 @@ def summarize_snapshot(
     columns: dict[str, list[str]],
     tests: DriftTests,
     rows: tuple[int, int],
+    p_values: Mapping[str, float] | None = None,
 ) -> DriftSummary:
-    """Read per-column distances, p-values and verdicts out of a report dict, then correct."""
+    """Read per-column distances and verdicts out of a report dict, then correct the p-values.
+
+    P-values come from `p_values` and from any KS/chi-square metrics in the report.
+    """
     status = {t["metric_config"]["metric_id"]: t["status"] for t in report.get("tests", [])}
     kind_of = {c: kind for kind, cols in columns.items() for c in cols}
     distance: dict[str, ColumnDrift] = {}
-    p_values: dict[str, float] = {}
+    reported: dict[str, float] = {}
     for metric in report["metrics"]:
         config = metric["config"]
         if config["type"].rsplit(":", 1)[-1] != "ValueDrift":
             continue
         column, method = config["column"], config["method"]
         if method in P_VALUE_METHODS.values():
-            p_values[column] = float(metric["value"])
+            reported[column] = float(metric["value"])
             continue
         distance[column] = ColumnDrift(
             column=column,
@@ -200,7 +206,8 @@ def summarize_snapshot(
             drifted=status.get(metric["id"]) == "FAIL",
         )
     features = [c for c in kind_of if c in distance]
-    significant = _benjamini_hochberg(features, p_values, alpha=tests.alpha)
+    p_values = {**reported, **(p_values or {})}
+    significant = benjamini_hochberg(features, p_values, alpha=tests.alpha)
     corrected = tuple(
         ColumnDrift(
             **{
@@ -234,95 +241,3 @@ def write_report(snapshot: Snapshot, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(path))
     return path
-
-
-def _benjamini_hochberg(
-    columns: list[str], p_values: dict[str, float], *, alpha: float
-) -> dict[str, bool]:
-    tested = [c for c in columns if c in p_values]
-    if not tested:
-        return {}
-    raw = np.clip(np.array([p_values[c] for c in tested], dtype="float64"), 0.0, 1.0)
-    adjusted = stats.false_discovery_control(raw, method="bh")
-    return {c: bool(p < alpha) for c, p in zip(tested, adjusted, strict=True)}
-
-
-def _metrics(
-    columns: dict[str, list[str]], tests: DriftTests, scores: ModelScores | None, labelled: bool
-) -> list[Any]:
-    features = [c for kind in ("numeric", "categorical", "text") for c in columns.get(kind, [])]
-    metrics: list[Any] = [
-        DataDriftPreset(
-            columns=features,
-            num_method=tests.numeric_method,
-            cat_method=tests.categorical_method,
-            threshold=tests.threshold,
-        )
-    ]
-    for kind in ("numeric", "categorical"):
-        metrics += [
-            ValueDrift(column=c, method=P_VALUE_METHODS[kind]) for c in columns.get(kind, [])
-        ]
-    if scores is not None:
-        method = tests.categorical_method if scores.task == "multiclass" else tests.numeric_method
-        metrics.append(ValueDrift(column=PREDICTION, method=method, threshold=tests.threshold))
-        if labelled:
-            metrics.append(
-                RegressionPreset() if scores.task == "regression" else ClassificationPreset()
-            )
-    return metrics
-
-
-def _frame(
-    data: pd.DataFrame, features: list[str], target: str, scores: ModelScores | None, which: str
-) -> pd.DataFrame:
-    columns = features + ([target] if target in data.columns else [])
-    out = data[columns].reset_index(drop=True)
-    if scores is None:
-        return out
-    values = scores.reference if which == "reference" else scores.current
-    if scores.task == "multiclass":
-        proba = pd.DataFrame(values).reset_index(drop=True)
-        proba.columns = [str(c) for c in scores.classes]
-        out = pd.concat([out, proba], axis=1)
-        out[PREDICTION] = proba.idxmax(axis=1)
-        if target in out.columns:
-            out[target] = out[target].astype(str)
-    else:
-        out[PREDICTION] = np.asarray(values, dtype="float64")
-    return out
-
-
-def _definition(
-    columns: dict[str, list[str]], target: str, scores: ModelScores | None, labelled: bool
-) -> DataDefinition:
-    kwargs: dict[str, Any] = {
-        "numerical_columns": list(columns.get("numeric", [])),
-        "categorical_columns": list(columns.get("categorical", [])),
-        "text_columns": list(columns.get("text", [])),
-    }
-    if scores is None:
-        return DataDefinition(**kwargs)
-    if scores.task == "regression":
-        kwargs["numerical_columns"].append(PREDICTION)
-        if labelled:
-            kwargs["regression"] = [Regression(target=target, prediction=PREDICTION)]
-    elif scores.task == "binary":
-        kwargs["numerical_columns"].append(PREDICTION)
-        if labelled:
-            kwargs["classification"] = [
-                BinaryClassification(
-                    target=target, prediction_probas=PREDICTION, pos_label=scores.classes[1]
-                )
-            ]
-    else:
-        kwargs["categorical_columns"].append(PREDICTION)
-        if labelled:
-            kwargs["classification"] = [
-                MulticlassClassification(
-                    target=target,
-                    prediction_labels=PREDICTION,
-                    prediction_probas=[str(c) for c in scores.classes],
-                )
-            ]
-    return DataDefinition(**kwargs)

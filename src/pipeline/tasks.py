@@ -204,6 +204,7 @@ def monitor_batch(
             threshold=drift.column_threshold,
             alpha=drift.alpha,
             share_threshold=drift.share_threshold,
+            sample_rows=drift.sample_rows,
         ),
         watch=watch,
         scores=scores,

@@ -4,8 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
 
 from factories import make_frame
+from model_monitoring import drift
 from model_monitoring.drift import (
     DriftTests,
     ModelScores,
@@ -13,6 +16,7 @@ from model_monitoring.drift import (
     summarize_snapshot,
     write_report,
 )
+from model_monitoring.report import sample_positions
 
 COLUMNS = {"numeric": ["x1", "x2"], "categorical": ["colour"]}
 
@@ -159,3 +163,32 @@ def test_uncorrected_p_value_below_alpha_is_not_enough() -> None:
         report, columns={"numeric": list("abcde")}, tests=DriftTests(), rows=(100, 100)
     )
     assert summary.corrected_count == 0 and summary.drifted_count == 5
+
+
+def test_big_frames_are_tested_on_a_sample_and_counted_in_full(monkeypatch) -> None:
+    seen: list[int] = []
+    from_pandas = drift.Dataset.from_pandas
+
+    def recording(data, **kwargs):
+        seen.append(len(data))
+        return from_pandas(data, **kwargs)
+
+    monkeypatch.setattr(drift.Dataset, "from_pandas", recording)
+    ref, cur = make_frame(6000, seed=1), make_frame(6000, seed=2, shift=0.3)
+    summary, _ = measure(ref, cur, tests=DriftTests(sample_rows=1000), scores=scores_for(ref, cur))
+    assert (summary.reference_rows, summary.current_rows) == (6000, 6000)
+    assert {c.column for c in summary.columns if c.significant} == {"x1"}
+    assert summary.prediction is not None and summary.prediction.drifted
+    # The model's realized metrics use every labelled row, not the sample.
+    assert summary.realized["roc_auc"] == pytest.approx(
+        roc_auc_score(cur.y, 1 / (1 + np.exp(-2 * cur.x1)))
+    )
+    assert seen == [1000, 1000]
+
+
+def test_sample_positions_are_sorted_distinct_and_repeatable() -> None:
+    picked = sample_positions(10_000, 500)
+    assert picked is not None and len(np.unique(picked)) == 500
+    assert np.all(np.diff(picked) > 0)
+    assert np.array_equal(picked, sample_positions(10_000, 500))
+    assert sample_positions(400, 500) is None and sample_positions(10_000, 0) is None

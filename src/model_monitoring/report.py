@@ -1,0 +1,120 @@
+"""The Evidently report of one batch: the frames it sees, their column roles, its metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from evidently import (
+    BinaryClassification,
+    DataDefinition,
+    MulticlassClassification,
+    Regression,
+)
+from evidently.metrics import ValueDrift
+from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
+
+if TYPE_CHECKING:
+    from model_monitoring.drift import DriftTests, ModelScores
+
+PREDICTION = "prediction"
+SAMPLE_SEED = 0  # the same rows are tested when a batch is measured again
+
+
+def report_metrics(
+    columns: dict[str, list[str]], tests: DriftTests, scores: ModelScores | None, labelled: bool
+) -> list[Any]:
+    """The drift preset on the features (pinned methods), prediction drift and model quality."""
+    features = [c for kind in ("numeric", "categorical", "text") for c in columns.get(kind, [])]
+    metrics: list[Any] = [
+        DataDriftPreset(
+            columns=features,
+            num_method=tests.numeric_method,
+            cat_method=tests.categorical_method,
+            threshold=tests.threshold,
+        )
+    ]
+    if scores is not None:
+        method = tests.categorical_method if scores.task == "multiclass" else tests.numeric_method
+        metrics.append(ValueDrift(column=PREDICTION, method=method, threshold=tests.threshold))
+        if labelled:
+            metrics.append(
+                RegressionPreset() if scores.task == "regression" else ClassificationPreset()
+            )
+    return metrics
+
+
+def sample_positions(rows: int, size: int, *, seed: int = SAMPLE_SEED) -> np.ndarray | None:
+    """Sorted positions of `size` rows drawn without replacement; None keeps all `rows`."""
+    if size <= 0 or rows <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
+
+
+def report_frame(
+    data: pd.DataFrame,
+    features: list[str],
+    target: str,
+    scores: ModelScores | None,
+    *,
+    which: str,
+    sample: int,
+) -> pd.DataFrame:
+    """One side of the report: a sample of its rows, the features, target and model outputs."""
+    columns = features + ([target] if target in data.columns else [])
+    picked = sample_positions(len(data), sample)
+    out = (data if picked is None else data.iloc[picked])[columns].reset_index(drop=True)
+    if scores is None:
+        return out
+    values = scores.reference if which == "reference" else scores.current
+    if picked is not None:
+        values = (
+            values.iloc[picked] if isinstance(values, pd.DataFrame) else np.asarray(values)[picked]
+        )
+    if scores.task == "multiclass":
+        proba = pd.DataFrame(values).reset_index(drop=True)
+        proba.columns = [str(c) for c in scores.classes]
+        out = pd.concat([out, proba], axis=1)
+        out[PREDICTION] = proba.idxmax(axis=1)
+        if target in out.columns:
+            out[target] = out[target].astype(str)
+    else:
+        out[PREDICTION] = np.asarray(values, dtype="float64")
+    return out
+
+
+def data_definition(
+    columns: dict[str, list[str]], target: str, scores: ModelScores | None, labelled: bool
+) -> DataDefinition:
+    """Column roles for Evidently: feature kinds, and the target/prediction of the model task."""
+    kwargs: dict[str, Any] = {
+        "numerical_columns": list(columns.get("numeric", [])),
+        "categorical_columns": list(columns.get("categorical", [])),
+        "text_columns": list(columns.get("text", [])),
+    }
+    if scores is None:
+        return DataDefinition(**kwargs)
+    if scores.task == "regression":
+        kwargs["numerical_columns"].append(PREDICTION)
+        if labelled:
+            kwargs["regression"] = [Regression(target=target, prediction=PREDICTION)]
+    elif scores.task == "binary":
+        kwargs["numerical_columns"].append(PREDICTION)
+        if labelled:
+            kwargs["classification"] = [
+                BinaryClassification(
+                    target=target, prediction_probas=PREDICTION, pos_label=scores.classes[1]
+                )
+            ]
+    else:
+        kwargs["categorical_columns"].append(PREDICTION)
+        if labelled:
+            kwargs["classification"] = [
+                MulticlassClassification(
+                    target=target,
+                    prediction_labels=PREDICTION,
+                    prediction_probas=[str(c) for c in scores.classes],
+                )
+            ]
+    return DataDefinition(**kwargs)
