@@ -6,15 +6,47 @@ Heavy libraries are imported only by the sub-command that needs them, so `--help
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
 from config.settings import PolicyName
 
+# Commands that run flows (and so need a Prefect server).
+FLOW_COMMANDS = frozenset({"run", "monitor", "score", "demo", "simulate"})
+
 if TYPE_CHECKING:
     from pipeline.context import RunSummary
+
+
+def start_temporary_server() -> Callable[[], None]:
+    """Boot Prefect's temporary server in the background when this run will need one.
+
+    Without a configured server, Prefect starts a temporary one (in its own process) at the first
+    flow call, after this process has spent seconds importing the stage libraries. Starting it
+    first lets the two overlap, so a one-shot run waits for the longer of them, not for both.
+
+    Returns:
+        A function that waits until the server is up (a no-op when none is needed).
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return lambda: None
+    booting = threading.Thread(target=_start_quietly, daemon=True)
+    booting.start()
+    return booting.join
+
+
+def _start_quietly() -> None:
+    from prefect.server.api.server import SubprocessASGIServer
+
+    # A failed start resets the server object; the flow call then starts it and reports why.
+    with contextlib.suppress(Exception):
+        SubprocessASGIServer().start()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
             command = history_command if args.command == "history" else rollback_command
             return command(settings, args)
+        if args.command in FLOW_COMMANDS:
+            server_ready = start_temporary_server()
+            import pipeline.flows  # noqa: F401 - the stage libraries load while the server boots
+
+            server_ready()
         if args.command == "demo":
             from pipeline.demo import run_demo
 

@@ -2,12 +2,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 import yaml
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_SERVER_EPHEMERAL_ENABLED,
+    temporary_settings,
+)
 
 from factories import spec_for_frames
+from pipeline import cli
 from pipeline.cli import build_parser, main
+
+EPHEMERAL = {PREFECT_SERVER_EPHEMERAL_ENABLED: True}
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,3 +74,29 @@ def test_history_of_a_model_that_is_not_registered_yet(
     assert "toy: no alias moves recorded" in capsys.readouterr().out
     assert main(["rollback", "--spec", str(spec)]) == 1
     assert "toy has no `production` version" in capsys.readouterr().err
+
+
+def test_no_temporary_server_is_started_when_one_is_configured(monkeypatch) -> None:
+    started: list[int] = []
+    monkeypatch.setattr(SubprocessASGIServer, "start", lambda self: started.append(1))
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        cli.start_temporary_server()()
+    assert started == []
+
+
+def test_temporary_server_boots_in_the_background_and_can_be_awaited(monkeypatch) -> None:
+    started = threading.Event()
+    monkeypatch.setattr(SubprocessASGIServer, "start", lambda self: started.set())
+    with temporary_settings(EPHEMERAL, restore_defaults={PREFECT_API_URL}):
+        wait = cli.start_temporary_server()
+        wait()
+    assert started.is_set()
+
+
+def test_a_failed_early_start_is_left_to_the_flow_call(monkeypatch) -> None:
+    def refuse(self) -> None:
+        raise RuntimeError("port in use")
+
+    monkeypatch.setattr(SubprocessASGIServer, "start", refuse)
+    with temporary_settings(EPHEMERAL, restore_defaults={PREFECT_API_URL}):
+        cli.start_temporary_server()()  # no exception: the flow's own start reports it
