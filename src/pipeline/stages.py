@@ -50,6 +50,8 @@ class Measured:
     manifest: list[dict[str, str]]
     metric: str
     watch: tuple[str, ...]
+    # The batch and a one-file reference, by content hash: training takes them from here.
+    frames: dict[str, pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,10 @@ def monitor(run: RunContext, frame: pd.DataFrame, production: RegisteredVersion 
             {"batch": run.batch.name, "sha256": run.batch.sha256},
         )
     run.measured(metric, drift.realized.get(metric), drift.estimated.get(metric))
-    return Measured(drift, report, manifest, metric, watch)
+    frames = {run.batch.sha256: frame}
+    if len(manifest) == 1:
+        frames[manifest[0]["sha256"]] = reference
+    return Measured(drift, report, manifest, metric, watch, frames)
 
 
 def observe(run: RunContext, measured: Measured) -> None:
@@ -212,7 +217,9 @@ def train(
     settings, dataset = run.settings, run.dataset
     with run.clock("train"):
         manifest, weights = training_window(settings, dataset, run, decision)
-        frame = tasks.load_training_frame(manifest, Path.cwd(), SOURCE_COLUMN)
+        frame = tasks.load_training_frame(
+            manifest, Path.cwd(), SOURCE_COLUMN, known=measured.frames
+        )
         seen = {e["sha256"] for e in measured.manifest} if production else set()
         result = model_tasks.train_challenger(
             frame, dataset, training_params(settings), seen, weights

@@ -119,10 +119,16 @@ def get_production(settings: MlflowSettings, name: str, alias: str) -> Registere
 
 @task(**UNCACHED)
 def load_training_frame(
-    manifest: list[dict[str, Any]], root: Path, source_column: str | None = None
+    manifest: list[dict[str, Any]],
+    root: Path,
+    source_column: str | None = None,
+    known: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Read the data files a model is (or was) trained on, in order, checking their hashes."""
-    return batches.read_manifest(manifest, root, source_column=source_column)
+    """Read the data files a model is (or was) trained on, in order, checking their hashes.
+
+    Files in `known` (by content hash) are the frames the run already holds: not read again.
+    """
+    return batches.read_manifest(manifest, root, source_column=source_column, known=known)
 
 
 @task(**REGISTRY_RETRIES)

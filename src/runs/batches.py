@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,27 +209,37 @@ def build_manifest(paths: list[Path], root: Path) -> list[dict[str, str]]:
 
 
 def read_manifest(
-    manifest: list[dict[str, Any]], root: Path, *, source_column: str | None = None
+    manifest: list[dict[str, Any]],
+    root: Path,
+    *,
+    source_column: str | None = None,
+    known: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Read the files of a manifest in order, checking each one is unchanged.
 
-    With `source_column`, each row carries the content hash of the file it came from.
+    With `source_column`, each row carries the content hash of the file it came from. Files
+    whose content hash is in `known` are taken from there (a run already holds them in memory)
+    instead of being read again.
 
     Raises:
         LedgerError: a file is missing or its content changed since the manifest was written.
     """
-    paths = []
+    held = known or {}
+    frames = []
     for entry in manifest:
+        if entry["sha256"] in held:
+            frames.append(held[entry["sha256"]])
+            continue
         path = root / entry["path"]
         if not path.is_file() or content_hash(path) != entry["sha256"]:
             raise LedgerError(
                 f"training data {entry['path']} is missing or changed since the model was "
                 "trained: restore it with `dvc checkout` (or `dvc pull`)"
             )
-        paths.append(path)
-    frames = [read_batch(p) for p in paths]
+        frames.append(read_batch(path))
     if source_column is not None:
         frames = [
             f.assign(**{source_column: e["sha256"]}) for f, e in zip(frames, manifest, strict=True)
         ]
-    return pd.concat(frames, ignore_index=True)
+    # One file needs no concatenation, which would copy it.
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

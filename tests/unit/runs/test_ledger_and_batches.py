@@ -90,6 +90,17 @@ def test_manifest_detects_changed_training_data(tmp_path: Path) -> None:
         read_manifest(manifest, tmp_path)
 
 
+def test_manifest_takes_frames_the_run_holds_instead_of_reading_them(tmp_path: Path) -> None:
+    paths = write_batches(tmp_path / "in", 2)
+    manifest = build_manifest(paths, tmp_path)
+    held = read_batch(paths[0]).assign(note="held")
+    paths[0].unlink()  # it would fail the hash check if it were read
+    frame = read_manifest(manifest, tmp_path, known={manifest[0]["sha256"]: held})
+    assert frame["note"].eq("held").sum() == 20 and len(frame) == 40
+    alone = read_manifest(manifest[:1], tmp_path, known={manifest[0]["sha256"]: held})
+    assert alone is held  # one file: not copied by a concatenation
+
+
 @pytest.mark.parametrize("content", [b"", b"\x00\x01\x02binary", b"<html>502 Bad Gateway</html>"])
 def test_unreadable_batches_raise_a_clear_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "b.parquet"
