@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import tempfile
@@ -244,8 +245,16 @@ def load_scorer(uri: str) -> BoosterScorer:
     The version's files are downloaded and only data is read from them: the booster in
     XGBoost's own format and the JSON schema, located through the MLmodel file (YAML, read
     safely). The scoring code is the installed `training.model_code`, never the copy in the
-    registry, so a tampered registry cannot make the pipeline execute anything.
+    registry, so a tampered registry cannot make the pipeline execute anything. A registered
+    version never changes, so the last two loaded stay in memory: a retraining run scores the
+    champion on the batch and again on the challenger's holdout.
     """
+    return _load_scorer(mlflow.get_registry_uri(), uri)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_scorer(registry_uri: str, uri: str) -> BoosterScorer:
+    # Keyed by the registry too: two registries can both hold a "models:/toy/1".
     with tempfile.TemporaryDirectory() as workdir:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=workdir))
         description = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
