@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from config.metrics import compute_metrics
+from config.metrics import (
+    BOOTSTRAP_MAX_ROWS,
+    bootstrap_interval,
+    encode_truth,
+    metrics_from_codes,
+)
+from config.resampling import metric_evaluator
 from model_monitoring.estimate import estimate_performance
 
 if TYPE_CHECKING:
@@ -18,6 +23,7 @@ if TYPE_CHECKING:
 
 BOOTSTRAP_RESAMPLES = 300
 BOOTSTRAP_SEED = 7
+INTERVAL_LEVEL = 0.95
 
 
 def with_model_health(
@@ -28,17 +34,27 @@ def with_model_health(
     scores: ModelScores,
     watch: Sequence[str],
     labelled: bool,
+    max_rows: int = BOOTSTRAP_MAX_ROWS,
 ) -> DriftSummary:
-    """Add the production model's realized metrics (with labels) or estimates (without)."""
+    """Add the production model's realized metrics (with labels) or estimates (without).
+
+    Realized metrics come with 95% percentile bootstrap intervals for the `watch` metrics; above
+    `max_rows` labelled rows the bootstrap draws `max_rows` rows per resample and rescales (see
+    `bootstrap_interval`).
+    """
     if labelled:
         rows = current[target].notna().to_numpy()
         y = current[target][rows].reset_index(drop=True)
         predicted = _select(scores.current, rows)
-        # Same definitions as the holdout baseline, so a drop compares like with like.
-        realized = compute_metrics(scores.task, y, predicted, scores.classes)
-        intervals = {m: _bootstrap(scores.task, y, predicted, scores.classes, m) for m in watch}
-        kept = {m: i for m, i in intervals.items() if i is not None}
-        return replace(summary, realized=realized, realized_interval=kept)
+        truth = encode_truth(scores.task, y, scores.classes)
+        n_classes = len(scores.classes)
+        # Same definitions as the holdout baseline (`compute_metrics`), so a drop compares like
+        # with like; labels are encoded once for the metrics and their intervals.
+        realized = metrics_from_codes(scores.task, truth, predicted, n_classes)
+        intervals = _intervals(
+            scores.task, truth, predicted, n_classes, list(watch), max_rows=max_rows
+        )
+        return replace(summary, realized=realized, realized_interval=intervals)
     if scores.task == "regression" or scores.calibration is None:
         return summary
     estimated = estimate_performance(
@@ -47,29 +63,26 @@ def with_model_health(
     return replace(summary, estimated=estimated)
 
 
-def _bootstrap(
-    task: str, y: pd.Series, predicted: Any, classes: list[Any], metric: str
-) -> tuple[float, float] | None:
-    values = np.asarray(predicted)
-
-    def statistic(index: np.ndarray) -> float:
-        picked = index.astype("int64")
-        sample = y.iloc[picked].reset_index(drop=True)
-        scored = compute_metrics(task, sample, values[picked], classes, only=metric)
-        return scored.get(metric, np.nan)
-
-    result = stats.bootstrap(
-        (np.arange(len(y)),),
+def _intervals(
+    task: str, truth: np.ndarray, predicted: Any, n_classes: int, names: list[str], *, max_rows: int
+) -> dict[str, tuple[float, float]]:
+    if not names:
+        return {}
+    statistic = metric_evaluator(task, truth, predicted, n_classes, names)
+    lows, highs = bootstrap_interval(
+        len(truth),
         statistic,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        vectorized=False,
-        method="percentile",
-        rng=np.random.default_rng(BOOTSTRAP_SEED),
+        resamples=BOOTSTRAP_RESAMPLES,
+        level=INTERVAL_LEVEL,
+        seed=BOOTSTRAP_SEED,
+        max_rows=max_rows,
     )
-    low, high = result.confidence_interval
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return None
-    return float(low), float(high)
+    # A metric undefined in some resample (one class drawn) has no interval rather than a wrong one.
+    return {
+        m: (float(lows[i]), float(highs[i]))
+        for i, m in enumerate(names)
+        if np.isfinite(lows[i]) and np.isfinite(highs[i])
+    }
 
 
 def _select(values: Any, rows: np.ndarray) -> Any:

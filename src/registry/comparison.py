@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn
-from scipy import stats
 
-from config.metrics import compute_metrics, encode_labels, improvement, metrics_from_codes
+from config.metrics import (
+    BOOTSTRAP_MAX_ROWS,
+    bootstrap_interval,
+    encode_truth,
+    improvement,
+    metrics_from_codes,
+)
+from config.resampling import metric_evaluator
 
 BOOTSTRAP_SEED = 11
 
@@ -53,6 +58,7 @@ def compare_on_holdout(
     confidence: float,
     resamples: int,
     seed: int = BOOTSTRAP_SEED,
+    max_rows: int = BOOTSTRAP_MAX_ROWS,
 ) -> dict[str, PairedDifference]:
     """Paired bootstrap of the metric differences between two models on the same rows.
 
@@ -69,28 +75,34 @@ def compare_on_holdout(
         confidence: One-sided confidence of the bounds, e.g. 0.95.
         resamples: Bootstrap resamples.
         seed: Seed of the resampling, so a decision can be reproduced.
+        max_rows: Above this many rows each resample draws `max_rows` rows and the bounds are
+            rescaled to the holdout's size (see `bootstrap_interval`).
 
     Returns:
         Metric name to its paired difference; metrics undefined on this holdout are left out.
     """
     y = y.reset_index(drop=True)
-    truth = _encoded(task, y, classes)
+    truth = encode_truth(task, y, classes)
     ours, theirs = np.asarray(challenger_scores), np.asarray(champion_scores)
-    point_ours = compute_metrics(task, y, ours, classes)
-    point_theirs = compute_metrics(task, y, theirs, classes)
+    # Encoding labels costs more than a metric on big holdouts: once here, not per model.
+    point_ours = metrics_from_codes(task, truth, ours, len(classes), only=metrics)
+    point_theirs = metrics_from_codes(task, truth, theirs, len(classes), only=metrics)
     names = [m for m in metrics if m in point_ours and m in point_theirs]
     if not names:
         return {}
 
+    ours_on = metric_evaluator(task, truth, ours, len(classes), names)
+    theirs_on = metric_evaluator(task, truth, theirs, len(classes), names)
+
     def gains(index: np.ndarray) -> np.ndarray:
-        picked = index.astype("int64")
-        a = metrics_from_codes(task, truth[picked], ours[picked], len(classes), only=names)
-        b = metrics_from_codes(task, truth[picked], theirs[picked], len(classes), only=names)
-        return np.array([_gain(m, a, b) for m in names])
+        # A metric undefined on the draw (one class) is NaN for both, so its gain is NaN too.
+        pairs = zip(names, ours_on(index), theirs_on(index), strict=True)
+        return np.array([improvement(m, a, b) for m, a, b in pairs])
 
     # The two-sided percentile interval at 2c - 1 has the one-sided bounds at c as its ends.
-    result = _bootstrap(len(y), gains, resamples=resamples, level=2 * confidence - 1, seed=seed)
-    lows, highs = (np.atleast_1d(bound) for bound in result.confidence_interval)
+    lows, highs = bootstrap_interval(
+        len(y), gains, resamples=resamples, level=2 * confidence - 1, seed=seed, max_rows=max_rows
+    )
     return {
         m: PairedDifference(
             metric=m,
@@ -116,62 +128,26 @@ def metric_intervals(
     confidence: float = 0.95,
     resamples: int = 300,
     seed: int = BOOTSTRAP_SEED,
+    max_rows: int = BOOTSTRAP_MAX_ROWS,
 ) -> dict[str, tuple[float, float]]:
     """Two-sided bootstrap intervals of one model's metrics (for the model card)."""
     y = y.reset_index(drop=True)
-    truth = _encoded(task, y, classes)
+    truth = encode_truth(task, y, classes)
     values = np.asarray(scores)
-    point = compute_metrics(task, y, values, classes)
+    point = metrics_from_codes(task, truth, values, len(classes), only=metrics)
     names = [m for m in metrics if m in point]
     if not names:
         return {}
 
-    def statistic(index: np.ndarray) -> np.ndarray:
-        picked = index.astype("int64")
-        scored = metrics_from_codes(task, truth[picked], values[picked], len(classes), only=names)
-        return np.array([scored.get(m, np.nan) for m in names])
-
-    result = _bootstrap(len(y), statistic, resamples=resamples, level=confidence, seed=seed)
-    lows, highs = (np.atleast_1d(bound) for bound in result.confidence_interval)
+    statistic = metric_evaluator(task, truth, values, len(classes), names)
+    lows, highs = bootstrap_interval(
+        len(y), statistic, resamples=resamples, level=confidence, seed=seed, max_rows=max_rows
+    )
     return {
         m: (float(lows[i]), float(highs[i]))
         for i, m in enumerate(names)
         if np.isfinite(lows[i]) and np.isfinite(highs[i])
     }
-
-
-def _bootstrap(
-    n: int,
-    statistic: Callable[[np.ndarray], np.ndarray],
-    *,
-    resamples: int,
-    level: float,
-    seed: int,
-) -> Any:
-    # Inputs were checked once above; sklearn's per-call validation would dominate the loop.
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        return stats.bootstrap(
-            (np.arange(n),),
-            statistic,
-            n_resamples=resamples,
-            vectorized=False,
-            confidence_level=level,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-
-
-def _encoded(task: str, y: pd.Series, classes: list[Any]) -> np.ndarray:
-    if task == "regression":
-        return y.to_numpy(dtype="float64")
-    return encode_labels(y, classes)
-
-
-def _gain(metric: str, ours: dict[str, float], theirs: dict[str, float]) -> float:
-    # A resample can hold one class only; its metric is then undefined for this draw.
-    if metric not in ours or metric not in theirs:
-        return float("nan")
-    return improvement(metric, ours[metric], theirs[metric])
 
 
 def _finite(value: float, fallback: float) -> float:
