@@ -152,6 +152,9 @@ class TrainingSettings(BaseModel):
     tuning_min_rows: int = Field(
         1000, ge=0, description="tune only when the training part has at least this many rows"
     )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where XGBoost trains; auto: the GPU when one is visible"
+    )
 
 
 class PromotionSettings(BaseModel):

@@ -81,6 +81,7 @@ def training_params(settings: Settings) -> TrainingParams:
         tuning_timeout_seconds=t.tuning_timeout_seconds,
         tuning_jobs=t.tuning_jobs,
         tuning_min_rows=t.tuning_min_rows,
+        device=t.device,
     )
 
 

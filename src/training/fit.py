@@ -14,10 +14,12 @@ import xgboost as xgb
 from config.metrics import compute_metrics, encode_labels
 from config.spec import DatasetSpec, Task
 from training import model_code
+from training.boosting import train_booster
 from training.calibration import fit_calibration
+from training.device import DeviceRequest, resolve_device
 from training.errors import TrainingError
-from training.model_code import predict_scores, prepare_features
-from training.tuning import TrialRecord, TuningResult, should_tune, tune_hyperparams
+from training.model_code import predict_scores
+from training.tuning import TrialRecord
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +28,15 @@ MIN_CLASSES = 2
 # Early stopping watches the newest slice of the training part, never the holdout, so the holdout
 # stays an unbiased referee between challenger and champion.
 EARLY_STOPPING_FRACTION = 0.1
-EVALS_NAME = "early_stopping"
 
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """XGBoost hyperparameters, the split, and the tuning budget (tuning_trials 0: no tuning)."""
+    """XGBoost hyperparameters, the split, and the tuning budget (tuning_trials 0: no tuning).
+
+    `n_jobs` 0 means every core this process may use; `device` "auto" trains on the GPU when
+    XGBoost has CUDA support and a GPU is visible.
+    """
 
     n_estimators: int = 300
     max_depth: int = 6
@@ -44,6 +49,7 @@ class TrainingParams:
     tuning_timeout_seconds: float = 60.0
     tuning_jobs: int = 0
     tuning_min_rows: int = 1000
+    device: DeviceRequest = "auto"
 
 
 @dataclass(frozen=True)
@@ -74,17 +80,16 @@ def time_ordered_split(
     Rows are ordered by `timestamp` when the spec has one (stable, so ties keep arrival order),
     otherwise by arrival order.
     """
-    ordered = frame.sort_values(timestamp, kind="stable") if timestamp else frame
+    # A stable sort of rows already in time order changes nothing; skipping it saves a copy.
+    in_order = not timestamp or frame[timestamp].is_monotonic_increasing
+    ordered = frame if in_order else frame.sort_values(timestamp, kind="stable")
     cut = round(len(ordered) * (1 - holdout_fraction))
     return ordered.iloc[:cut], ordered.iloc[cut:]
 
 
 def build_schema(frame: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
     """Describe the model's inputs: numeric columns, categories per column, label classes."""
-    categorical = {
-        col: sorted(frame[col].dropna().astype("string").unique().tolist())
-        for col in spec.features.categorical
-    }
+    categorical = {col: _category_labels(frame[col]) for col in spec.features.categorical}
     classes: list[Any] = []
     if spec.task is not Task.REGRESSION:
         classes = sorted(frame[spec.target].dropna().unique().tolist())
@@ -124,9 +129,12 @@ def fit_model(
     Raises:
         TrainingError: too few labelled rows, or a classification target with one class.
     """
-    frame = frame.reset_index(drop=True)
+    # Rows are numbered 0..n-1 so `seen` and `weights` align; copy the frame only to get there.
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        frame = frame.reset_index(drop=True)
     was_seen = pd.Series(False, index=frame.index) if seen is None else seen.reset_index(drop=True)
-    labelled = frame.dropna(subset=[spec.target])
+    unlabelled = frame[spec.target].isna()
+    labelled = frame[~unlabelled] if unlabelled.any() else frame
     train, holdout = time_ordered_split(
         labelled, timestamp=spec.timestamp, holdout_fraction=params.holdout_fraction
     )
@@ -146,7 +154,10 @@ def fit_model(
         train, timestamp=spec.timestamp, holdout_fraction=EARLY_STOPPING_FRACTION
     )
     weight = None if weights is None else weights.reset_index(drop=True)
-    booster, used, tuning = _train(fit_part, stop_part, spec, schema, weights=weight, params=params)
+    device = resolve_device(params.device)
+    booster, used, tuning = train_booster(
+        fit_part, stop_part, spec, schema, weights=weight, params=params, device=device
+    )
     best, validation = int(booster.best_iteration), float(booster.best_score)
     booster = booster[: best + 1]
     holdout_scores = predict_scores(booster, holdout, schema)
@@ -167,9 +178,9 @@ def fit_model(
     return TrainingResult(
         booster=booster,
         schema=schema,
-        params={**vars(params), **used, "best_iteration": best},
+        params={**vars(params), **used, "device": device, "best_iteration": best},
         metrics=metrics,
-        holdout=holdout,
+        holdout=holdout.copy(),  # its own rows: the split may be a view of the caller's frame
         train_rows=len(train),
         best_iteration=best,
         feature_importance={k: float(v) for k, v in gain.items() if isinstance(v, float | int)},
@@ -179,79 +190,10 @@ def fit_model(
     )
 
 
-def _train(
-    fit_part: pd.DataFrame,
-    stop_part: pd.DataFrame,
-    spec: DatasetSpec,
-    schema: dict[str, Any],
-    *,
-    weights: pd.Series | None,
-    params: TrainingParams,
-) -> tuple[xgb.Booster, dict[str, Any], TuningResult | None]:
-    """Fit on `fit_part`, early-stopped on `stop_part`, with tuned parameters when tuning runs."""
-    fixed = _booster_params(spec.task, params, n_classes=len(schema["classes"]))
-
-    def train(hyper: dict[str, Any], callbacks: list[xgb.callback.TrainingCallback]) -> xgb.Booster:
-        return xgb.train(
-            {**fixed, **hyper},
-            _matrix(fit_part, spec, schema, weights),
-            num_boost_round=params.n_estimators,
-            evals=[(_matrix(stop_part, spec, schema, weights), EVALS_NAME)],
-            early_stopping_rounds=params.early_stopping_rounds,
-            callbacks=callbacks,
-            verbose_eval=False,
-        )
-
-    used: dict[str, Any] = {"max_depth": params.max_depth, "learning_rate": params.learning_rate}
-    rows, tuning = len(fit_part) + len(stop_part), None
-    if should_tune(rows, trials=params.tuning_trials, min_rows=params.tuning_min_rows):
-        tuning = tune_hyperparams(
-            train,
-            used,
-            observe=f"{EVALS_NAME}-{fixed['eval_metric']}",
-            trials=params.tuning_trials,
-            timeout_seconds=params.tuning_timeout_seconds,
-            jobs=params.tuning_jobs,
-            cores=params.n_jobs,
-            seed=params.seed,
-        )
-        used = dict(tuning.best_params)
-    elif params.tuning_trials > 0:
-        logger.info("not tuning: %d training rows < %d", rows, params.tuning_min_rows)
-    return train(used, []), used, tuning
-
-
-def _matrix(
-    frame: pd.DataFrame, spec: DatasetSpec, schema: dict[str, Any], weights: pd.Series | None
-) -> xgb.DMatrix:
-    label = frame[spec.target]
-    y = (
-        label.to_numpy(dtype="float64")
-        if spec.task is Task.REGRESSION
-        else encode_labels(label, schema["classes"])
-    )
-    weight = None if weights is None else weights.loc[frame.index].to_numpy(dtype="float64")
-    return xgb.DMatrix(
-        prepare_features(frame, schema), label=y, weight=weight, enable_categorical=True
-    )
-
-
-def _booster_params(task: Task, params: TrainingParams, *, n_classes: int) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "tree_method": "hist",
-        "seed": params.seed,
-        **({"nthread": params.n_jobs} if params.n_jobs > 0 else {}),
-    }
-    if task is Task.BINARY:
-        return {**base, "objective": "binary:logistic", "eval_metric": "logloss"}
-    if task is Task.MULTICLASS:
-        return {
-            **base,
-            "objective": "multi:softprob",
-            "num_class": n_classes,
-            "eval_metric": "mlogloss",
-        }
-    return {**base, "objective": "reg:squarederror", "eval_metric": "rmse"}
+def _category_labels(values: pd.Series) -> list[str]:
+    # The text of each distinct value, not of each row: the same sorted set, far fewer strings.
+    distinct = pd.Series(values.unique()).dropna()
+    return sorted(distinct.astype("string").unique().tolist())
 
 
 def _plain(value: Any) -> Any:

@@ -34,9 +34,29 @@ def prepare_features(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFram
     for column in schema["numeric"]:
         out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     for column, categories in schema["categorical"].items():
-        values = frame[column].astype("string")
-        out[column] = pd.Categorical(values, categories=categories)
+        out[column] = as_categories(frame[column], categories)
     return out
+
+
+def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:
+    """`values` as a Categorical over `categories`, matched by their text; others are missing.
+
+    A value matches the category equal to `str(value)` as pandas writes it (`astype("string")`).
+    Categorical and object columns are converted per distinct value rather than per row, which
+    is what makes a million-row frame cheap; other dtypes take the plain per-row path.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, distinct = values.cat.codes.to_numpy(), pd.Index(values.cat.categories)
+    elif values.dtype == object:
+        codes, distinct = pd.factorize(values)
+    else:
+        return pd.Categorical(values.astype("string"), categories=categories)
+    # Each distinct value's position among the training categories (-1: unseen); the extra -1
+    # at the end is where a missing row's code (-1) points, so it stays missing.
+    positions = pd.Index(categories).get_indexer(distinct.astype("string"))
+    return pd.Categorical.from_codes(
+        np.append(positions, -1)[codes], dtype=pd.CategoricalDtype(categories)
+    )
 
 
 def predict_scores(booster: xgb.Booster, frame: pd.DataFrame, schema: dict[str, Any]) -> Any:

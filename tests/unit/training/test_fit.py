@@ -72,3 +72,32 @@ def test_metrics_for_each_task() -> None:
     assert multi["accuracy"] == 1.0
     reg = compute_metrics("regression", pd.Series([1.0, 2.0]), np.array([1.0, 4.0]), [])
     assert reg["mae"] == 1.0 and reg["rmse"] == pytest.approx(np.sqrt(2))
+
+
+def test_row_order_index_and_unlabelled_rows_do_not_change_the_model(spec) -> None:
+    frame = make_frame(800).astype({"y": "float64"})
+    shuffled = frame.sample(frac=1, random_state=1).set_axis(range(1000, 1800))
+    with_unlabelled = frame.copy()
+    with_unlabelled.loc[[5, 700], "y"] = np.nan
+    untouched = with_unlabelled.copy()
+    plain = fit_model(frame.drop(index=[5, 700]), spec, FAST)
+    for other in (
+        fit_model(shuffled[~shuffled.t.isin([5, 700])], spec, FAST),
+        fit_model(with_unlabelled, spec, FAST),
+    ):
+        assert other.train_rows == plain.train_rows
+        assert other.holdout["t"].tolist() == plain.holdout["t"].tolist()
+        assert np.array_equal(
+            predict_scores(other.booster, frame, other.schema),
+            predict_scores(plain.booster, frame, plain.schema),
+        )
+    pd.testing.assert_frame_equal(with_unlabelled, untouched)  # the caller's frame is left as is
+
+
+def test_split_of_rows_already_in_time_order_keeps_ties_in_arrival_order() -> None:
+    frame = pd.DataFrame({"t": [1, 1, 2, 2, 3], "v": [0, 1, 2, 3, 4]})
+    train, holdout = time_ordered_split(frame, timestamp="t", holdout_fraction=0.4)
+    assert train["v"].tolist() == [0, 1, 2] and holdout["v"].tolist() == [3, 4]
+    late = frame.assign(t=[1, 2, 1, 3, 2])
+    train, holdout = time_ordered_split(late, timestamp="t", holdout_fraction=0.4)
+    assert train["v"].tolist() == [0, 2, 1] and holdout["v"].tolist() == [4, 3]

@@ -11,7 +11,7 @@ import xgboost as xgb
 from config.settings import load_settings
 from factories import make_frame, toy_spec
 from pipeline.inputs import training_params
-from training import fit
+from training import boosting
 from training.errors import TrainingError
 from training.fit import TrainingParams, TrainingResult, fit_model
 from training.model_code import predict_scores
@@ -69,13 +69,13 @@ def test_result_params_are_the_ones_the_booster_was_trained_with(tuned) -> None:
 
 def test_tuning_never_trains_or_scores_on_holdout_rows(spec, monkeypatch) -> None:
     seen_times: list[int] = []
-    original = fit._matrix
+    original = boosting.build_matrices
 
-    def spy(frame, *args, **kwargs):
-        seen_times.extend(frame["t"].tolist())
-        return original(frame, *args, **kwargs)
+    def spy(fit_part, stop_part, *args, **kwargs):
+        seen_times.extend(fit_part["t"].tolist() + stop_part["t"].tolist())
+        return original(fit_part, stop_part, *args, **kwargs)
 
-    monkeypatch.setattr(fit, "_matrix", spy)
+    monkeypatch.setattr(boosting, "build_matrices", spy)
     result = fit_model(make_frame(800), spec, replace(TUNED, tuning_trials=4))
     assert len(result.trials) == 4
     assert max(seen_times) < result.holdout["t"].min()
