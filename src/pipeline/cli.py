@@ -17,6 +17,7 @@ from config.settings import PolicyName
 
 # Commands that run flows (and so need a Prefect server).
 FLOW_COMMANDS = frozenset({"run", "monitor", "score", "demo", "simulate"})
+IMPORT_WAIT_SECONDS = 30.0
 
 if TYPE_CHECKING:
     from pipeline.context import RunSummary
@@ -36,14 +37,20 @@ def start_temporary_server() -> Callable[[], None]:
 
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return lambda: None
-    booting = threading.Thread(target=_start_quietly, daemon=True)
+    imported = threading.Event()
+    booting = threading.Thread(target=_start_quietly, args=(imported,), daemon=True)
     booting.start()
+    # Prefect's server module loads alone: loading it beside the stage libraries (which share
+    # the interpreter lock) held the server process back by a second or more.
+    imported.wait(timeout=IMPORT_WAIT_SECONDS)
     return booting.join
 
 
-def _start_quietly() -> None:
-    from prefect.server.api.server import SubprocessASGIServer
-
+def _start_quietly(imported: threading.Event) -> None:
+    try:
+        from prefect.server.api.server import SubprocessASGIServer
+    finally:
+        imported.set()
     # A failed start resets the server object; the flow call then starts it and reports why.
     with contextlib.suppress(Exception):
         SubprocessASGIServer().start()
