@@ -102,11 +102,10 @@ def main() -> None:
     checks(batch, reference)
     lap("validate")
     champion = xgb.Booster(model_file=str(args.champion))
-    reference["prediction"] = champion.predict(
-        xgb.DMatrix(reference[FEATURES], enable_categorical=True)
-    )
+    tested = sample(reference, args.sample).copy()  # only tested reference rows need scores
+    tested["prediction"] = champion.predict(xgb.DMatrix(tested[FEATURES], enable_categorical=True))
     batch["prediction"] = champion.predict(xgb.DMatrix(batch[FEATURES], enable_categorical=True))
-    drift_tests(sample(reference, args.sample), sample(batch, args.sample))
+    drift_tests(tested, sample(batch, args.sample))
     roc_auc_score(batch[TARGET], batch["prediction"])
     lap("monitor")
     if args.mode == "retrain":

@@ -21,7 +21,7 @@ MISSING_SHARE = 0.01  # of num_03, so the suite has a null allowance to check
 
 
 def make_frame(rows: int, *, seed: int, start: int = 0, drift: bool = False) -> pd.DataFrame:
-    """`rows` rows with ids from `start`, hourly timestamps, and a label from a known model."""
+    """`rows` rows with ids from `start`, a timestamp per minute, a label from a known model."""
     # Imported here: the benchmark driver imports this module and must stay small (a child
     # process starts with its parent's peak RSS, which would inflate every measurement).
     import numpy as np  # noqa: PLC0415 - see above
@@ -42,7 +42,7 @@ def make_frame(rows: int, *, seed: int, start: int = 0, drift: bool = False) -> 
         logit = logit + 0.3 * np.sin(codes + i)
     frame[TARGET] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int64")
     frame.insert(0, "id", np.arange(start, start + rows, dtype="int64"))
-    frame.insert(1, "ts", pd.Timestamp("2026-01-01") + pd.to_timedelta(frame["id"], unit="h"))
+    frame.insert(1, "ts", pd.Timestamp("2026-01-01") + pd.to_timedelta(frame["id"], unit="min"))
     return frame
 
 

@@ -110,6 +110,7 @@ def measure_drift(
     tests: DriftTests,
     watch: Sequence[str],
     scores: ModelScores | None = None,
+    reference_rows: int | None = None,
 ) -> tuple[DriftSummary, Snapshot]:
     """Compare a batch with the reference and measure the production model on it.
 
@@ -129,6 +130,7 @@ def measure_drift(
         tests: Methods, thresholds, FDR level and the corrected share that counts as drift.
         watch: Metrics that get a bootstrap interval (the ones the retrain policy watches).
         scores: The production model's outputs, when there is a production model.
+        reference_rows: Rows of the whole reference, when `reference` is already its sample.
 
     Returns:
         The summary and the Evidently snapshot (to save as HTML).
@@ -151,7 +153,7 @@ def measure_drift(
         snapshot.dict(),
         columns=columns,
         tests=tests,
-        rows=(len(reference), len(current)),
+        rows=(reference_rows or len(reference), len(current)),
         p_values=column_p_values(ref, cur, columns),
     )
     if scores is not None:

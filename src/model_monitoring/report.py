@@ -45,6 +45,12 @@ def report_metrics(
     return metrics
 
 
+def sample_rows(frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    """The rows of `frame` the drift tests see: the same draw as `report_frame` makes."""
+    picked = sample_positions(len(frame), size)
+    return frame if picked is None else frame.iloc[picked]
+
+
 def sample_positions(rows: int, size: int, *, seed: int = SAMPLE_SEED) -> np.ndarray | None:
     """Sorted positions of `size` rows drawn without replacement; None keeps all `rows`."""
     if size <= 0 or rows <= size:

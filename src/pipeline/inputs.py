@@ -10,6 +10,7 @@ from config.metrics import DEFAULT_FLOOR
 from config.settings import Settings
 from config.spec import DatasetSpec
 from model_monitoring.policy import CHANGE_SIGNALS, RetrainDecision
+from model_monitoring.report import sample_rows
 from pipeline import tasks
 from pipeline.context import RunContext
 from registry.models import RegisteredVersion
@@ -30,6 +31,11 @@ def drift_reference(
     else:
         manifest = tasks.production_manifest(settings.mlflow, production)
     return tasks.load_training_frame(manifest, Path.cwd()), manifest
+
+
+def drift_sample(settings: Settings, reference: pd.DataFrame) -> pd.DataFrame:
+    """The reference rows the drift tests compare with: only these are scored by the model."""
+    return sample_rows(reference, settings.drift.sample_rows)
 
 
 def regime_files(settings: Settings, dataset: DatasetSpec, run: RunContext) -> list[Path]:

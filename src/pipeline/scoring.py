@@ -10,7 +10,7 @@ from config.spec import DatasetSpec
 from data_validation.errors import DataValidationError
 from pipeline import tasks
 from pipeline.context import ScoringSummary, stamp
-from pipeline.inputs import drift_reference
+from pipeline.inputs import drift_reference, drift_sample
 from registry.errors import RegistryError
 from runs.batches import BatchFile, content_hash
 
@@ -43,18 +43,20 @@ def score_file(
         raise RegistryError(f"{dataset.name} has no production model yet: run the retraining flow")
     target = out or settings.paths.predictions / f"{path.stem}.v{production.version}.csv"
     reference, _ = drift_reference(settings, dataset, production)
-    scores = tasks.score_batch(settings.mlflow, production, reference, frame, dataset)
+    tested = drift_sample(settings, reference)
+    scores = tasks.score_batch(settings.mlflow, production, tested, frame, dataset)
     written = tasks.save_predictions(frame, scores, production, dataset, target)
     report = settings.paths.reports / f"scoring-{stamp()}.html"
     metric = settings.promotion.metric or DEFAULT_METRIC[dataset.task.value]
     drift = tasks.monitor_batch(
-        reference,
+        tested,
         frame,
         dataset,
         drift=settings.drift,
         watch=watched_metrics(dataset.task.value, metric),
         scores=scores,
         report_path=report,
+        reference_rows=len(reference),
     )
     tasks.log_monitoring(
         settings.mlflow,

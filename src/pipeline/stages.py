@@ -21,6 +21,7 @@ from pipeline.context import RunContext, RunSummary, finish, reject, stamp
 from pipeline.inputs import (
     alias_names,
     drift_reference,
+    drift_sample,
     metric_floor,
     new_labelled_rows,
     regime_files,
@@ -100,20 +101,22 @@ def monitor(run: RunContext, frame: pd.DataFrame, production: RegisteredVersion 
     watch = watched_metrics(dataset.task.value, metric)
     with run.clock("monitor"):
         reference, manifest = drift_reference(settings, dataset, production)
+        tested = drift_sample(settings, reference)
         scores = (
-            tasks.score_batch(settings.mlflow, production, reference, frame, dataset)
+            tasks.score_batch(settings.mlflow, production, tested, frame, dataset)
             if production
             else None
         )
         report = settings.paths.reports / f"monitor-{stamp()}.html"
         drift = tasks.monitor_batch(
-            reference,
+            tested,
             frame,
             dataset,
             drift=settings.drift,
             watch=watch,
             scores=scores,
             report_path=report,
+            reference_rows=len(reference),
         )
         tasks.log_monitoring(
             settings.mlflow,

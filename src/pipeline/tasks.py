@@ -193,6 +193,7 @@ def monitor_batch(
     watch: tuple[str, ...],
     scores: ModelScores | None,
     report_path: Path,
+    reference_rows: int | None = None,
 ) -> DriftSummary:
     """Measure drift and model health with Evidently and save the HTML report."""
     summary, snapshot = measure_drift(
@@ -214,6 +215,7 @@ def monitor_batch(
         ),
         watch=watch,
         scores=scores,
+        reference_rows=reference_rows,
     )
     write_report(snapshot, report_path)
     return summary

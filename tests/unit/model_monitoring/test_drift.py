@@ -16,7 +16,7 @@ from model_monitoring.drift import (
     summarize_snapshot,
     write_report,
 )
-from model_monitoring.report import sample_positions
+from model_monitoring.report import sample_positions, sample_rows
 
 COLUMNS = {"numeric": ["x1", "x2"], "categorical": ["colour"]}
 
@@ -192,3 +192,13 @@ def test_sample_positions_are_sorted_distinct_and_repeatable() -> None:
     assert np.all(np.diff(picked) > 0)
     assert np.array_equal(picked, sample_positions(10_000, 500))
     assert sample_positions(400, 500) is None and sample_positions(10_000, 0) is None
+
+
+def test_a_reference_sampled_beforehand_is_tested_as_is_and_counted_in_full() -> None:
+    ref, cur = make_frame(6000, seed=1), make_frame(6000, seed=2)
+    tested = sample_rows(ref, 1000)
+    assert len(tested) == 1000 and sample_rows(tested, 1000) is tested
+    ahead, _ = measure(ref, cur, tests=DriftTests(sample_rows=1000))
+    sampled, _ = measure(tested, cur, tests=DriftTests(sample_rows=1000), reference_rows=6000)
+    assert sampled.reference_rows == 6000
+    assert [c.score for c in sampled.columns] == [c.score for c in ahead.columns]
