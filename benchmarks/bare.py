@@ -25,6 +25,17 @@ from sklearn.metrics import roc_auc_score
 from synthetic import CATEGORICAL, NUMERIC, TARGET
 
 FEATURES = NUMERIC + list(CATEGORICAL)
+# driftloop's default training: parameters, rounds, split shares.
+BOOSTER_PARAMS = {
+    "tree_method": "hist",
+    "objective": "binary:logistic",
+    "eval_metric": "logloss",
+    "max_depth": 6,
+    "learning_rate": 0.05,
+    "seed": 42,
+    "nthread": len(os.sched_getaffinity(0)),
+}
+ROUNDS, EARLY_STOPPING_ROUNDS, HOLDOUT, EARLY_STOPPING = 300, 30, 0.2, 0.1
 # The suite's allowances and the FDR level, as driftloop's defaults set them.
 NULL_ALLOWANCE, OUTLIER_ALLOWANCE, UNSEEN_ALLOWANCE, ALPHA = 0.05, 0.02, 0.05, 0.05
 
@@ -71,6 +82,15 @@ def drift_tests(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, flo
     return out
 
 
+def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """fit_model's time-ordered split: (fit part, early-stopping slice, holdout)."""
+    ordered = frame.sort_values("ts", kind="stable")
+    cut = round(len(ordered) * (1 - HOLDOUT))
+    train, holdout = ordered.iloc[:cut], ordered.iloc[cut:]
+    stop_at = round(len(train) * (1 - EARLY_STOPPING))
+    return train.iloc[:stop_at], train.iloc[stop_at:], holdout
+
+
 def matrix(frame: pd.DataFrame, ref: xgb.QuantileDMatrix | None = None) -> xgb.QuantileDMatrix:
     """Features (native categorical) and label, binned once (on `ref`'s cuts when given)."""
     return xgb.QuantileDMatrix(
@@ -109,25 +129,14 @@ def main() -> None:
     roc_auc_score(batch[TARGET], batch["prediction"])
     lap("monitor")
     if args.mode == "retrain":
-        ordered = batch.sort_values("ts", kind="stable")
-        cut = round(len(ordered) * 0.8)
-        train, holdout = ordered.iloc[:cut], ordered.iloc[cut:]
-        stop_at = round(len(train) * 0.9)
-        fit = matrix(train.iloc[:stop_at])
+        fit_part, stop_part, holdout = split(batch)
+        fit = matrix(fit_part)
         booster = xgb.train(
-            {
-                "tree_method": "hist",
-                "objective": "binary:logistic",
-                "eval_metric": "logloss",
-                "max_depth": 6,
-                "learning_rate": 0.05,
-                "seed": 42,
-                "nthread": os.cpu_count(),
-            },
+            BOOSTER_PARAMS,
             fit,
-            num_boost_round=300,
-            evals=[(matrix(train.iloc[stop_at:], ref=fit), "stop")],
-            early_stopping_rounds=30,
+            num_boost_round=ROUNDS,
+            evals=[(matrix(stop_part, ref=fit), "stop")],
+            early_stopping_rounds=EARLY_STOPPING_ROUNDS,
             verbose_eval=False,
         )
         lap("train")

@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 import xgboost as xgb
+from bare import BOOSTER_PARAMS, EARLY_STOPPING_ROUNDS, ROUNDS, split
 from sklearn.metrics import roc_auc_score
 from synthetic import CATEGORICAL, NUMERIC, TARGET, make_frame
 
@@ -70,30 +71,19 @@ def cpu_seconds() -> float:
 def run_bare(frame: pd.DataFrame) -> dict[str, Any]:
     """XGBoost alone on fit_model's split and default parameters."""
     started = time.perf_counter()
-    ordered = frame.sort_values("ts", kind="stable")
-    cut = round(len(ordered) * 0.8)
-    train, holdout = ordered.iloc[:cut], ordered.iloc[cut:]
-    stop_at = round(len(train) * 0.9)
+    fit_rows, stop_rows, holdout = split(frame)
 
     def matrix(part: pd.DataFrame) -> xgb.DMatrix:
         return xgb.DMatrix(part[FEATURES], label=part[TARGET], enable_categorical=True)
 
-    fit_part, stop_part = matrix(train.iloc[:stop_at]), matrix(train.iloc[stop_at:])
+    fit_part, stop_part = matrix(fit_rows), matrix(stop_rows)
     matrices = time.perf_counter() - started
     booster = xgb.train(
-        {
-            "tree_method": "hist",
-            "objective": "binary:logistic",
-            "eval_metric": "logloss",
-            "max_depth": 6,
-            "learning_rate": 0.05,
-            "seed": 42,
-            "nthread": len(os.sched_getaffinity(0)),
-        },
+        BOOSTER_PARAMS,
         fit_part,
-        num_boost_round=300,
+        num_boost_round=ROUNDS,
         evals=[(stop_part, "stop")],
-        early_stopping_rounds=30,
+        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
         verbose_eval=False,
     )
     best = booster.best_iteration
