@@ -141,23 +141,40 @@ def validate_frame(
     if sample_rows <= 0 or len(frame) <= sample_rows:
         return _validate(context, name, frame)
     sampled = _validate(context, name, frame.sample(n=sample_rows, random_state=SAMPLE_SEED))
-    every_row = every_row_suite_name(name)
-    columns = [c for c in suite_columns(context.suites.get(every_row)) if c in frame.columns]
-    checked = _validate(context, every_row, frame[columns])
+    every_row = context.suites.get(every_row_suite_name(name))
+    checked = (
+        _validate(context, every_row.name, frame[suite_columns(every_row, present=frame.columns)])
+        if every_row.expectations
+        else None
+    )
+    return _combined(sampled, checked, sample_rows=sample_rows)
+
+
+def _combined(
+    sampled: ValidationOutcome, checked: ValidationOutcome | None, *, sample_rows: int
+) -> ValidationOutcome:
+    # A check that failed on every row is reported from there, not also from the sample.
+    on_all_rows = checked.failures if checked else ()
+    seen = {(f.expectation, f.column) for f in on_all_rows}
     failures = tuple(
         replace(f, detail=f"{f.detail} (in a sample of {sample_rows} rows)")
         for f in sampled.failures
+        if (f.expectation, f.column) not in seen
     )
+    success = sampled.success and (checked is None or checked.success)
+    docs_url = sampled.docs_url
+    if checked is not None and sampled.success and not checked.success:
+        docs_url = checked.docs_url
     return ValidationOutcome(
-        success=sampled.success and checked.success,
-        suite=name,
-        evaluated=sampled.evaluated + checked.evaluated,
-        failures=failures + checked.failures,
-        docs_url=sampled.docs_url if not sampled.success or checked.success else checked.docs_url,
+        success=success,
+        suite=sampled.suite,
+        evaluated=sampled.evaluated + (checked.evaluated if checked else 0),
+        failures=failures + on_all_rows,
+        docs_url=docs_url,
         result={
-            "success": sampled.success and checked.success,
+            "success": success,
             "sample_rows": sample_rows,
-            "validations": [sampled.result, checked.result],
+            "validations": [sampled.result] + ([checked.result] if checked else []),
         },
     )
 

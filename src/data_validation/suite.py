@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 
 import pandas as pd
 from great_expectations.expectations.expectation import Expectation
@@ -67,10 +68,11 @@ def every_row_suite(suite: gx.ExpectationSuite) -> gx.ExpectationSuite:
     )
 
 
-def suite_columns(suite: gx.ExpectationSuite) -> list[str]:
-    """The columns a suite's expectations name, in order, once each."""
+def suite_columns(suite: gx.ExpectationSuite, *, present: Iterable[object]) -> list[str]:
+    """The columns a suite's expectations name that are `present`, in order, once each."""
+    there = set(map(str, present))
     named = [getattr(e, "column", None) for e in suite.expectations]
-    return list(dict.fromkeys(c for c in named if isinstance(c, str)))
+    return list(dict.fromkeys(c for c in named if isinstance(c, str) and c in there))
 
 
 def build_suites(spec: DatasetSpec, reference: pd.DataFrame) -> list[gx.ExpectationSuite]:

@@ -117,3 +117,11 @@ def test_every_row_suites_hold_the_checks_without_allowance(tmp_path, spec, refe
         ("expect_column_values_to_not_be_null", "t"),
         ("expect_column_values_to_be_in_set", "y"),
     }
+
+
+def test_a_check_broken_in_the_sample_and_on_all_rows_is_reported_once(context, spec) -> None:
+    batch = make_frame(2000, seed=8)
+    batch.loc[::10, "y"] = 7  # 200 rows: the sample holds some of them too
+    outcome = validate_frame(context, batch, spec, sample_rows=200)
+    assert [(f.column, "sample" in f.detail) for f in outcome.failures] == [("y", False)]
+    assert "200 unexpected values" in outcome.failures[0].detail
