@@ -100,3 +100,30 @@ def test_a_failed_early_start_is_left_to_the_flow_call(monkeypatch) -> None:
     monkeypatch.setattr(SubprocessASGIServer, "start", refuse)
     with temporary_settings(EPHEMERAL, restore_defaults={PREFECT_API_URL}):
         cli.start_temporary_server()()  # no exception: the flow's own start reports it
+
+
+def test_console_script_exits_with_mains_code_after_the_other_exit_hooks(tmp_path) -> None:
+    marker = tmp_path / "hook-ran"
+    script = (
+        "import atexit, sys\n"
+        "from pipeline import cli\n"
+        "def main(argv=None):\n"
+        f"    atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "    print('done')\n"
+        "    return 3\n"
+        "cli.main = main\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 3 and done.stdout == "done\n"
+    assert marker.read_text() == "ran"  # a hook registered later (a server's stop) still ran
+
+
+def test_console_script_keeps_argparse_exit_codes() -> None:
+    script = "import sys\nfrom pipeline import cli\nsys.argv = ['driftloop', 'nosuch']\ncli.run()\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2 and "invalid choice" in done.stderr
