@@ -39,7 +39,8 @@ COPY src ./src
 COPY pyproject.toml dvc.yaml ./
 COPY --chown=10001:10001 great_expectations ./great_expectations
 COPY --chown=10001:10001 data/rainfall.yaml ./data/
-ENV PATH="/app/.venv/bin:$PATH" PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
+ENV PATH="/app/.venv/bin:$PATH" PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE \
+    MLFLOW_DISABLE_TELEMETRY=true
 USER 10001:10001
 
 FROM runtime AS serve

@@ -15,6 +15,9 @@ WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 # XGBoost's OpenMP threads spin while waiting; on a busy machine that makes training several
 # times slower, so let waiting threads sleep.
 export OMP_WAIT_POLICY ?= PASSIVE
+# MLflow 3 reports usage to its makers' servers outside CI unless told not to; driftloop talks
+# only to the servers it is configured for (Prefect's analytics are off in pyproject.toml).
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .PHONY: help install run demo simulate test test-unit test-all soak lint format typecheck all mlflow-ui clean
 
