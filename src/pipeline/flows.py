@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from config.settings import PolicyName, Settings, get_settings
 from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
-from pipeline import shipping, stages, tasks
+from pipeline import challenger, shipping, stages, tasks
 from pipeline.context import RunContext, RunSummary, ScoringSummary, finish, show_stage_logs
 from pipeline.notices import notify_failed_run
 from pipeline.replay import copy_batches, isolated_settings
@@ -36,7 +36,10 @@ def retraining_flow(
     with shipping.run_lock(settings, dataset.name):
         with shipping.promotion_lock(settings, dataset.name):
             shipping.complete_interrupted(
-                stages.mlflow_client(settings), settings, dataset.name, stages.deliver(settings)
+                challenger.mlflow_client(settings),
+                settings,
+                dataset.name,
+                challenger.deliver(settings),
             )
         pending = tasks.find_batch(dataset, settings.paths.ledger, Path(batch) if batch else None)
         if pending is None:
@@ -145,7 +148,7 @@ def process_batch(
     if not decision.retrain:
         kept = "dry run" if decision.would_retrain else "kept production"
         return finish(run, kept, str(decision), production)
-    return stages.retrain(run, decision, production, measured)
+    return challenger.retrain(run, decision, production, measured)
 
 
 def _replay_one(settings: Settings, dataset: DatasetSpec, path: Path) -> RunSummary:

@@ -27,10 +27,10 @@ SETTINGS = {"TRAINING__WINDOW": "last_k", "TRAINING__WINDOW_BATCHES": "1"}
 BOUNDARIES = {
     "after validate": "pipeline.stages:monitor",
     "after monitor": "pipeline.stages:decide",
-    "after decide": "pipeline.stages:train",
+    "after decide": "pipeline.challenger:train",
     "after train": "pipeline.model_tasks:register_challenger",
     "after register": "pipeline.model_tasks:evaluate",
-    "after evaluate": "pipeline.stages:release",
+    "after evaluate": "pipeline.challenger:release",
     "after the alias move": "pipeline.shipping:deliver_now",
     "after the dispatch": "pipeline.tasks:record_batch",
 }
