@@ -23,22 +23,24 @@ import numpy as np
 import pandas as pd
 from river.datasets import synth
 
-from config.metrics import compute_metrics, watched_metrics
-from config.settings import PolicySettings
 from config.spec import DatasetSpec, FeatureSpec, Task
-from model_monitoring.drift import DriftTests, ModelScores, measure_drift
+from evaluation.comparison import compare_on_holdout
+from evaluation.metrics import compute_metrics, watched_metrics
+from model_monitoring.drift import measure_drift
+from model_monitoring.measures import DriftTests, ModelScores
 from model_monitoring.policy import (
     CHANGE_SIGNALS,
     PastBatch,
     PolicyRules,
     RetrainDecision,
     fire_signals,
+    policy_rules,
     should_retrain,
 )
-from registry.comparison import compare_on_holdout
 from registry.promotion import decide_promotion
-from training.fit import TrainingParams, TrainingResult, fit_model
+from training.fit import TrainingResult, fit_model
 from training.model_code import predict_scores
+from training.params import TrainingParams
 from training.window import file_weights, select_window
 
 BATCHES = 20
@@ -225,7 +227,7 @@ def _decide(
 def policies(default_window: str, default_k: int) -> list[Policy]:
     """The policies compared: baselines, the anchors' drift-only trigger, driftloop's default."""
     # driftloop's shipped default preset, exactly as the flow resolves it.
-    default = PolicyRules(**PolicySettings().resolved(), full_window=default_k)
+    default = replace(policy_rules("default"), full_window=default_k)
     return [
         Policy("never", never=True),
         Policy("every batch (all data)", window="all"),

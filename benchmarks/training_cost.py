@@ -41,7 +41,8 @@ from sklearn.metrics import roc_auc_score
 from synthetic import CATEGORICAL, NUMERIC, TARGET, make_frame
 
 from config.spec import DatasetSpec, FeatureSpec, Task
-from training.fit import TrainingParams, fit_model
+from training.fit import fit_model
+from training.params import TrainingParams
 
 CASES = ("bare", "fit", "tuned", "tuned_seq")
 FEATURES = NUMERIC + list(CATEGORICAL)

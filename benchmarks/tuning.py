@@ -21,7 +21,8 @@ import pandas as pd
 
 from config.spec import DatasetSpec, load_spec
 from runs.batches import read_batch
-from training.fit import TrainingParams, fit_model
+from training.fit import fit_model
+from training.params import TrainingParams
 
 DATA = [
     Path("data/reference/rainfall.parquet"),

@@ -75,54 +75,30 @@ class DriftSettings(BaseModel):
     )
 
 
+# The retrain policy's names and signals (model_monitoring/policy.py holds the rules and their
+# defaults; a test keeps these literals equal to its PRESETS and SIGNALS).
 PolicyName = Literal["default", "drift-only", "metric-only", "every-batch", "never"]
 SignalName = Literal["realized_drop", "estimated_drop", "drift", "window_full"]
-# Named retrain policies; any field set in PolicySettings overrides the preset's value.
-POLICY_PRESETS: dict[str, dict[str, Any]] = {
-    # Chosen on benchmarks/adaptation.py: act on the first batch that shows a change, then give
-    # the new model one batch before judging it again (its holdout baseline is small and noisy).
-    "default": {
-        "signals": ["realized_drop", "estimated_drop", "drift"],
-        "persistence_n": 1,
-        "persistence_m": 1,
-        "cooldown": 1,
-    },
-    "metric-only": {"signals": ["realized_drop", "estimated_drop"]},
-    "drift-only": {"signals": ["drift"]},
-    "every-batch": {"signals": [], "every_batch": True},
-    "never": {"signals": []},
-}
 
 
 class PolicySettings(BaseModel):
-    """When to retrain: a named preset, with any field here overriding it."""
+    """When to retrain: a named policy, with any field set here overriding it (None: unset)."""
 
     name: PolicyName = "default"
     signals: list[SignalName] | None = None
-    realized_drop: float = Field(0.02, ge=0, description="realized metric drop that fires")
-    estimated_drop: float = Field(0.03, ge=0, description="estimated metric drop that fires")
+    realized_drop: float | None = Field(None, ge=0, description="realized metric drop that fires")
+    estimated_drop: float | None = Field(None, ge=0, description="estimated metric drop that fires")
     persistence_n: int | None = Field(None, ge=1)
     persistence_m: int | None = Field(None, ge=1)
     cooldown: int | None = Field(None, ge=0, description="batches to wait after a retrain")
     budget: int | None = Field(None, ge=0, description="retrains allowed per budget_window")
-    budget_window: int = Field(20, ge=1)
+    budget_window: int | None = Field(None, ge=1)
     every_batch: bool | None = None
-    dry_run: bool = False
+    dry_run: bool | None = None
 
-    def resolved(self) -> dict[str, Any]:
-        """The preset's values with this section's explicit fields on top."""
-        values: dict[str, Any] = {
-            "persistence_n": 1,
-            "persistence_m": 1,
-            "cooldown": 0,
-            "every_batch": False,
-        }
-        values |= POLICY_PRESETS[self.name]
-        values |= {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
-        values["signals"] = tuple(values["signals"])
-        if values["persistence_n"] > values["persistence_m"]:
-            raise ValueError("persistence_n must not exceed persistence_m")
-        return values
+    def overrides(self) -> dict[str, Any]:
+        """The fields set here, as overrides of the named policy."""
+        return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
 
 
 class TrainingSettings(BaseModel):

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from config.metrics import (
+from evaluation.metrics import (
     BOOTSTRAP_MAX_ROWS,
     bootstrap_interval,
     encode_truth,
     metrics_from_codes,
 )
-from config.resampling import metric_evaluator
+from evaluation.resampling import metric_evaluator
 from model_monitoring.estimate import estimate_performance
-
-if TYPE_CHECKING:
-    from model_monitoring.drift import DriftSummary, ModelScores
+from model_monitoring.measures import DriftSummary, ModelScores
 
 BOOTSTRAP_RESAMPLES = 300
 BOOTSTRAP_SEED = 7

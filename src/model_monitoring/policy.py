@@ -8,11 +8,12 @@ history of earlier batches. Both are plain functions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from config.metrics import HIGHER_IS_BETTER, improvement
-from model_monitoring.drift import DriftSummary
+from evaluation.metrics import HIGHER_IS_BETTER, improvement
+from model_monitoring.measures import DriftSummary
 
 logger = logging.getLogger(__name__)
 
@@ -23,19 +24,54 @@ CHANGE_SIGNALS = ("realized_drop", "estimated_drop", "drift")
 
 @dataclass(frozen=True)
 class PolicyRules:
-    """Which signals count and how eagerly to act on them."""
+    """Which signals count and how eagerly to act on them; the defaults are the default policy.
+
+    Chosen on benchmarks/adaptation.py: act on the first batch that shows a change, then give the
+    new model one batch (`cooldown`) before judging it again, since its holdout baseline is small
+    and noisy.
+    """
 
     signals: tuple[str, ...] = CHANGE_SIGNALS
     realized_drop: float = 0.02
     estimated_drop: float = 0.03
     persistence_n: int = 1
     persistence_m: int = 1
-    cooldown: int = 0
+    cooldown: int = 1
     budget: int | None = None
     budget_window: int = 20
     every_batch: bool = False
     dry_run: bool = False
     full_window: int = 3
+
+    def __post_init__(self) -> None:
+        """Refuse rules that can never be met."""
+        if self.persistence_n > self.persistence_m:
+            raise ValueError("persistence_n must not exceed persistence_m")
+
+
+# Named policies: each is the default rules with these fields changed. The presets other than
+# the default act on every signal they watch at once (no cooldown).
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "metric-only": {"signals": ("realized_drop", "estimated_drop"), "cooldown": 0},
+    "drift-only": {"signals": ("drift",), "cooldown": 0},
+    "every-batch": {"signals": (), "every_batch": True, "cooldown": 0},
+    "never": {"signals": (), "cooldown": 0},
+}
+
+
+def policy_rules(name: str, overrides: Mapping[str, Any] | None = None) -> PolicyRules:
+    """The named policy, with every field given in `overrides` (None: not given) on top.
+
+    Raises:
+        ValueError: an unknown policy name, or rules that can never be met.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(PRESETS)}")
+    values = PRESETS[name] | {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "signals" in values:
+        values["signals"] = tuple(values["signals"])
+    return replace(PolicyRules(), **values)
 
 
 @dataclass(frozen=True)

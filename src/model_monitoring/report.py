@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,8 +15,7 @@ from evidently import (
 from evidently.metrics import ValueDrift
 from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
 
-if TYPE_CHECKING:
-    from model_monitoring.drift import DriftTests, ModelScores
+from model_monitoring.measures import DriftTests, ModelScores
 
 PREDICTION = "prediction"
 SAMPLE_SEED = 0  # the same rows are tested when a batch is measured again

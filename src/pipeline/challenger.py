@@ -9,8 +9,11 @@ from pathlib import Path
 from mlflow import MlflowClient
 from prefect.runtime import flow_run
 
+from config.manifest import Manifest
 from config.settings import Settings
 from delivery.notify import Notification
+from evaluation.holdout import Evaluation
+from evaluation.slices import slice_regressions
 from model_monitoring.policy import RetrainDecision
 from pipeline import model_tasks, shipping, tasks
 from pipeline.context import RunContext, RunSummary, finish
@@ -25,12 +28,10 @@ from pipeline.notices import notify
 from pipeline.records import candidates, model_card, promotion_text
 from pipeline.stages import Measured
 from registry import tracking
-from registry.evaluation import Evaluation
 from registry.models import RegisteredVersion
 from registry.promotion import PromotionDecision
 from runs.batches import SOURCE_COLUMN
 from training.fit import TrainingResult
-from training.slices import slice_regressions
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Candidate:
 
     result: TrainingResult
     version: RegisteredVersion
-    manifest: list[dict[str, str]]
+    manifest: Manifest
 
 
 def retrain(
@@ -85,7 +86,7 @@ def train(
         frame = tasks.load_training_frame(
             manifest, Path.cwd(), SOURCE_COLUMN, known=measured.frames
         )
-        seen = {e["sha256"] for e in measured.manifest} if production else set()
+        seen = {e.sha256 for e in measured.manifest} if production else set()
         result = model_tasks.train_challenger(
             frame, dataset, training_params(settings), seen, weights
         )

@@ -6,25 +6,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from config.metrics import DEFAULT_FLOOR
+from config.manifest import Manifest
 from config.settings import Settings
 from config.spec import DatasetSpec
 from model_monitoring.policy import CHANGE_SIGNALS, RetrainDecision
 from model_monitoring.report import sample_rows
 from pipeline import tasks
 from pipeline.context import RunContext
+from registry import promotion
 from registry.models import RegisteredVersion
 from registry.release import BATCH_TAG
 from runs import ledger
 from runs.batches import build_manifest
 from runs.provenance import git_commit, manifest_hash
-from training.fit import TrainingParams
+from training.params import TrainingParams
 from training.window import file_weights, select_window
 
 
 def drift_reference(
     settings: Settings, dataset: DatasetSpec, production: RegisteredVersion | None
-) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+) -> tuple[pd.DataFrame, Manifest]:
     """The production model's training data (or the spec's reference before the first model)."""
     if production is None:
         manifest = build_manifest([dataset.reference], Path.cwd())
@@ -47,7 +48,7 @@ def regime_files(settings: Settings, dataset: DatasetSpec, run: RunContext) -> l
 
 def training_window(
     settings: Settings, dataset: DatasetSpec, run: RunContext, decision: RetrainDecision
-) -> tuple[list[dict[str, str]], dict[str, float]]:
+) -> tuple[Manifest, dict[str, float]]:
     """The files the challenger trains on and each file's weight.
 
     A retrain on a change signal starts a new regime: it trains on this batch alone, since older
@@ -63,12 +64,12 @@ def training_window(
     chosen = select_window(paths, window=t.window, batches=t.window_batches)
     manifest = build_manifest(chosen, Path.cwd())
     weights = file_weights(len(manifest), window=t.window, half_life=t.decay_half_life)
-    return manifest, {e["sha256"]: w for e, w in zip(manifest, weights, strict=True)}
+    return manifest, {e.sha256: w for e, w in zip(manifest, weights, strict=True)}
 
 
-def new_labelled_rows(run: RunContext, production_manifest: list[dict[str, str]]) -> int:
+def new_labelled_rows(run: RunContext, production_manifest: Manifest) -> int:
     """Labelled rows in this batch that the production model was not trained on."""
-    known = {e["sha256"] for e in production_manifest}
+    known = {e.sha256 for e in production_manifest}
     return run.rows if run.labelled and run.batch.sha256 not in known else 0
 
 
@@ -94,7 +95,7 @@ def training_params(settings: Settings) -> TrainingParams:
 def metric_floor(settings: Settings, metric: str) -> float | None:
     """The configured absolute floor, or the metric's default floor."""
     floor = settings.promotion.floor
-    return floor if floor is not None else DEFAULT_FLOOR.get(metric)
+    return promotion.metric_floor(metric, floor)
 
 
 def alias_names(settings: Settings) -> dict[str, str]:
@@ -107,9 +108,7 @@ def alias_names(settings: Settings) -> dict[str, str]:
     }
 
 
-def version_tags(
-    manifest: list[dict[str, str]], reasons: tuple[str, ...], batch_sha256: str
-) -> dict[str, str]:
+def version_tags(manifest: Manifest, reasons: tuple[str, ...], batch_sha256: str) -> dict[str, str]:
     """Provenance tags for a model version: data fingerprint, git commit, why it was trained."""
     tags = {
         BATCH_TAG: batch_sha256,

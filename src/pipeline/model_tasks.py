@@ -11,25 +11,22 @@ import httpx
 import pandas as pd
 from prefect import task
 
+from config.manifest import Manifest
 from config.settings import GitHubSettings, MlflowSettings, PromotionSettings
 from config.spec import DatasetSpec
 from delivery.dispatch import DispatchRequest, DispatchResult
+from evaluation.holdout import Evaluation, EvaluationRules, evaluate_challenger
 from pipeline import shipping
 from pipeline.tasks import REGISTRY_RETRIES, UNCACHED
 from registry import models, release, tracking
-from registry.evaluation import Evaluation, EvaluationRules, evaluate_challenger
 from registry.models import ModelFiles, RegisteredVersion
 from registry.promotion import PromotionDecision, decide_promotion
 from registry.release import RegistryAction
 from runs import batches
-from training.fit import (
-    TrainingParams,
-    TrainingResult,
-    fit_model,
-    model_code_path,
-    save_model_files,
-)
-from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
+from training.fit import TrainingResult, fit_model
+from training.model_code import predict_scores
+from training.params import TrainingParams
+from training.served import BoosterScorer, model_artifacts, model_code_path
 
 
 @task(**UNCACHED)
@@ -57,7 +54,7 @@ def register_challenger(
     spec: DatasetSpec,
     result: TrainingResult,
     *,
-    manifest: list[dict[str, Any]],
+    manifest: Manifest,
     tags: dict[str, str],
     workdir: Path,
 ) -> RegisteredVersion:
@@ -66,13 +63,11 @@ def register_challenger(
     experiment = tracking.ensure_experiment(
         client, settings.training_experiment, settings.artifact_root
     )
-    booster, schema = save_model_files(result, workdir)
     example = result.holdout[list(spec.model_columns)].head(5)
     return models.log_model_version(
         experiment,
         name=spec.name,
-        files=ModelFiles(booster=booster, schema=schema, code=model_code_path()),
-        artifacts={"booster": BOOSTER_ARTIFACT, "schema": SCHEMA_ARTIFACT},
+        files=ModelFiles(code=model_code_path(), artifacts=model_artifacts(result, workdir)),
         params=result.params,
         metrics=result.metrics,
         example=example,
@@ -102,7 +97,7 @@ def evaluate(
     holdout = result.holdout
     theirs = None
     if champion is not None:
-        scorer = models.load_scorer(champion.uri)
+        scorer = BoosterScorer.from_artifacts(models.read_model_artifacts(champion.uri))
         theirs = (scorer.predict(holdout[list(spec.model_columns)]), champion.classes)
     return evaluate_challenger(
         holdout,

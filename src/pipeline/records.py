@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from config.manifest import Manifest
 from data_validation.gate import ValidationOutcome
-from model_monitoring.drift import DriftSummary
+from evaluation.holdout import Evaluation
+from evaluation.slices import render_slice_table
 from model_monitoring.estimate import ESTIMATE_CAVEAT
+from model_monitoring.measures import DriftSummary
 from model_monitoring.policy import RetrainDecision
 from registry.card import CardFacts, render_model_card
-from registry.evaluation import Evaluation
 from registry.models import RegisteredVersion
 from registry.promotion import PromotionDecision
 from registry.release import RegistryAction
 from runs.record import CandidateRow
 from training.fit import TrainingResult
-from training.slices import render_slice_table
 
 if TYPE_CHECKING:
     from pipeline.context import RunContext
@@ -112,7 +113,7 @@ def model_card(
     evaluation: Evaluation,
     decision: PromotionDecision,
     action: RegistryAction,
-    manifest: list[dict[str, Any]],
+    manifest: Manifest,
     champion: RegisteredVersion | None,
 ) -> str:
     """The model card of a freshly registered version."""

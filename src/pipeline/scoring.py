@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.metrics import DEFAULT_METRIC, watched_metrics
 from config.settings import Settings
 from config.spec import DatasetSpec
 from data_validation.errors import DataValidationError
+from evaluation.metrics import DEFAULT_METRIC, watched_metrics
 from pipeline import tasks
 from pipeline.context import ScoringSummary, stamp
 from pipeline.inputs import drift_reference, drift_sample

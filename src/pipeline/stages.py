@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from config.metrics import DEFAULT_METRIC, watched_metrics
+from config.manifest import Manifest
 from data_validation.quarantine import unreadable_outcome
 from delivery.notify import Notification
-from model_monitoring.drift import DriftSummary
-from model_monitoring.policy import PolicyRules, RetrainDecision
+from evaluation.metrics import DEFAULT_METRIC, watched_metrics
+from model_monitoring.measures import DriftSummary
+from model_monitoring.policy import RetrainDecision, policy_rules
 from pipeline import tasks
 from pipeline.context import RunContext, RunSummary, finish, reject, stamp
 from pipeline.inputs import (
@@ -33,7 +34,7 @@ class Measured:
 
     drift: DriftSummary
     report: Path
-    manifest: list[dict[str, str]]
+    manifest: Manifest
     metric: str
     watch: tuple[str, ...]
     # The batch and a one-file reference, by content hash: training takes them from here.
@@ -104,7 +105,7 @@ def monitor(run: RunContext, frame: pd.DataFrame, production: RegisteredVersion 
     run.measured(metric, drift.realized.get(metric), drift.estimated.get(metric))
     frames = {run.batch.sha256: frame}
     if len(manifest) == 1:
-        frames[manifest[0]["sha256"]] = reference
+        frames[manifest[0].sha256] = reference
     return Measured(drift, report, manifest, metric, watch, frames)
 
 
@@ -125,15 +126,16 @@ def decide(
     decision = tasks.decide_retrain(
         measured.drift,
         settings.paths.ledger,
-        rules=PolicyRules(
-            **settings.policy.resolved(), full_window=settings.training.window_batches
+        rules=replace(
+            policy_rules(settings.policy.name, settings.policy.overrides()),
+            full_window=settings.training.window_batches,
         ),
         regime_files=len(regime_files(settings, run.dataset, run)),
         model_files=len(measured.manifest) if production else 0,
         watch=measured.watch,
         baselines=production.metrics if production else {},
         force=force,
-        new_labelled_rows=new_labelled_rows(run, measured.manifest if production else []),
+        new_labelled_rows=new_labelled_rows(run, measured.manifest if production else ()),
     )
     run.decided(decision)
     run.note(

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
+from config.manifest import Manifest
 from config.settings import DriftSettings, MlflowSettings
 from config.spec import DatasetSpec
 from data_validation import gate
@@ -22,13 +23,8 @@ from data_validation.gate import ValidationOutcome
 from data_validation.quarantine import quarantine_batch
 from delivery import dispatch
 from delivery.errors import DispatchError
-from model_monitoring.drift import (
-    DriftSummary,
-    DriftTests,
-    ModelScores,
-    measure_drift,
-    write_report,
-)
+from model_monitoring.drift import measure_drift, write_report
+from model_monitoring.measures import DriftSummary, DriftTests, ModelScores
 from model_monitoring.policy import (
     PastBatch,
     PolicyRules,
@@ -42,6 +38,7 @@ from runs import batches, ledger, predictions
 from runs.batches import BatchFile
 from runs.ledger import LedgerEntry
 from runs.record import DecisionRecord, write_record
+from training.served import BoosterScorer
 
 
 def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -119,7 +116,7 @@ def get_production(settings: MlflowSettings, name: str, alias: str) -> Registere
 
 @task(**UNCACHED)
 def load_training_frame(
-    manifest: list[dict[str, Any]],
+    manifest: Manifest,
     root: Path,
     source_column: str | None = None,
     known: dict[str, pd.DataFrame] | None = None,
@@ -132,12 +129,10 @@ def load_training_frame(
 
 
 @task(**REGISTRY_RETRIES)
-def production_manifest(
-    settings: MlflowSettings, production: RegisteredVersion
-) -> list[dict[str, Any]]:
+def production_manifest(settings: MlflowSettings, production: RegisteredVersion) -> Manifest:
     """The training-data manifest logged with the production model."""
-    client = tracking.connect(settings.tracking_uri)
-    return models.load_training_manifest(client, production.run_id)
+    tracking.connect(settings.tracking_uri)
+    return models.load_training_manifest(production.run_id)
 
 
 @task(**UNCACHED)
@@ -150,7 +145,7 @@ def score_batch(
 ) -> ModelScores:
     """Score the reference and the batch with the production model; read its calibration."""
     client = tracking.connect(settings.tracking_uri)
-    scorer = models.load_scorer(production.uri)
+    scorer = BoosterScorer.from_artifacts(models.read_model_artifacts(production.uri))
     # Only the model's inputs: MLflow warns about every extra column (target, timestamp, ids).
     columns = list(spec.model_columns)
     return ModelScores(

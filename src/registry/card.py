@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry.comparison import PairedDifference
+from config.manifest import DataFile
+from evaluation.comparison import PairedDifference
 from registry.promotion import PromotionDecision
 
 
@@ -21,7 +22,7 @@ class CardFacts:
     target: str
     numeric: Sequence[str]
     categorical: dict[str, list[str]]
-    manifest: Sequence[dict[str, Any]]
+    manifest: Sequence[DataFile]
     train_rows: int
     holdout_rows: int
     params: dict[str, Any]
@@ -59,7 +60,7 @@ def render_model_card(facts: CardFacts) -> str:
         "",
         "| file | sha256 |",
         "|---|---|",
-        *[f"| `{e['path']}` | `{str(e['sha256'])[:16]}` |" for e in facts.manifest],
+        *[f"| `{e.path}` | `{e.sha256[:16]}` |" for e in facts.manifest],
         "",
         "## Features",
         "",

@@ -6,14 +6,13 @@ import functools
 import json
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
-import xgboost as xgb
 import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
@@ -22,7 +21,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.utils.time import get_current_time_millis as now_ms
 
-from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
+from config.manifest import DataFile, Manifest, manifest_json, parse_manifest
+from registry.errors import RegistryError
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,10 @@ SERVING_REQUIREMENTS = ["mlflow", "xgboost", "pandas", "numpy"]
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """Files that make up a model: the booster, its schema, and the pyfunc code that serves them."""
+    """Files that make up a model: the pyfunc code that serves it and its data, by artifact key."""
 
-    booster: Path
-    schema: Path
     code: Path
+    artifacts: Mapping[str, Path]
 
 
 @dataclass(frozen=True)
@@ -71,12 +70,11 @@ def log_model_version(
     *,
     name: str,
     files: ModelFiles,
-    artifacts: dict[str, str],
     params: dict[str, Any],
     metrics: dict[str, float],
     example: pd.DataFrame,
     example_output: Any,
-    manifest: list[dict[str, Any]],
+    manifest: Sequence[DataFile],
     tags: dict[str, str],
     calibration: dict[str, list[float]] | None = None,
     trials: Sequence[dict[str, Any]] = (),
@@ -86,8 +84,7 @@ def log_model_version(
     Args:
         experiment_id: Training experiment.
         name: Registered model name (the dataset's name).
-        files: Booster, schema and the models-from-code file.
-        artifacts: Artifact key -> role, e.g. {"booster": ..., "schema": ...} for the pyfunc.
+        files: The models-from-code file and the data files it reads (booster, schema).
         params: Hyperparameters.
         metrics: Holdout metrics (logged as `holdout.<name>`).
         example: A few raw input rows (input example and signature).
@@ -105,16 +102,13 @@ def log_model_version(
         mlflow.set_tags({"driftloop.stage": "train", **tags})
         mlflow.log_params(params)
         mlflow.log_metrics({f"holdout.{k}": v for k, v in metrics.items()})
-        mlflow.log_text(json.dumps(manifest, indent=2), MANIFEST_ARTIFACT)
+        mlflow.log_text(manifest_json(manifest), MANIFEST_ARTIFACT)
         if calibration is not None:
             mlflow.log_dict(calibration, CALIBRATION_ARTIFACT)
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,
             python_model=str(files.code),
-            artifacts={
-                artifacts["booster"]: str(files.booster),
-                artifacts["schema"]: str(files.schema),
-            },
+            artifacts={key: str(path) for key, path in files.artifacts.items()},
             signature=infer_signature(example, example_output),
             input_example=example,
             pip_requirements=SERVING_REQUIREMENTS,
@@ -201,11 +195,9 @@ def _registered(name: str, version: ModelVersion) -> RegisteredVersion:
     )
 
 
-def load_training_manifest(client: MlflowClient, run_id: str) -> list[dict[str, Any]]:
+def load_training_manifest(run_id: str) -> Manifest:
     """Read the training-data manifest logged with a model's run."""
-    text = mlflow.artifacts.load_text(f"runs:/{run_id}/{MANIFEST_ARTIFACT}")
-    manifest: list[dict[str, Any]] = json.loads(text)
-    return manifest
+    return parse_manifest(mlflow.artifacts.load_text(f"runs:/{run_id}/{MANIFEST_ARTIFACT}"))
 
 
 def load_calibration(client: MlflowClient, run_id: str) -> dict[str, list[float]] | None:
@@ -227,40 +219,34 @@ def log_model_card(client: MlflowClient, version: RegisteredVersion, card: str) 
     )
 
 
-@dataclass(frozen=True)
-class BoosterScorer:
-    """A registered model as driftloop scores with it: the booster and its feature schema."""
+def read_model_artifacts(uri: str) -> dict[str, bytes]:
+    """Read a registered model's data files, by artifact key, without running its code.
 
-    booster: xgb.Booster
-    schema: dict[str, Any]
+    The version's files are downloaded and only data is read from them, located through the
+    MLmodel file (YAML, read safely). Nothing stored with the model is executed, so a tampered
+    registry cannot make the pipeline run code, and an artifact path that leads outside the
+    downloaded folder is refused. A registered version never changes, so the last two read stay
+    in memory: a retraining run scores the champion on the batch and again on the holdout.
 
-    def predict(self, frame: pd.DataFrame) -> Any:
-        """Score raw rows exactly as the served model does."""
-        return predict_scores(self.booster, frame, self.schema)
-
-
-def load_scorer(uri: str) -> BoosterScorer:
-    """Load a registered model for scoring without running any code stored with it.
-
-    The version's files are downloaded and only data is read from them: the booster in
-    XGBoost's own format and the JSON schema, located through the MLmodel file (YAML, read
-    safely). The scoring code is the installed `training.model_code`, never the copy in the
-    registry, so a tampered registry cannot make the pipeline execute anything. A registered
-    version never changes, so the last two loaded stay in memory: a retraining run scores the
-    champion on the batch and again on the challenger's holdout.
+    Raises:
+        RegistryError: an artifact path points outside the model's own files.
     """
-    return _load_scorer(mlflow.get_registry_uri(), uri)
+    return _read_model_artifacts(mlflow.get_registry_uri(), uri)
 
 
 @functools.lru_cache(maxsize=2)
-def _load_scorer(registry_uri: str, uri: str) -> BoosterScorer:
+def _read_model_artifacts(registry_uri: str, uri: str) -> dict[str, bytes]:
     # Keyed by the registry too: two registries can both hold a "models:/toy/1".
     with tempfile.TemporaryDirectory() as workdir:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=workdir))
         description = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
-        files = description["flavors"]["python_function"]["artifacts"]
-        booster = xgb.Booster()
-        booster.load_model(str(local / files[BOOSTER_ARTIFACT]["path"]))
-        schema_path = local / files[SCHEMA_ARTIFACT]["path"]
-        schema: dict[str, Any] = json.loads(schema_path.read_text(encoding="utf-8"))
-    return BoosterScorer(booster, schema)
+        files = description["flavors"]["python_function"].get("artifacts", {})
+        contents = {}
+        for key, entry in files.items():
+            path = (local / entry["path"]).resolve()
+            if not path.is_relative_to(local.resolve()):
+                raise RegistryError(
+                    f"{uri}: artifact {key!r} points outside the model's files ({entry['path']})"
+                )
+            contents[key] = path.read_bytes()
+    return contents

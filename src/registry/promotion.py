@@ -5,10 +5,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from config.metrics import clears_floor
-from registry.comparison import PairedDifference
+from evaluation.comparison import PairedDifference
+from evaluation.metrics import HIGHER_IS_BETTER
 
 logger = logging.getLogger(__name__)
+
+# A ROC AUC of 0.5 is a coin toss; a model that cannot clear 0.55 on its own holdout is not shipped.
+DEFAULT_FLOOR = {"roc_auc": 0.55}
+
+
+def metric_floor(metric: str, configured: float | None) -> float | None:
+    """The absolute floor on `metric`: the configured one, else the metric's default (or none)."""
+    return configured if configured is not None else DEFAULT_FLOOR.get(metric)
+
+
+def clears_floor(metric: str, value: float, floor: float | None) -> bool:
+    """Whether `value` is on the right side of the absolute floor (no floor: always)."""
+    if floor is None:
+        return True
+    return value >= floor if HIGHER_IS_BETTER[metric] else value <= floor
 
 
 @dataclass(frozen=True)

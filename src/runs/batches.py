@@ -5,14 +5,14 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
+from config.manifest import DataFile, Manifest
 from runs.errors import BatchReadError, LedgerError
 
 BATCH_SUFFIXES = {".csv", ".parquet"}
@@ -195,7 +195,7 @@ def find_next_batch(
     return None
 
 
-def build_manifest(paths: list[Path], root: Path) -> list[dict[str, str]]:
+def build_manifest(paths: Sequence[Path], root: Path) -> Manifest:
     """Describe training data files: path (relative to `root` when inside it) and content hash."""
     manifest = []
     for path in paths:
@@ -204,12 +204,12 @@ def build_manifest(paths: list[Path], root: Path) -> list[dict[str, str]]:
             if path.resolve().is_relative_to(root.resolve())
             else path.resolve()
         )
-        manifest.append({"path": shown.as_posix(), "sha256": content_hash(path)})
-    return manifest
+        manifest.append(DataFile(path=shown.as_posix(), sha256=content_hash(path)))
+    return tuple(manifest)
 
 
 def read_manifest(
-    manifest: list[dict[str, Any]],
+    manifest: Sequence[DataFile],
     root: Path,
     *,
     source_column: str | None = None,
@@ -227,19 +227,19 @@ def read_manifest(
     held = known or {}
     frames = []
     for entry in manifest:
-        if entry["sha256"] in held:
-            frames.append(held[entry["sha256"]])
+        if entry.sha256 in held:
+            frames.append(held[entry.sha256])
             continue
-        path = root / entry["path"]
-        if not path.is_file() or content_hash(path) != entry["sha256"]:
+        path = root / entry.path
+        if not path.is_file() or content_hash(path) != entry.sha256:
             raise LedgerError(
-                f"training data {entry['path']} is missing or changed since the model was "
+                f"training data {entry.path} is missing or changed since the model was "
                 "trained: restore it with `dvc checkout` (or `dvc pull`)"
             )
         frames.append(read_batch(path))
     if source_column is not None:
         frames = [
-            f.assign(**{source_column: e["sha256"]}) for f, e in zip(frames, manifest, strict=True)
+            f.assign(**{source_column: e.sha256}) for f, e in zip(frames, manifest, strict=True)
         ]
     # One file needs no concatenation, which would copy it.
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

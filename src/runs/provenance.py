@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+
+from config.manifest import DataFile
 
 
 def git_commit(cwd: Path) -> str | None:
@@ -24,9 +26,9 @@ def git_commit(cwd: Path) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def manifest_hash(manifest: list[dict[str, Any]]) -> str:
+def manifest_hash(manifest: Sequence[DataFile]) -> str:
     """One hash for a list of data files: changes when any file's content or the order changes."""
     digest = hashlib.sha256()
     for entry in manifest:
-        digest.update(f"{entry['path']}\0{entry['sha256']}\n".encode())
+        digest.update(f"{entry.path}\0{entry.sha256}\n".encode())
     return digest.hexdigest()

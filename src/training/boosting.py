@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import xgboost as xgb
@@ -11,11 +11,8 @@ import xgboost as xgb
 from config.spec import DatasetSpec, Task
 from training.device import Device
 from training.matrices import MAX_BIN, build_matrices
+from training.params import TrainingParams
 from training.tuning import TuningResult, available_cores, should_tune, tune_hyperparams
-
-if TYPE_CHECKING:
-    # Annotation only: fit.py imports this module.
-    from training.fit import TrainingParams
 
 logger = logging.getLogger(__name__)
 

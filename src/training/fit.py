@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import xgboost as xgb
 
-from config.metrics import compute_metrics, encode_labels
 from config.spec import DatasetSpec, Task
-from training import model_code
+from evaluation.metrics import compute_metrics, encode_labels
 from training.boosting import train_booster
 from training.calibration import fit_calibration
-from training.device import DeviceRequest, resolve_device
+from training.device import resolve_device
 from training.errors import TrainingError
 from training.model_code import predict_scores
+from training.params import TrainingParams
 from training.tuning import TrialRecord
 
 logger = logging.getLogger(__name__)
@@ -28,28 +26,6 @@ MIN_CLASSES = 2
 # Early stopping watches the newest slice of the training part, never the holdout, so the holdout
 # stays an unbiased referee between challenger and champion.
 EARLY_STOPPING_FRACTION = 0.1
-
-
-@dataclass(frozen=True)
-class TrainingParams:
-    """XGBoost hyperparameters, the split, and the tuning budget (tuning_trials 0: no tuning).
-
-    `n_jobs` 0 means every core this process may use; `device` "auto" trains on the GPU when
-    XGBoost has CUDA support and a GPU is visible.
-    """
-
-    n_estimators: int = 300
-    max_depth: int = 6
-    learning_rate: float = 0.05
-    early_stopping_rounds: int = 30
-    holdout_fraction: float = 0.2
-    seed: int = 42
-    n_jobs: int = 0
-    tuning_trials: int = 0
-    tuning_timeout_seconds: float = 60.0
-    tuning_jobs: int = 0
-    tuning_min_rows: int = 1000
-    device: DeviceRequest = "auto"
 
 
 @dataclass(frozen=True)
@@ -198,18 +174,3 @@ def _category_labels(values: pd.Series) -> list[str]:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
-
-
-def save_model_files(result: TrainingResult, directory: Path) -> tuple[Path, Path]:
-    """Write the booster (XGBoost's UBJSON format) and its schema; return both paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    booster_path = directory / "model.ubj"
-    schema_path = directory / "schema.json"
-    result.booster.save_model(str(booster_path))
-    schema_path.write_text(json.dumps(result.schema, indent=2), encoding="utf-8")
-    return booster_path, schema_path
-
-
-def model_code_path() -> Path:
-    """The models-from-code file MLflow logs to serve the booster."""
-    return Path(model_code.__file__)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from config.metrics import encode_labels
 from config.spec import DatasetSpec, Task
+from evaluation.metrics import encode_labels
 from training.model_code import prepare_features
 
 # A QuantileDMatrix is binned once, at this many bins; every booster trained on it must use the

@@ -10,8 +10,9 @@ import pytest
 
 from config.spec import load_spec
 from demo_data.rainfall import load_source_frame
-from training.fit import TrainingParams, TrainingResult, fit_model
+from training.fit import TrainingResult, fit_model
 from training.model_code import predict_scores
+from training.params import TrainingParams
 
 ROOT = Path(__file__).resolve().parents[2]
 

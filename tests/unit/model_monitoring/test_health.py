@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from config.metrics import compute_metrics
+from evaluation.metrics import compute_metrics
 from factories import make_frame
-from model_monitoring.drift import DriftSummary, ModelScores
 from model_monitoring.health import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, with_model_health
+from model_monitoring.measures import DriftSummary, ModelScores
 
 
 def _empty_summary(rows: int) -> DriftSummary:

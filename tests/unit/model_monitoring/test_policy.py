@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
-from config.settings import PolicySettings
-from model_monitoring.drift import DriftSummary
+from config.settings import PolicyName, PolicySettings, SignalName
+from model_monitoring.measures import DriftSummary
 from model_monitoring.policy import (
+    CHANGE_SIGNALS,
+    PRESETS,
+    SIGNALS,
     PastBatch,
     PolicyRules,
     RetrainDecision,
     Signals,
     fire_signals,
+    policy_rules,
     should_retrain,
 )
 
@@ -164,11 +170,18 @@ def test_every_batch_policy_retrains_without_signals() -> None:
 
 
 def test_presets_resolve_and_fields_override_them() -> None:
-    default = PolicySettings().resolved()
-    assert default["signals"] == ("realized_drop", "estimated_drop", "drift")
-    assert default["cooldown"] == 1
-    drift_only = PolicySettings(name="drift-only", cooldown=3).resolved()
-    assert drift_only["signals"] == ("drift",) and drift_only["cooldown"] == 3
-    assert PolicyRules(**PolicySettings(name="never").resolved()).signals == ()
+    default = policy_rules("default", PolicySettings().overrides())
+    assert default == PolicyRules()
+    assert default.signals == ("realized_drop", "estimated_drop", "drift")
+    assert default.cooldown == 1
+    drift_only = policy_rules("drift-only", PolicySettings(cooldown=3).overrides())
+    assert drift_only.signals == ("drift",) and drift_only.cooldown == 3
+    assert policy_rules("never").signals == ()
     with pytest.raises(ValueError, match="persistence_n"):
-        PolicySettings(persistence_n=3, persistence_m=2).resolved()
+        policy_rules("default", PolicySettings(persistence_n=3, persistence_m=2).overrides())
+
+
+def test_the_settings_offer_exactly_the_policies_and_signals_defined_here() -> None:
+    assert set(get_args(PolicyName)) == set(PRESETS)
+    assert set(get_args(SignalName)) == set(SIGNALS)
+    assert set(CHANGE_SIGNALS) <= set(SIGNALS)

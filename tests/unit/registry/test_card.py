@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from config.manifest import DataFile
+from evaluation.comparison import PairedDifference
 from registry.card import CardFacts, render_model_card
-from registry.comparison import PairedDifference
 from registry.promotion import decide_promotion
 
 
@@ -23,7 +24,7 @@ def facts(**changes: object) -> CardFacts:
         target="rain",
         numeric=["temperature"],
         categorical={"station": ["a", "b"]},
-        manifest=[{"path": "data/incoming/b-05.csv", "sha256": "f" * 64}],
+        manifest=(DataFile(path="data/incoming/b-05.csv", sha256="f" * 64),),
         train_rows=1200,
         holdout_rows=300,
         params={"max_depth": 6},

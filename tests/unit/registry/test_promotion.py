@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from registry.comparison import PairedDifference, compare_on_holdout
+from evaluation.comparison import PairedDifference, compare_on_holdout
 from registry.promotion import decide_promotion
 
 RULE = {"metric": "roc_auc", "min_improvement": 0.01, "confidence": 0.95, "floor": 0.55}

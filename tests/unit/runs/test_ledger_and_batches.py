@@ -81,10 +81,10 @@ def test_corrupt_ledger_line_is_reported_with_its_location(tmp_path: Path) -> No
 def test_manifest_detects_changed_training_data(tmp_path: Path) -> None:
     paths = write_batches(tmp_path / "in", 2)
     manifest = build_manifest(paths, tmp_path)
-    assert manifest[0]["path"] == "in/batch-00.csv"
+    assert manifest[0].path == "in/batch-00.csv"
     assert len(read_manifest(manifest, tmp_path)) == 40
     tagged = read_manifest(manifest, tmp_path, source_column="src")
-    assert tagged["src"].tolist() == [manifest[0]["sha256"]] * 20 + [manifest[1]["sha256"]] * 20
+    assert tagged["src"].tolist() == [manifest[0].sha256] * 20 + [manifest[1].sha256] * 20
     paths[1].write_text(paths[1].read_text().replace("red", "RED"))
     with pytest.raises(LedgerError, match="dvc checkout"):
         read_manifest(manifest, tmp_path)
@@ -95,9 +95,9 @@ def test_manifest_takes_frames_the_run_holds_instead_of_reading_them(tmp_path: P
     manifest = build_manifest(paths, tmp_path)
     held = read_batch(paths[0]).assign(note="held")
     paths[0].unlink()  # it would fail the hash check if it were read
-    frame = read_manifest(manifest, tmp_path, known={manifest[0]["sha256"]: held})
+    frame = read_manifest(manifest, tmp_path, known={manifest[0].sha256: held})
     assert frame["note"].eq("held").sum() == 20 and len(frame) == 40
-    alone = read_manifest(manifest[:1], tmp_path, known={manifest[0]["sha256"]: held})
+    alone = read_manifest(manifest[:1], tmp_path, known={manifest[0].sha256: held})
     assert alone is held  # one file: not copied by a concatenation
 
 

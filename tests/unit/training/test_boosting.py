@@ -11,8 +11,9 @@ import xgboost as xgb
 from factories import make_frame
 from training import boosting, device, matrices
 from training.boosting import train_booster
-from training.fit import TrainingParams, build_schema, fit_model, time_ordered_split
+from training.fit import build_schema, fit_model, time_ordered_split
 from training.matrices import MAX_BIN, build_matrices
+from training.params import TrainingParams
 from training.tuning import available_cores
 
 FAST = TrainingParams(n_estimators=60, max_depth=3, learning_rate=0.2, n_jobs=1, device="cpu")

@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from config.metrics import compute_metrics
 from config.spec import DatasetSpec
+from evaluation.metrics import compute_metrics
 from factories import make_frame
 from training.errors import TrainingError
-from training.fit import TrainingParams, fit_model, save_model_files, time_ordered_split
+from training.fit import fit_model, time_ordered_split
 from training.model_code import predict_scores
+from training.params import TrainingParams
+from training.served import save_model_files
 
 FAST = TrainingParams(n_estimators=60, max_depth=3, learning_rate=0.2, n_jobs=1)
 

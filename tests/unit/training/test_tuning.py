@@ -13,8 +13,9 @@ from factories import make_frame, toy_spec
 from pipeline.inputs import training_params
 from training import boosting
 from training.errors import TrainingError
-from training.fit import TrainingParams, TrainingResult, fit_model
+from training.fit import TrainingResult, fit_model
 from training.model_code import predict_scores
+from training.params import TrainingParams
 from training.tuning import (
     SEARCH_SPACE,
     XGBOOST_DEFAULTS,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from config.metrics import class_probabilities, metrics_from_codes
-from config.resampling import metric_evaluator
+from evaluation.metrics import class_probabilities, metrics_from_codes
+from evaluation.resampling import metric_evaluator
 
 BINARY = ["roc_auc", "accuracy", "log_loss"]
 

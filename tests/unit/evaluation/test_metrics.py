@@ -4,7 +4,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from config.metrics import bootstrap_interval
+from evaluation.metrics import bootstrap_interval
 
 Z_975 = stats.norm.ppf(0.975)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from config.metrics import class_probabilities, metrics_from_codes
+from evaluation.metrics import class_probabilities, metrics_from_codes
 
 DrawMetric = Callable[[np.ndarray], float]
 

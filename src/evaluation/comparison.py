@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from config.metrics import (
+from evaluation.metrics import (
     BOOTSTRAP_MAX_ROWS,
     bootstrap_interval,
     encode_truth,
     improvement,
     metrics_from_codes,
 )
-from config.resampling import metric_evaluator
+from evaluation.resampling import metric_evaluator
 
 BOOTSTRAP_SEED = 11
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.metrics import bootstrap_interval, compute_metrics, improvement, metrics_from_codes
-from registry.comparison import compare_on_holdout, metric_intervals
+from evaluation.comparison import compare_on_holdout, metric_intervals
+from evaluation.metrics import bootstrap_interval, compute_metrics, improvement, metrics_from_codes
 
 
 def _regression(n: int):

@@ -41,20 +41,10 @@ def watched_metrics(task: str, promotion_metric: str) -> tuple[str, ...]:
 # to n rows loses little.
 BOOTSTRAP_MAX_ROWS = 20_000
 
-# A ROC AUC of 0.5 is a coin toss; a model that cannot clear 0.55 on its own holdout is not shipped.
-DEFAULT_FLOOR = {"roc_auc": 0.55}
-
 
 def improvement(metric: str, candidate: float, baseline: float) -> float:
     """Signed gain of `candidate` over `baseline`: positive means better, whatever the direction."""
     return candidate - baseline if HIGHER_IS_BETTER[metric] else baseline - candidate
-
-
-def clears_floor(metric: str, value: float, floor: float | None) -> bool:
-    """Whether `value` is on the right side of the absolute floor (no floor: always)."""
-    if floor is None:
-        return True
-    return value >= floor if HIGHER_IS_BETTER[metric] else value <= floor
 
 
 def compute_metrics(
@@ -173,7 +163,7 @@ def bootstrap_interval(
         n: Number of rows.
         statistic: Maps an array of row indices to the statistic's components (a 1-d array);
             NaN where a draw leaves a component undefined (ROC AUC of one class).
-            `config.resampling.metric_evaluator` builds one for metrics.
+            `evaluation.resampling.metric_evaluator` builds one for metrics.
         resamples: Bootstrap resamples.
         level: Two-sided confidence level, e.g. 0.95.
         seed: Seed of the resampling, so an interval can be reproduced.

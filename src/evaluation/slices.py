@@ -14,7 +14,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 from numpy.typing import ArrayLike
 
-from config.metrics import HIGHER_IS_BETTER, compute_metrics, improvement
+from evaluation.metrics import HIGHER_IS_BETTER, compute_metrics, improvement
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from config.metrics import compute_metrics
 from config.spec import DatasetSpec
-from registry.comparison import PairedDifference, compare_on_holdout, metric_intervals
-from training.slices import SliceReport, compare_slices
+from evaluation.comparison import PairedDifference, compare_on_holdout, metric_intervals
+from evaluation.metrics import compute_metrics
+from evaluation.slices import SliceReport, compare_slices
 
 
 @dataclass(frozen=True)

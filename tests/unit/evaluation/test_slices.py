@@ -4,14 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.metrics import compute_metrics
-from factories import make_frame
-from training.slices import (
+from evaluation.metrics import compute_metrics
+from evaluation.slices import (
     SliceReport,
     compare_slices,
     render_slice_table,
     slice_regressions,
 )
+from factories import make_frame
 
 BINARY = {"target": "y", "task": "binary", "classes": [0, 1], "metric": "roc_auc"}
 

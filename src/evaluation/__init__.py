@@ -1,0 +1,1 @@
+"""Measuring tools shared by training, monitoring and the registry."""
