@@ -30,13 +30,11 @@ from model_monitoring.drift import measure_drift
 from model_monitoring.measures import DriftTests, ModelScores
 from model_monitoring.policy import (
     CHANGE_SIGNALS,
-    PastBatch,
     PolicyRules,
-    RetrainDecision,
     fire_signals,
     policy_rules,
-    should_retrain,
 )
+from model_monitoring.retrain import PastBatch, RetrainDecision, should_retrain
 from registry.promotion import decide_promotion
 from training.fit import TrainingResult, fit_model
 from training.model_code import predict_scores

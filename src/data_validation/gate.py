@@ -58,6 +58,16 @@ class ValidationOutcome:
     docs_url: str | None
     result: dict[str, Any]
 
+    def describe(self) -> str:
+        """The verdict in words for the decision record, listing every broken expectation."""
+        if self.success:
+            return f"passed suite `{self.suite}` ({self.evaluated} expectations)"
+        broken = "\n".join(f"- {f}" for f in self.failures)
+        return (
+            f"FAILED suite `{self.suite}`: {len(self.failures)} of {self.evaluated} "
+            f"expectations broken:\n\n{broken}"
+        )
+
 
 def open_context(root: Path) -> FileDataContext:
     """Open (creating on first use) the file-backed GX context rooted at `root`."""
@@ -115,6 +125,20 @@ def ensure_suites(
             )
         )
     return names
+
+
+def check_batch(
+    root: Path,
+    spec: DatasetSpec,
+    frame: pd.DataFrame,
+    load_reference: Callable[[], pd.DataFrame],
+    *,
+    sample_rows: int,
+) -> ValidationOutcome:
+    """Validate a batch in the GX project at `root`, deriving the suites on first use."""
+    context = open_context(root)
+    ensure_suites(context, spec, load_reference)
+    return validate_frame(context, frame, spec, sample_rows=sample_rows)
 
 
 def validate_frame(

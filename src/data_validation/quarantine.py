@@ -7,6 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from data_validation.errors import DataValidationError, UnreadableBatchError
 from data_validation.gate import FailedExpectation, ValidationOutcome
 
 logger = logging.getLogger(__name__)
@@ -97,3 +98,27 @@ def reason_text(name: str, outcome: ValidationOutcome) -> str:
 def clip_failure(text: str) -> str:
     """`text` cut to `SHOWN_FAILURE_CHARS` characters, for messages."""
     return text if len(text) <= SHOWN_FAILURE_CHARS else text[:SHOWN_FAILURE_CHARS] + "..."
+
+
+def rejection(
+    outcome: ValidationOutcome, batch: str, moved: Path, record: str | None
+) -> DataValidationError:
+    """The error a run that rejected `batch` fails with: every broken check, where it went.
+
+    Returns:
+        An `UnreadableBatchError` when the file is not a table (its read error names the
+        batch), else a `DataValidationError` listing every broken expectation.
+    """
+    failures = tuple(str(f) for f in outcome.failures)
+    where = f"quarantined to {moved}; record {record}"
+    if is_unreadable(outcome):
+        return UnreadableBatchError(
+            f"{outcome.failures[0].detail}; {where}", failures=failures, quarantined_to=str(moved)
+        )
+    listed = "\n  ".join(clip_failure(f) for f in failures)
+    return DataValidationError(
+        f"batch {batch} failed validation ({len(failures)} broken expectations); "
+        f"{where}; Data Docs {outcome.docs_url}:\n  {listed}",
+        failures=failures,
+        quarantined_to=str(moved),
+    )

@@ -1,18 +1,17 @@
-"""Build and send GitHub `repository_dispatch` events for promoted models."""
+"""Send GitHub `repository_dispatch` events for released models, retrying as GitHub asks."""
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from config.settings import GitHubSettings
 from delivery.answers import (
     github_message,
     is_rate_limited,
@@ -21,12 +20,10 @@ from delivery.answers import (
     retry_after_wait,
 )
 from delivery.errors import DispatchError
+from delivery.request import DispatchRequest, DispatchResult, record_dry_run
 
 logger = logging.getLogger(__name__)
 
-GITHUB_API_VERSION = "2022-11-28"
-# GitHub accepts at most 10 top-level keys in client_payload.
-MAX_PAYLOAD_KEYS = 10
 ACCEPTED = 204  # GitHub answers a dispatch with 204 No Content
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 # GitHub's advice when a secondary rate limit names no wait: wait at least a minute.
@@ -41,27 +38,6 @@ FIX_FOR_STATUS = {
 
 
 @dataclass(frozen=True)
-class DispatchRequest:
-    """The exact HTTP request a dispatch sends (without the token)."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DispatchResult:
-    """What happened to a dispatch, and how many requests it took (0 for a dry run)."""
-
-    sent: bool
-    status: int | None
-    request: DispatchRequest
-    note: str
-    attempts: int = 1
-
-
-@dataclass(frozen=True)
 class _Failure:
     """An attempt GitHub did not accept: what to log, whether to retry, what GitHub asked for."""
 
@@ -71,42 +47,6 @@ class _Failure:
     fix: str
     wait: float | None = None
     why: str = ""
-
-
-def build_dispatch_request(
-    *,
-    api_url: str,
-    repo: str,
-    event_type: str,
-    model_name: str,
-    model_version: str,
-    run_id: str,
-    metrics: dict[str, float],
-    alias: str,
-) -> DispatchRequest:
-    """Describe the `repository_dispatch` call for a promoted model version.
-
-    The payload is what `.github/workflows/cd.yml` reads: `model_name`, `model_version`,
-    `run_id`, `alias`, `metrics`.
-    """
-    payload = {
-        "model_name": model_name,
-        "model_version": str(model_version),
-        "run_id": run_id,
-        "alias": alias,
-        "metrics": {k: round(v, 6) for k, v in sorted(metrics.items())},
-    }
-    assert len(payload) <= MAX_PAYLOAD_KEYS  # GitHub rejects larger payloads with a 422
-    return DispatchRequest(
-        method="POST",
-        url=f"{api_url.rstrip('/')}/repos/{repo}/dispatches",
-        headers={
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": GITHUB_API_VERSION,
-            "User-Agent": "driftloop",
-        },
-        body={"event_type": event_type, "client_payload": payload},
-    )
 
 
 def send_dispatch(client: httpx.Client, request: DispatchRequest, token: str) -> DispatchResult:
@@ -124,7 +64,7 @@ def send_dispatch(client: httpx.Client, request: DispatchRequest, token: str) ->
     return DispatchResult(sent=True, status=ACCEPTED, request=request, note="dispatched")
 
 
-def deliver_dispatch(
+def dispatch_with_retries(
     client: httpx.Client,
     request: DispatchRequest,
     token: str,
@@ -200,23 +140,16 @@ def deliver_dispatch(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def record_dry_run(request: DispatchRequest, path: Path) -> DispatchResult:
-    """Write the request that would have been sent (no token configured) and say so."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(request), indent=2), encoding="utf-8")
-    note = (
-        f"no GitHub token (DRIFTLOOP_GITHUB__TOKEN): CD hand-off not sent; the request it "
-        f"would send is in {path}"
-    )
-    logger.warning(note)
-    return DispatchResult(sent=False, status=None, request=request, note=note, attempts=0)
-
-
 def is_transient_dispatch_error(exc: BaseException) -> bool:
     """Whether a dispatch failure is worth retrying (network trouble, 429, 5xx)."""
     if isinstance(exc, httpx.TransportError):
         return True
     return isinstance(exc, DispatchError) and exc.status in TRANSIENT_STATUS
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """Whether a failed call to a server is worth retrying: network trouble, 429 or 5xx."""
+    return isinstance(exc, ConnectionError | TimeoutError) or is_transient_dispatch_error(exc)
 
 
 def _post(client: httpx.Client, request: DispatchRequest, token: str) -> httpx.Response:
@@ -280,3 +213,28 @@ def _wait_too_long(
         attempts=attempt,
         retry_at=retry_at,
     )
+
+
+def dispatch(
+    request: DispatchRequest,
+    github: GitHubSettings,
+    *,
+    dry_run_path: Path,
+    transport: httpx.BaseTransport | None = None,
+) -> DispatchResult:
+    """Tell CD: send the dispatch with retries, or record it at `dry_run_path` without a token.
+
+    Raises:
+        DispatchError: GitHub refused it, or kept failing for `github.attempts` tries.
+        httpx.TransportError: the API stayed unreachable.
+    """
+    if github.token is None:
+        return record_dry_run(request, dry_run_path)
+    with httpx.Client(timeout=github.timeout_seconds, transport=transport) as client:
+        return dispatch_with_retries(
+            client,
+            request,
+            github.token.get_secret_value(),
+            attempts=github.attempts,
+            base_delay=github.base_delay_seconds,
+        )

@@ -146,6 +146,14 @@ def send_notification(
     raise AssertionError("unreachable: the last attempt returns")
 
 
+def notify(url: str | None, notification: Notification, *, timeout: float) -> bool:
+    """Post the notification when a webhook is configured; say whether it was delivered."""
+    if url is None:
+        return False
+    with httpx.Client(timeout=timeout) as client:
+        return send_notification(client, url, notification)
+
+
 def _post(client: httpx.Client, url: str, body: dict[str, Any]) -> tuple[str | None, bool]:
     """Send once: (None, _) when accepted, else (what went wrong, whether to retry)."""
     try:

@@ -14,6 +14,7 @@ from evidently import (
 )
 from evidently.core.report import Snapshot
 
+from config.spec import DatasetSpec
 from model_monitoring.health import with_model_health
 from model_monitoring.measures import ColumnDrift, DriftSummary, DriftTests, ModelScores
 from model_monitoring.report import PREDICTION, data_definition, report_frame, report_metrics
@@ -168,3 +169,36 @@ def write_report(snapshot: Snapshot, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(path))
     return path
+
+
+def monitor_batch(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    spec: DatasetSpec,
+    *,
+    tests: DriftTests,
+    watch: Sequence[str],
+    scores: ModelScores | None,
+    report_path: Path,
+    reference_rows: int | None = None,
+) -> DriftSummary:
+    """Measure drift and model health on the dataset's features and save the HTML report.
+
+    The one measurement every flow makes (retraining, monitoring, scoring); see `measure_drift`.
+    """
+    summary, snapshot = measure_drift(
+        reference,
+        current,
+        columns={
+            "numeric": list(spec.features.numeric),
+            "categorical": list(spec.features.categorical),
+            "text": list(spec.features.text),
+        },
+        target=spec.target,
+        tests=tests,
+        watch=watch,
+        scores=scores,
+        reference_rows=reference_rows,
+    )
+    write_report(snapshot, report_path)
+    return summary

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
+
+from config.manifest import Manifest
+from model_monitoring.estimate import ESTIMATE_CAVEAT
 
 
 @dataclass(frozen=True)
@@ -79,3 +85,53 @@ class DriftTests:
     alpha: float = 0.05
     share_threshold: float = 0.5
     sample_rows: int = 20_000
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A batch's measurement, and the production model's training data it was compared with."""
+
+    drift: DriftSummary
+    report: Path
+    manifest: Manifest
+    metric: str
+    watch: tuple[str, ...]
+    # A one-file reference already in memory, by content hash: training takes it from here.
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def describe_drift(drift: DriftSummary, metric: str) -> list[str]:
+    """One line per measurement, for the decision record: drift, columns, model health."""
+    lines = [
+        f"feature drift: {drift.drifted_count} of {len(drift.columns)} columns by distance "
+        f"(raw share {drift.drifted_share:.2f}); {drift.corrected_count} after "
+        f"Benjamini-Hochberg (corrected share {drift.corrected_share:.2f}): "
+        + ("**drift**" if drift.drift_detected else "no drift")
+    ]
+    for c in drift.columns:
+        p_value = f", p={c.p_value:.3g}" if c.p_value is not None else ""
+        verdict = " **drifted**" if c.significant else (" (distance only)" if c.drifted else "")
+        lines.append(
+            f"`{c.column}` ({c.kind}): {c.method} {c.score:.3f} "
+            f"(threshold {c.threshold}{p_value}){verdict}"
+        )
+    if drift.prediction:
+        lines.append(
+            f"prediction drift: {drift.prediction.method} {drift.prediction.score:.3f}"
+            + (" **drifted**" if drift.prediction.drifted else "")
+        )
+    if drift.realized:
+        band = drift.realized_interval.get(metric)
+        interval = f" (95% bootstrap {band[0]:.4f}-{band[1]:.4f})" if band else ""
+        value = drift.realized.get(metric, float("nan"))
+        everything = ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.realized.items()))
+        lines.append(
+            f"production model on this batch: {metric} {value:.4f}{interval}; {everything}"
+        )
+    if drift.estimated:
+        lines.append(
+            "ESTIMATED (no labels): "
+            + ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.estimated.items()))
+            + f"; {ESTIMATE_CAVEAT}"
+        )
+    return lines

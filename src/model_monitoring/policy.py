@@ -1,8 +1,9 @@
-"""The retrain policy: turn measurements into signals, then decide with history in mind.
+"""The retrain policy: its signals, its rules and their defaults, and which signals fire.
 
 Measure, then decide: `fire_signals` says which signals fired on this batch and with what
-numbers; `should_retrain` applies persistence, cooldown, budget and dry run to them and the
-history of earlier batches. Both are plain functions.
+numbers; `retrain.should_retrain` applies the rules' persistence, cooldown, budget and dry run
+to them and the history of earlier batches. A new signal is a name in `SIGNALS` and a note in
+`fire_signals` (and the settings' `SignalName` literal).
 """
 
 from __future__ import annotations
@@ -90,34 +91,6 @@ class Signals:
     def names(self) -> list[str]:
         """The signals that fired."""
         return [name for name, on in self.fired.items() if on]
-
-
-@dataclass(frozen=True)
-class PastBatch:
-    """What the policy saw and did on an earlier batch (from the run ledger)."""
-
-    fired: bool
-    retrained: bool
-
-
-@dataclass(frozen=True)
-class RetrainDecision:
-    """Whether to retrain, every reason, the signals that fired and the numbers behind them."""
-
-    retrain: bool
-    reasons: tuple[str, ...]
-    signals: tuple[str, ...] = ()
-    numbers: dict[str, float] = field(default_factory=dict)
-    dry_run: bool = False
-    would_retrain: bool = False
-
-    def __str__(self) -> str:
-        if self.dry_run and self.would_retrain:
-            verdict = "dry run: would retrain"
-        else:
-            verdict = "retrain" if self.retrain else "keep the production model"
-        because = "; ".join(self.reasons) if self.reasons else "no signal fired"
-        return f"{verdict}: {because}"
 
 
 def fire_signals(
@@ -228,98 +201,3 @@ def _drops(
                 f"{metric} dropped {drop:.3f} > {threshold} ({baseline:.3f} -> {value:.3f})"
             )
     return fired
-
-
-def should_retrain(
-    signals: Signals,
-    history: Sequence[PastBatch],
-    *,
-    rules: PolicyRules,
-    has_production: bool,
-    force: bool,
-    new_labelled_rows: int,
-) -> RetrainDecision:
-    """Decide whether to retrain on this batch.
-
-    A signal must fire on at least `persistence_n` of the last `persistence_m` batches (this one
-    included); no retrain within `cooldown` batches of the last one; at most `budget` retrains
-    per `budget_window` batches. Forced runs and the first model skip these rules. In dry-run
-    mode the decision is reported ("would retrain") but not acted on.
-
-    Args:
-        signals: What fired on this batch.
-        history: Earlier batches, oldest first.
-        rules: The policy.
-        has_production: Whether a production model exists.
-        force: Retrain regardless.
-        new_labelled_rows: Labelled rows the production model has not seen.
-
-    Returns:
-        The decision, its reasons and numbers.
-    """
-    numbers = dict(signals.numbers)
-    fired = signals.names()
-    reasons = [signals.notes.get(name, name) for name in fired]
-    if force:
-        return _decided(True, ["forced", *reasons], fired, numbers, rules)
-    if not has_production:
-        return _decided(True, ["no production model yet", *reasons], fired, numbers, rules)
-    if rules.every_batch:
-        reasons.insert(0, "policy retrains on every batch")
-    elif not fired:
-        return _decided(False, [], fired, numbers, rules)
-    blocked = _blocked_by(signals.any or rules.every_batch, history, rules, numbers)
-    if new_labelled_rows == 0:
-        blocked = "no new labelled rows to train on: waiting for labels"
-    if blocked:
-        return _decided(False, [*reasons, blocked], fired, numbers, rules)
-    return _decided(True, reasons, fired, numbers, rules)
-
-
-def _blocked_by(
-    fired_now: bool, history: Sequence[PastBatch], rules: PolicyRules, numbers: dict[str, float]
-) -> str | None:
-    recent = (
-        [*history[-(rules.persistence_m - 1) :], PastBatch(fired_now, False)]
-        if (rules.persistence_m > 1)
-        else [PastBatch(fired_now, False)]
-    )
-    fired_count = sum(b.fired for b in recent)
-    numbers["persistence"] = float(fired_count)
-    if fired_count < rules.persistence_n:
-        return (
-            f"persistence: fired on {fired_count} of the last {len(recent)} batches, "
-            f"needs {rules.persistence_n} of {rules.persistence_m}"
-        )
-    since = next((i for i, b in enumerate(reversed(history)) if b.retrained), None)
-    if since is not None and since < rules.cooldown:
-        return f"cooldown: last retrain {since + 1} batch(es) ago, cooldown is {rules.cooldown}"
-    if rules.budget is not None:
-        window = history[max(0, len(history) - rules.budget_window + 1) :]
-        used = sum(b.retrained for b in window)
-        numbers["budget_used"] = float(used)
-        if used >= rules.budget:
-            return (
-                f"budget: {used} retrains in the last {rules.budget_window} batches, "
-                f"budget is {rules.budget}"
-            )
-    return None
-
-
-def _decided(
-    retrain: bool,
-    reasons: list[str],
-    fired: list[str],
-    numbers: dict[str, float],
-    rules: PolicyRules,
-) -> RetrainDecision:
-    decision = RetrainDecision(
-        retrain=retrain and not rules.dry_run,
-        reasons=tuple(reasons),
-        signals=tuple(fired),
-        numbers=numbers,
-        dry_run=rules.dry_run,
-        would_retrain=retrain,
-    )
-    logger.info("decision: %s", decision)
-    return decision

@@ -24,7 +24,8 @@ IMPORT_WAIT_SECONDS = 30.0
 INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
 if TYPE_CHECKING:
-    from pipeline.context import RunSummary
+    from config.settings import Settings
+    from runs.outcome import RunSummary
 
 
 def start_temporary_server() -> Callable[[], None]:
@@ -118,35 +119,28 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = get_settings()
-        if args.command in {"history", "rollback"}:
-            from pipeline.releases import history_command, rollback_command
-
-            command = history_command if args.command == "history" else rollback_command
-            return command(settings, args)
         if args.command in FLOW_COMMANDS:
             server_ready = start_temporary_server()
             import pipeline.flows  # noqa: F401 - the stage libraries load while the server boots
 
             server_ready()
-        if args.command == "demo":
-            from pipeline.demo import run_demo
-
-            run_demo(settings)
-            return 0
-        runners = {
+        runners: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
             "run": _run,
             "monitor": _monitor,
             "simulate": _simulate,
             "score": _score,
             "suite": _suite,
+            "demo": _demo,
+            "history": _history,
+            "rollback": _rollback,
         }
-        return runners[args.command](args)
+        return runners[args.command](settings, args)
     except ConfigError as exc:
         print(f"driftloop: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.flows import retraining_flow
 
     return _one_batch(
@@ -158,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
-def _monitor(args: argparse.Namespace) -> int:
+def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.flows import monitoring_flow
 
     return _one_batch(
@@ -181,7 +175,7 @@ def _one_batch(run_flow: Callable[[], RunSummary]) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.flows import simulation_flow
 
     summaries = simulation_flow(
@@ -194,7 +188,7 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(args: argparse.Namespace) -> int:
+def _score(settings: Settings, args: argparse.Namespace) -> int:
     from data_validation.errors import DataValidationError
     from pipeline.flows import scoring_flow
 
@@ -211,18 +205,121 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _suite(args: argparse.Namespace) -> int:
-    from config.settings import get_settings
+def _suite(settings: Settings, args: argparse.Namespace) -> int:
     from config.spec import load_spec
     from data_validation.gate import ensure_suites, open_context
     from runs.batches import read_batch
 
-    settings = get_settings()
     spec = load_spec(args.spec or settings.paths.spec)
     names = ensure_suites(
         open_context(settings.paths.gx_root), spec, lambda: read_batch(spec.reference), rebuild=True
     )
     print("derived suites: " + ", ".join(names))
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Reset local state, materialize the demo data, run every batch; one line per outcome."""
+    from config.spec import load_spec
+    from data_validation.errors import DataValidationError
+    from demo_data.workspace import materialize_demo_data, reset_local_state
+    from pipeline.flows import retraining_flow
+    from runs.batches import list_batches
+
+    reset_local_state(settings.paths, settings.mlflow)
+    how = materialize_demo_data(Path.cwd())
+    spec = load_spec(settings.paths.spec)
+    batches = list_batches(spec.incoming)
+    print(f"demo data: {how}; {len(batches)} batches in {spec.incoming}")
+    for batch in batches:
+        try:
+            summary = retraining_flow(spec=str(settings.paths.spec), batch=str(batch))
+        except DataValidationError as exc:
+            broken = f"{len(exc.failures)} broken expectations"
+            print(f"{batch.name}: rejected, {broken}, quarantined to {exc.quarantined_to}")
+            continue
+        shown = summary.production_version or "-"
+        print(f"{batch.name}: {summary.outcome}: {summary.message} [production v{shown}]")
+    return 0
+
+
+def _history(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the model's alias moves, oldest first, and where the aliases point now."""
+    from config.spec import load_spec
+    from registry import tracking
+    from registry.rollback import describe_history
+
+    name = load_spec(args.spec or settings.paths.spec).name
+    client = tracking.connect(settings.mlflow.tracking_uri)
+    lines = describe_history(client, name, settings.promotion.production_alias)
+    print("\n".join(lines) or f"{name}: no alias moves recorded in {settings.mlflow.tracking_uri}")
+    return 0
+
+
+def _rollback(settings: Settings, args: argparse.Namespace) -> int:
+    """Move production back and tell CD, as a release does (no Prefect server is started)."""
+    import httpx
+
+    from config.spec import load_spec
+    from delivery.dispatch import dispatch
+    from delivery.errors import DispatchError
+    from delivery.notify import Notification
+    from pipeline import params
+    from pipeline.outcomes import announce
+    from registry import models, tracking
+    from registry.errors import RollbackError
+    from registry.release import Release, close_release
+    from registry.rollback import resume_interrupted, roll_back
+
+    name = load_spec(args.spec or settings.paths.spec).name
+    client, aliases = tracking.connect(settings.mlflow.tracking_uri), params.aliases(settings)
+
+    def dispatched(release: Release) -> str:
+        request = params.dispatch_request(
+            settings, models.get_version(client, name, release.to_version)
+        )
+        note = dispatch(request, settings.github, dry_run_path=params.dry_run_path(settings)).note
+        close_release(client, release, note)
+        return note
+
+    try:
+        with params.release_lock(settings, name):
+            repaired = resume_interrupted(client, name, aliases)
+            if repaired is not None:
+                dispatched(repaired)
+                print(f"completed an interrupted {repaired.action} to v{repaired.to_version}")
+            release = roll_back(
+                client,
+                name=name,
+                to_version=args.to_version,
+                reason=args.reason,
+                actor=params.actor(),
+                aliases=aliases,
+            )
+            note = dispatched(release)
+    except RollbackError as exc:
+        print(f"driftloop: {exc}", file=sys.stderr)
+        return 1
+    except (DispatchError, httpx.TransportError) as exc:
+        print(
+            f"driftloop: production moved, but CD was not told: {exc}; the release stays open "
+            "and the next run or `driftloop rollback` sends it",
+            file=sys.stderr,
+        )
+        return 1
+    announce(
+        settings,
+        Notification(
+            "model_rolled_back",
+            name,
+            release.reason,
+            model_version=release.to_version,
+            previous_version=release.from_version,
+            details={"by": release.actor, "CD": note},
+        ),
+    )
+    moved = f"production v{release.from_version} -> v{release.to_version}"
+    print(f"{name}: {moved} (rollback); CD: {note}")
     return 0
 
 

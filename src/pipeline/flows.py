@@ -1,21 +1,44 @@
-"""The flows: retraining (one batch through the loop), monitoring, scoring, simulation (replay)."""
+"""The flows: retraining (one batch through the loop), monitoring, scoring, simulation (replay).
+
+Each flow lists its stages in order, and every early exit is a `return` (or `raise`) here.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
 from prefect import flow, get_run_logger
 
+from config.manifest import content_hashes
 from config.settings import PolicyName, Settings, get_settings
 from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
-from pipeline import challenger, shipping, stages, tasks
-from pipeline.context import RunContext, RunSummary, ScoringSummary, finish, show_stage_logs
-from pipeline.notices import notify_failed_run
-from pipeline.replay import copy_batches, isolated_settings
-from pipeline.scoring import score_file
-from runs.batches import BatchFile
+from data_validation.gate import ValidationOutcome
+from data_validation.quarantine import rejection
+from delivery.request import DispatchResult
+from model_monitoring.measures import Measured, ModelScores
+from model_monitoring.report import sample_rows
+from model_monitoring.retrain import new_labelled_rows
+from pipeline import params, tasks
+from pipeline.outcomes import (
+    Run,
+    announce,
+    finish,
+    model_card,
+    notify_failed_run,
+    relative,
+    retrain_notice,
+    show_stage_logs,
+)
+from registry.errors import RegistryError
+from registry.models import RegisteredVersion
+from registry.release import BATCH_TAG, Release
+from runs.batches import SOURCE_COLUMN, BatchFile, build_manifest, copy_batches
+from runs.ledger import accepted_entries, regime_files
+from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import write_timeline
 
 
@@ -30,25 +53,103 @@ def retraining_flow(
         batch: A specific batch file; default: the first unprocessed file in the spec's incoming.
         force_retrain: Retrain whatever the monitor says.
     """
-    settings = get_settings()
-    show_stage_logs()
-    dataset = load_spec(Path(spec) if spec else settings.paths.spec)
-    with shipping.run_lock(settings, dataset.name):
-        with shipping.promotion_lock(settings, dataset.name):
-            shipping.complete_interrupted(
-                challenger.mlflow_client(settings),
-                settings,
-                dataset.name,
-                challenger.deliver(settings),
-            )
-        pending = tasks.find_batch(dataset, settings.paths.ledger, Path(batch) if batch else None)
+    settings, dataset = _start(spec)
+    with params.run_lock(settings, dataset.name):
+        complete_interrupted_release(settings, dataset.name)
+        explicit = Path(batch) if batch else None
+        pending = tasks.find_batch(settings.paths.ledger, dataset.incoming, explicit=explicit)
         if pending is None:
             where = (
                 f"{batch} was already processed" if batch else f"nothing new in {dataset.incoming}"
             )
             get_run_logger().info("no new batch: %s", where)
-            return RunSummary(None, "no new batch", where)
+            return RunSummary(None, Outcome.NO_NEW_BATCH, where)
         return process_batch(settings, dataset, pending, force=force_retrain)
+
+
+# Every stage is a visible call here, so this reads longer than the usual function.
+def process_batch(
+    settings: Settings, dataset: DatasetSpec, batch: BatchFile, *, force: bool = False
+) -> RunSummary:
+    """Validate, measure, decide, train, register, evaluate, promote, dispatch, record."""
+    run = Run(settings, dataset, batch)
+    with run.clock("validate"):
+        frame, validation = _validate(run)
+    if not validation.success:
+        raise _reject(run)
+    production = _production(settings, dataset)
+    if production is not None and production.tags.get(BATCH_TAG) == batch.sha256:
+        done = f"v{production.version} was trained on this batch and released by an earlier run"
+        return finish(run, Outcome.PROMOTED, done, production, version=production.version)
+    with run.clock("monitor"):
+        run.measured = measured = _monitor(run, frame, production)
+    entries = tasks.read_ledger(settings.paths.ledger)
+    regime = regime_files(entries, dataset.reference, batch.path if run.labelled else None)
+    trained_on = content_hashes(measured.manifest) if production else set()
+    unseen = new_labelled_rows(
+        run.rows, labelled=run.labelled, batch=batch.sha256, trained_on=trained_on
+    )
+    run.decision = decision = tasks.decide_retrain(
+        measured.drift,
+        accepted_entries(entries),
+        rules=params.retrain_rules(settings),
+        watch=measured.watch,
+        baselines=production.metrics if production else {},
+        force=force,
+        new_labelled_rows=unseen,
+        regime_files=len(regime),
+        model_files=len(trained_on),
+    )
+    if not decision.retrain:
+        kept = Outcome.DRY_RUN if decision.would_retrain else Outcome.KEPT
+        return finish(run, kept, str(decision), production)
+    announce(settings, retrain_notice(run, production))
+    with run.clock("train"):
+        files = params.training_files(
+            settings, regime, batch.path, starts_regime=decision.starts_regime
+        )
+        run.training_data = manifest = build_manifest(files, Path.cwd())
+        known = {**measured.frames, batch.sha256: frame}
+        data = tasks.read_data(manifest, Path.cwd(), source_column=SOURCE_COLUMN, known=known)
+        weights = params.file_weights(settings, manifest)
+        run.training = result = tasks.train(
+            data,
+            dataset,
+            params.training_params(settings),
+            source_column=SOURCE_COLUMN,
+            seen_files=trained_on,
+            file_weights=weights,
+        )
+    with run.clock("register"), tempfile.TemporaryDirectory() as workdir:
+        tags = params.version_tags(manifest, decision.reasons, batch.sha256)
+        run.challenger = challenger = tasks.register(
+            settings.mlflow, dataset, result, manifest=manifest, tags=tags, workdir=Path(workdir)
+        )
+    with run.clock("evaluate"):
+        rules = params.evaluation_rules(settings)
+        run.evaluation = evaluation = tasks.evaluate(result, production, dataset, rules, measured)
+        rule = params.promotion_rule(settings, dataset)
+        run.promotion = verdict = tasks.judge_challenger(rule, result.metrics, evaluation)
+    with run.clock("promote"), params.release_lock(settings, dataset.name):
+        run.action = action = tasks.apply_promotion(
+            settings.mlflow,
+            challenger,
+            verdict,
+            production,
+            batch=batch.sha256,
+            actor=params.actor(),
+            aliases=params.aliases(settings),
+        )
+        tasks.log_model_card(settings.mlflow, challenger, model_card(run, production))
+        if action.lost:
+            return finish(
+                run, Outcome.LOST_RACE, action.lost, production, version=challenger.version
+            )
+        if action.release is None:
+            lost = Outcome.CHALLENGER_LOST
+            return finish(run, lost, verdict.reason, production, version=challenger.version)
+        run.dispatched = _dispatch(settings, action.release, challenger)
+    return finish(run, Outcome.PROMOTED, verdict.reason, production, version=challenger.version)
 
 
 @flow(name="monitoring", on_failure=[notify_failed_run])
@@ -63,25 +164,80 @@ def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSum
         spec: Dataset spec YAML (default: settings `paths.spec`).
         batch: A specific batch file; default: the first one no run has handled yet.
     """
-    settings = get_settings()
-    show_stage_logs()
-    dataset = load_spec(Path(spec) if spec else settings.paths.spec)
+    settings, dataset = _start(spec)
+    explicit = Path(batch) if batch else None
     pending = tasks.find_batch(
-        dataset, settings.paths.ledger, Path(batch) if batch else None, monitoring=True
+        settings.paths.ledger, dataset.incoming, explicit=explicit, monitoring=True
     )
     if pending is None:
         message = f"no unmonitored batch in {dataset.incoming}"
         get_run_logger().info("no new batch: %s", message)
-        return RunSummary(None, "no new batch", message)
-    run = RunContext(settings, dataset, pending)
-    frame = stages.validate(run)
-    production = tasks.get_production(
-        settings.mlflow, dataset.name, settings.promotion.production_alias
+        return RunSummary(None, Outcome.NO_NEW_BATCH, message)
+    run = Run(settings, dataset, pending)
+    with run.clock("validate"):
+        frame, validation = _validate(run)
+    if not validation.success:
+        raise _reject(run)
+    production = _production(settings, dataset)
+    with run.clock("monitor"):
+        run.measured = _monitor(run, frame, production)
+    measured = "measured; this run never trains"
+    return finish(run, Outcome.MONITORED, measured, production, status="monitored")
+
+
+@flow(name="scoring", on_failure=[notify_failed_run])
+def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) -> ScoringSummary:
+    """Score a batch with the production model and feed its prediction drift into monitoring.
+
+    The batch passes the same expectation suite as training batches (its unlabelled variant when
+    it has no target); a failing batch is not scored. Predictions are written with the model
+    version on every row. The batch is not recorded in the run ledger: scoring never trains.
+
+    Args:
+        batch: CSV or Parquet file to score.
+        spec: Dataset spec YAML (default: settings `paths.spec`).
+        out: Output file (`.parquet` or CSV); default: `<paths.predictions>/<batch>.v<N>.csv`.
+
+    Raises:
+        DataValidationError: the batch fails the dataset's suite (nothing is scored).
+        RegistryError: there is no production model yet.
+    """
+    settings, dataset = _start(spec)
+    path = Path(batch)
+    frame, validation = tasks.validate_batch(
+        settings.paths.gx_root, dataset, path, sample_rows=settings.validation.sample_rows
     )
-    stages.observe(run, stages.monitor(run, frame, production))
-    return finish(
-        run, "monitored", "measured; this run never trains", production, status="monitored"
+    if not validation.success:
+        raise rejection(validation, path.name, path, None)
+    production = _production(settings, dataset)
+    if production is None:
+        raise RegistryError(f"{dataset.name} has no production model yet: run the retraining flow")
+    logged = {"batch": path.name, "stage": "score", "model_version": production.version}
+    measured, scores = _measure(
+        settings, dataset, frame, production, stage="scoring", logged=logged
     )
+    assert scores is not None  # scored by the production model
+    written = tasks.save_predictions(
+        frame,
+        scores.current,
+        task=dataset.task.value,
+        classes=production.classes,
+        model_name=production.name,
+        model_version=production.version,
+        path=Path(out) if out else params.predictions_path(settings, path, production),
+    )
+    drift = measured.drift.prediction
+    summary = ScoringSummary(
+        batch=path.name,
+        rows=len(frame),
+        model_version=production.version,
+        predictions=str(written),
+        prediction_drift=drift.score if drift else None,
+        prediction_drifted=bool(drift and drift.drifted),
+        report=str(measured.report),
+    )
+    get_run_logger().info("%s", summary)
+    return summary
 
 
 @flow(name="simulation")
@@ -101,70 +257,114 @@ def simulation_flow(
     """
     show_stage_logs()
     root = Path(out).resolve()
-    settings = isolated_settings(get_settings(), root, policy)
+    settings = params.replay_settings(get_settings(), root, policy)
     dataset = load_spec(Path(spec)).model_copy(update={"incoming": root / "incoming"})
-    copies = copy_batches(Path(batches), dataset.incoming)
-    summaries = [_replay_one(settings, dataset, path) for path in copies]
+    summaries = []
+    for path in copy_batches(Path(batches), dataset.incoming):
+        pending = tasks.find_batch(settings.paths.ledger, dataset.incoming, explicit=path)
+        if pending is None:
+            same = "same content as an earlier batch: skipped"
+            summaries.append(RunSummary(path.name, Outcome.DUPLICATE, same))
+            continue
+        try:
+            summaries.append(process_batch(settings, dataset, pending))
+        except DataValidationError as exc:
+            broken = f"{len(exc.failures)} broken expectations"
+            rejected = RunSummary(
+                path.name, Outcome.REJECTED, broken, decision="rejected", reasons=exc.failures
+            )
+            summaries.append(rejected)
     written = write_timeline([asdict(s) for s in summaries], root, policy=settings.policy.name)
     get_run_logger().info("simulation of %d batches written to %s", len(summaries), written)
     return summaries
 
 
-@flow(name="scoring", on_failure=[notify_failed_run])
-def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) -> ScoringSummary:
-    """Score a batch with the production model and feed its prediction drift into monitoring.
+def complete_interrupted_release(settings: Settings, name: str) -> None:
+    """Finish a release a crashed run left open: the alias moves again, then CD, once."""
+    with params.release_lock(settings, name):
+        interrupted = tasks.resume_release(settings.mlflow, name, params.aliases(settings))
+        if interrupted is not None:
+            _dispatch(settings, *interrupted)
 
-    The batch passes the same expectation suite as training batches (its unlabelled variant when
-    it has no target); a failing batch is not scored. Predictions are written with the model
-    version on every row. The batch is not recorded in the run ledger: scoring never trains.
 
-    Args:
-        batch: CSV or Parquet file to score.
-        spec: Dataset spec YAML (default: settings `paths.spec`).
-        out: Output file (`.parquet` or CSV); default: `<paths.predictions>/<batch>.v<N>.csv`.
-    """
-    settings = get_settings()
+def _start(spec: str | None) -> tuple[Settings, DatasetSpec]:
     show_stage_logs()
-    dataset = load_spec(Path(spec) if spec else settings.paths.spec)
-    summary = score_file(settings, dataset, Path(batch), Path(out) if out else None)
-    get_run_logger().info("%s", summary)
-    return summary
+    settings = get_settings()
+    return settings, load_spec(Path(spec) if spec else settings.paths.spec)
 
 
-def process_batch(
-    settings: Settings, dataset: DatasetSpec, pending: BatchFile, *, force: bool = False
-) -> RunSummary:
-    """Validate, monitor, decide, train, evaluate, promote and deliver for one batch."""
-    run = RunContext(settings, dataset, pending)
-    frame = stages.validate(run)
-    production = tasks.get_production(
-        settings.mlflow, dataset.name, settings.promotion.production_alias
+def _production(settings: Settings, dataset: DatasetSpec) -> RegisteredVersion | None:
+    alias = settings.promotion.production_alias
+    return tasks.get_production(settings.mlflow, dataset.name, alias)
+
+
+def _validate(run: Run) -> tuple[pd.DataFrame, ValidationOutcome]:
+    frame, outcome = tasks.validate_batch(
+        run.settings.paths.gx_root,
+        run.dataset,
+        run.batch.path,
+        sample_rows=run.settings.validation.sample_rows,
     )
-    recovered = stages.already_released(run, production)
-    if recovered is not None:
-        return recovered
-    measured = stages.monitor(run, frame, production)
-    decision = stages.decide(run, measured, production, force=force)
-    if not decision.retrain:
-        kept = "dry run" if decision.would_retrain else "kept production"
-        return finish(run, kept, str(decision), production)
-    return challenger.retrain(run, decision, production, measured)
+    run.validated(frame, outcome)
+    return frame, outcome
 
 
-def _replay_one(settings: Settings, dataset: DatasetSpec, path: Path) -> RunSummary:
-    pending = tasks.find_batch(dataset, settings.paths.ledger, path)
-    if pending is None:
-        return RunSummary(path.name, "duplicate", "same content as an earlier batch: skipped")
-    try:
-        return process_batch(settings, dataset, pending)
-    except DataValidationError as exc:
-        return RunSummary(
-            path.name,
-            "rejected",
-            f"{len(exc.failures)} broken expectations",
-            decision="rejected",
-            reasons=exc.failures,
-        )
+def _reject(run: Run) -> DataValidationError:
+    """Quarantine the batch and end the run; return the error the run fails with."""
+    assert run.validation is not None  # a batch is rejected by its validation
+    folder = run.settings.paths.quarantine
+    moved = tasks.quarantine_batch(run.batch.path, run.validation, folder, stamp=run.name)
+    where = f"quarantined to {relative(moved)}"
+    ended = finish(run, Outcome.REJECTED, where, None, status="quarantined", path=moved)
+    return rejection(run.validation, run.batch.name, moved, ended.record)
+
+
+def _dispatch(settings: Settings, release: Release, version: RegisteredVersion) -> DispatchResult:
+    request = params.dispatch_request(settings, version)
+    dry_run = params.dry_run_path(settings)
+    return tasks.dispatch_release(settings.mlflow, settings.github, release, request, dry_run)
+
+
+def _monitor(run: Run, frame: pd.DataFrame, production: RegisteredVersion | None) -> Measured:
+    logged = {"batch": run.batch.name, "sha256": run.batch.sha256}
+    return _measure(run.settings, run.dataset, frame, production, stage="monitor", logged=logged)[0]
+
+
+def _measure(
+    settings: Settings,
+    dataset: DatasetSpec,
+    frame: pd.DataFrame,
+    production: RegisteredVersion | None,
+    *,
+    stage: str,
+    logged: dict[str, str],
+) -> tuple[Measured, ModelScores | None]:
+    """The monitor, as every flow runs it: drift and the production model's health on a batch.
+
+    The drift tests and the model scores use the same sample of what production was trained
+    on (the spec's reference before the first model).
+    """
+    reference, manifest = tasks.drift_reference(settings.mlflow, dataset, production)
+    tested = sample_rows(reference, settings.drift.sample_rows)
+    scores = None
+    if production is not None:
+        scores = tasks.score_batch(settings.mlflow, production, tested, frame, dataset)
+    report = settings.paths.reports / f"{stage}-{params.stamp()}.html"
+    watch = params.watch(settings, dataset)
+    drift = tasks.measure(
+        tested,
+        frame,
+        dataset,
+        tests=params.drift_tests(settings),
+        watch=watch,
+        scores=scores,
+        report_path=report,
+        reference_rows=len(reference),
+    )
+    tasks.log_monitoring(settings.mlflow, logged["batch"], drift, report, logged)
+    frames = {manifest[0].sha256: reference} if len(manifest) == 1 else {}
+    measured = Measured(drift, report, manifest, params.metric(settings, dataset), watch, frames)
+    return measured, scores
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
-"""Prefect tasks: one per domain step, each a thin call into a stage package."""
+"""Prefect tasks: one per domain step, each a thin call into a stage package.
+
+Orchestration policy (retries, caching) lives on the decorators; arguments arrive built.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
+from mlflow import MlflowClient
 from prefect import Task, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -16,51 +19,39 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from config.manifest import Manifest
-from config.settings import DriftSettings, MlflowSettings
+from config.settings import GitHubSettings, MlflowSettings
 from config.spec import DatasetSpec
-from data_validation import gate
+from data_validation import gate, quarantine
 from data_validation.gate import ValidationOutcome
-from data_validation.quarantine import quarantine_batch
 from delivery import dispatch
-from delivery.errors import DispatchError
-from model_monitoring.drift import measure_drift, write_report
-from model_monitoring.measures import DriftSummary, DriftTests, ModelScores
-from model_monitoring.policy import (
-    PastBatch,
-    PolicyRules,
-    RetrainDecision,
-    fire_signals,
-    should_retrain,
-)
-from registry import models, tracking
-from registry.models import RegisteredVersion
+from delivery.request import DispatchRequest, DispatchResult
+from evaluation.holdout import Evaluation, EvaluationRules, evaluate_challenger
+from model_monitoring import drift, retrain
+from model_monitoring.measures import DriftSummary, Measured, ModelScores
+from registry import models, promotion, release, rollback, tracking
+from registry.models import ModelFiles, RegisteredVersion
+from registry.promotion import PromotionDecision
+from registry.release import Aliases, RegistryAction, Release
 from runs import batches, ledger, predictions
-from runs.batches import BatchFile
-from runs.ledger import LedgerEntry
+from runs.errors import BatchReadError
 from runs.record import DecisionRecord, write_record
-from training.served import BoosterScorer
+from training.fit import TrainingResult, fit_on_files
+from training.model_code import predict_scores
+from training.served import BoosterScorer, input_example, model_artifacts, model_code_path
 
 
 def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry only network trouble and server-side errors, never a gate or a 4xx."""
-    try:
-        state.result()
-    except (httpx.TransportError, ConnectionError, TimeoutError):
-        return True
-    except DispatchError as exc:
-        return dispatch.is_transient_dispatch_error(exc)
-    except Exception:  # noqa: BLE001 - anything else is a real failure: do not retry it
-        return False
-    return False
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, BaseException) and dispatch.is_transient_error(error)
 
 
 # No run is ever served from a cache: each batch is new data, and a cached gate would be wrong.
 # Prefect's default policy would also hash every input, pickling whole DataFrames on each call
 # (1.7-2.9 s per task for a 1M-row frame here).
 UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE}
-
 # Registry calls retry briefly on network trouble; a failed gate or a 4xx is never retried.
-REGISTRY_RETRIES: dict[str, Any] = {
+REGISTRY: dict[str, Any] = {
     **UNCACHED,
     "retries": 2,
     "retry_delay_seconds": [2, 10],
@@ -68,170 +59,98 @@ REGISTRY_RETRIES: dict[str, Any] = {
 }
 
 
-@task(**UNCACHED)
-def find_batch(
-    spec: DatasetSpec, ledger_path: Path, batch: Path | None, *, monitoring: bool = False
-) -> BatchFile | None:
-    """Pick the batch to process (skipping any the ledger says this kind of run handled)."""
-    processed = ledger.processed_hashes(ledger.read_ledger(ledger_path), monitoring=monitoring)
-    return batches.find_next_batch(spec.incoming, processed, explicit=batch)
+def _client(settings: MlflowSettings) -> MlflowClient:
+    return tracking.connect(settings.tracking_uri)
 
 
-@task(**UNCACHED)
-def read_batch(path: Path) -> pd.DataFrame:
-    """Read the batch file."""
-    return batches.read_batch(path)
+def _scorer(version: RegisteredVersion) -> BoosterScorer:
+    return BoosterScorer.from_artifacts(models.read_model_artifacts(version.uri))
+
+
+# Steps that are one plain function already: the task is that function, run by Prefect.
+find_batch = task(ledger.pending_batch, **UNCACHED)
+read_ledger = task(ledger.read_ledger, **UNCACHED)
+record_batch = task(ledger.append_entry, **UNCACHED)
+quarantine_batch = task(quarantine.quarantine_batch, **UNCACHED)
+read_data = task(batches.read_manifest, **UNCACHED)
+measure = task(drift.monitor_batch, **UNCACHED)
+decide_retrain = task(retrain.decide_retrain, **UNCACHED)
+train = task(fit_on_files, **UNCACHED)
+judge_challenger = task(promotion.judge_challenger, **UNCACHED)
+save_predictions = task(predictions.save_predictions, **UNCACHED)
 
 
 @task(**UNCACHED)
 def validate_batch(
-    gx_root: Path, spec: DatasetSpec, frame: pd.DataFrame, *, sample_rows: int
-) -> ValidationOutcome:
-    """Run the batch through the dataset's expectation suite (deriving it on first use)."""
-    context = gate.open_context(gx_root)
-    gate.ensure_suites(context, spec, lambda: batches.read_batch(spec.reference))
-    return gate.validate_frame(context, frame, spec, sample_rows=sample_rows)
+    gx_root: Path, spec: DatasetSpec, path: Path, *, sample_rows: int
+) -> tuple[pd.DataFrame, ValidationOutcome]:
+    """Read the batch and run it through the dataset's suite (derived on first use).
+
+    A file that is not a table fails as unreadable (so it is quarantined like any other).
+    """
+    try:
+        frame = batches.read_batch(path)
+    except BatchReadError as exc:
+        if not path.is_file():
+            raise  # nothing left to quarantine
+        return pd.DataFrame(), quarantine.unreadable_outcome(str(exc))
+    reference = partial(batches.read_batch, spec.reference)
+    return frame, gate.check_batch(gx_root, spec, frame, reference, sample_rows=sample_rows)
 
 
-@task(**UNCACHED)
-def quarantine(
-    batch: BatchFile, outcome: ValidationOutcome, quarantine_dir: Path, stamp: str
-) -> Path:
-    """Move the rejected batch, untouched, into quarantine with its validation result."""
-    return quarantine_batch(batch.path, outcome, quarantine_dir, stamp=stamp)
+@task(**REGISTRY)
+def drift_reference(
+    settings: MlflowSettings, spec: DatasetSpec, production: RegisteredVersion | None
+) -> tuple[pd.DataFrame, Manifest]:
+    """What production was trained on (the spec's reference before the first model), read."""
+    if production is None:
+        manifest = batches.build_manifest([spec.reference], Path.cwd())
+    else:
+        _client(settings)
+        manifest = models.load_training_manifest(production.run_id)
+    return batches.read_manifest(manifest, Path.cwd()), manifest
 
 
-@task(**UNCACHED)
-def record_batch(ledger_path: Path, entry: LedgerEntry) -> None:
-    """Write what became of the batch to the run ledger."""
-    ledger.append_entry(ledger_path, entry)
-
-
-@task(**REGISTRY_RETRIES)
+@task(**REGISTRY)
 def get_production(settings: MlflowSettings, name: str, alias: str) -> RegisteredVersion | None:
     """Look up the production model version (None before the first promotion)."""
-    client = tracking.connect(settings.tracking_uri)
-    return models.get_aliased_version(client, name, alias)
+    return models.get_aliased_version(_client(settings), name, alias)
 
 
-@task(**UNCACHED)
-def load_training_frame(
-    manifest: Manifest,
-    root: Path,
-    source_column: str | None = None,
-    known: dict[str, pd.DataFrame] | None = None,
-) -> pd.DataFrame:
-    """Read the data files a model is (or was) trained on, in order, checking their hashes.
-
-    Files in `known` (by content hash) are the frames the run already holds: not read again.
-    """
-    return batches.read_manifest(manifest, root, source_column=source_column, known=known)
-
-
-@task(**REGISTRY_RETRIES)
-def production_manifest(settings: MlflowSettings, production: RegisteredVersion) -> Manifest:
-    """The training-data manifest logged with the production model."""
-    tracking.connect(settings.tracking_uri)
-    return models.load_training_manifest(production.run_id)
-
-
-@task(**UNCACHED)
+@task(**REGISTRY)
 def score_batch(
     settings: MlflowSettings,
-    production: RegisteredVersion,
+    version: RegisteredVersion,
     reference: pd.DataFrame,
     current: pd.DataFrame,
     spec: DatasetSpec,
 ) -> ModelScores:
-    """Score the reference and the batch with the production model; read its calibration."""
-    client = tracking.connect(settings.tracking_uri)
-    scorer = BoosterScorer.from_artifacts(models.read_model_artifacts(production.uri))
-    # Only the model's inputs: MLflow warns about every extra column (target, timestamp, ids).
-    columns = list(spec.model_columns)
+    """Score the reference and the batch with a registered model; read its calibration."""
+    columns, scorer = list(spec.model_columns), _scorer(version)  # only the model's inputs
+    calibration = models.load_calibration(_client(settings), version.run_id)
+    reference_scores, current_scores = (
+        scorer.predict(reference[columns]),
+        scorer.predict(current[columns]),
+    )
     return ModelScores(
-        reference=scorer.predict(reference[columns]),
-        current=scorer.predict(current[columns]),
-        task=spec.task.value,
-        classes=production.classes,
-        calibration=models.load_calibration(client, production.run_id),
+        reference_scores, current_scores, spec.task.value, version.classes, calibration
     )
 
 
-@task(**UNCACHED)
-def save_predictions(
-    frame: pd.DataFrame,
-    scores: ModelScores,
-    version: RegisteredVersion,
-    spec: DatasetSpec,
-    path: Path,
-) -> Path:
-    """Write the batch's predictions with the model version beside each row."""
-    table = predictions.prediction_frame(
-        frame,
-        scores.current,
-        task=spec.task.value,
-        classes=version.classes,
-        model_name=version.name,
-        model_version=version.version,
-        scored_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    return predictions.write_predictions(table, path)
-
-
-@task(**UNCACHED)
-def monitor_batch(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    spec: DatasetSpec,
-    *,
-    drift: DriftSettings,
-    watch: tuple[str, ...],
-    scores: ModelScores | None,
-    report_path: Path,
-    reference_rows: int | None = None,
-) -> DriftSummary:
-    """Measure drift and model health with Evidently and save the HTML report."""
-    summary, snapshot = measure_drift(
-        reference,
-        current,
-        columns={
-            "numeric": list(spec.features.numeric),
-            "categorical": list(spec.features.categorical),
-            "text": list(spec.features.text),
-        },
-        target=spec.target,
-        tests=DriftTests(
-            numeric_method=drift.numeric_method,
-            categorical_method=drift.categorical_method,
-            threshold=drift.column_threshold,
-            alpha=drift.alpha,
-            share_threshold=drift.share_threshold,
-            sample_rows=drift.sample_rows,
-        ),
-        watch=watch,
-        scores=scores,
-        reference_rows=reference_rows,
-    )
-    write_report(snapshot, report_path)
-    return summary
-
-
-@task(**REGISTRY_RETRIES)
+@task(**REGISTRY)
 def log_monitoring(
     settings: MlflowSettings,
-    batch: BatchFile,
+    batch: str,
     summary: DriftSummary,
     report: Path,
     params: dict[str, Any],
 ) -> str:
     """Record the measurement in the MLflow monitoring experiment."""
-    client = tracking.connect(settings.tracking_uri)
-    experiment = tracking.ensure_experiment(
-        client, settings.monitoring_experiment, settings.artifact_root
-    )
+    client, experiment = _client(settings), settings.monitoring_experiment
+    found = tracking.ensure_experiment(client, experiment, settings.artifact_root)
     return tracking.log_monitoring_run(
-        experiment,
-        batch=batch.name,
+        found,
+        batch=batch,
         metrics=summary.as_metrics(),
         params=params,
         report=report,
@@ -239,40 +158,115 @@ def log_monitoring(
     )
 
 
-@task(**UNCACHED)
-def decide_retrain(
-    summary: DriftSummary,
-    ledger_path: Path,
+@task(**REGISTRY)
+def register(
+    settings: MlflowSettings,
+    spec: DatasetSpec,
+    result: TrainingResult,
     *,
-    rules: PolicyRules,
-    watch: tuple[str, ...],
-    baselines: dict[str, float],
-    force: bool,
-    new_labelled_rows: int,
-    regime_files: int,
-    model_files: int,
-) -> RetrainDecision:
-    """Fire the policy's signals on the measurement and decide, given the batches before it."""
-    signals = fire_signals(
-        summary,
-        baselines=baselines,
-        watch=watch,
-        rules=rules,
-        regime_files=regime_files,
-        model_files=model_files,
+    manifest: Manifest,
+    tags: dict[str, str],
+    workdir: Path,
+) -> RegisteredVersion:
+    """Log the challenger (XGBoost format, signature, input example) and register a version."""
+    experiment = tracking.ensure_experiment(
+        _client(settings), settings.training_experiment, settings.artifact_root
     )
-    return should_retrain(
-        signals,
-        [
-            PastBatch(fired=e.fired, retrained=e.retrained)
-            for e in ledger.read_ledger(ledger_path)
-            if e.status == "accepted"
-        ],
-        rules=rules,
-        has_production=bool(baselines),
-        force=force,
-        new_labelled_rows=new_labelled_rows,
+    example, output = input_example(result, spec)
+    return models.log_model_version(
+        experiment,
+        name=spec.name,
+        files=ModelFiles(code=model_code_path(), artifacts=model_artifacts(result, workdir)),
+        params=result.params,
+        metrics=result.metrics,
+        example=example,
+        example_output=output,
+        manifest=manifest,
+        tags=tags,
+        classes=result.schema["classes"],
+        tuning=result.tuning,
+        calibration=result.calibration,
+        trials=[asdict(t) for t in result.trials],
     )
+
+
+@task(**UNCACHED)
+def evaluate(
+    result: TrainingResult,
+    champion: RegisteredVersion | None,
+    spec: DatasetSpec,
+    rules: EvaluationRules,
+    measured: Measured,
+) -> Evaluation:
+    """Score the champion on the challenger's holdout and measure how the two differ."""
+    holdout, columns = result.holdout, list(spec.model_columns)
+    theirs = (_scorer(champion).predict(holdout[columns]), champion.classes) if champion else None
+    ours = (predict_scores(result.booster, holdout, result.schema), result.schema["classes"])
+    return evaluate_challenger(
+        holdout,
+        spec,
+        challenger=ours,
+        champion=theirs,
+        metric=measured.metric,
+        watch=measured.watch,
+        rules=rules,
+    )
+
+
+@task(**REGISTRY)
+def apply_promotion(
+    settings: MlflowSettings,
+    challenger: RegisteredVersion,
+    verdict: PromotionDecision,
+    champion: RegisteredVersion | None,
+    *,
+    batch: str,
+    actor: str,
+    aliases: Aliases,
+) -> RegistryAction:
+    """Move the aliases as the verdict says, if production is still the evaluated champion."""
+    return release.apply_promotion(
+        _client(settings),
+        name=challenger.name,
+        version=challenger.version,
+        promote=verdict.promote,
+        reason=verdict.reason,
+        evaluated_against=champion.version if champion else None,
+        actor=actor,
+        batch=batch,
+        aliases=aliases,
+    )
+
+
+@task(**REGISTRY)
+def log_model_card(settings: MlflowSettings, version: RegisteredVersion, card: str) -> None:
+    """Log the model card with the version's run."""
+    models.log_model_card(_client(settings), version, card)
+
+
+@task(**REGISTRY)
+def resume_release(
+    settings: MlflowSettings, name: str, aliases: Aliases
+) -> tuple[Release, RegisteredVersion] | None:
+    """Repeat the alias moves of a release a crashed run left open, and return its version."""
+    client = _client(settings)
+    release = rollback.resume_interrupted(client, name, aliases)
+    return (release, models.get_version(client, name, release.to_version)) if release else None
+
+
+# No task-level retries: the dispatch retries itself, honouring Retry-After and rate limits.
+@task(**UNCACHED)
+def dispatch_release(
+    settings: MlflowSettings,
+    github: GitHubSettings,
+    done: Release,
+    request: DispatchRequest,
+    dry_run: Path,
+) -> DispatchResult:
+    """Ask CD to ship the released version (no token: record the request), then close it."""
+    result = dispatch.dispatch(request, github, dry_run_path=dry_run)
+    release.close_release(_client(settings), done, result.note)
+    return result
 
 
 @task(**UNCACHED)

@@ -31,6 +31,7 @@ MANIFEST_ARTIFACT = "training_data.json"
 CALIBRATION_ARTIFACT = "calibration.json"
 MODEL_CARD_ARTIFACT = "model_card.md"
 CLASSES_TAG = "driftloop.classes"
+TUNING_TAG = "driftloop.tuning"
 # Pinned so `log_model` does not spend seconds inferring requirements by importing the model.
 SERVING_REQUIREMENTS = ["mlflow", "xgboost", "pandas", "numpy"]
 
@@ -76,6 +77,8 @@ def log_model_version(
     example_output: Any,
     manifest: Sequence[DataFile],
     tags: dict[str, str],
+    classes: Sequence[Any] = (),
+    tuning: dict[str, Any] | None = None,
     calibration: dict[str, list[float]] | None = None,
     trials: Sequence[dict[str, Any]] = (),
 ) -> RegisteredVersion:
@@ -91,6 +94,8 @@ def log_model_version(
         example_output: The model's output on `example`.
         manifest: The training data: one entry per file with its path and content hash.
         tags: Version tags (data version, git commit, ...).
+        classes: Label values in the model's output order (empty for regression).
+        tuning: The tuning summary, when the model was tuned.
         calibration: Isotonic calibration of P(positive) fitted on the holdout, if any.
         trials: Tuning trials (number, params, value, state, seconds), logged as nested runs.
 
@@ -98,6 +103,11 @@ def log_model_version(
         The new registered version.
     """
     example = _plain_example(example)
+    tags = {
+        **tags,
+        CLASSES_TAG: json.dumps(list(classes)),
+        **({TUNING_TAG: json.dumps(tuning)} if tuning else {}),
+    }
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {name}") as run:
         mlflow.set_tags({"driftloop.stage": "train", **tags})
         mlflow.log_params(params)

@@ -6,7 +6,10 @@ import logging
 from dataclasses import dataclass, field
 
 from evaluation.comparison import PairedDifference
+from evaluation.holdout import Evaluation
 from evaluation.metrics import HIGHER_IS_BETTER
+from evaluation.slices import render_slice_table, slice_regressions
+from registry.release import RegistryAction
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,32 @@ class PromotionDecision:
         """Challenger minus champion on the main metric, signed so that positive is better."""
         main = [d for d in self.comparisons if d.metric == self.metric]
         return main[0].gain if main else None
+
+
+@dataclass(frozen=True)
+class PromotionRule:
+    """The promotion rule's settings: the metric, the margin, the confidence and the floor."""
+
+    metric: str
+    min_improvement: float
+    confidence: float
+    floor: float | None
+
+
+def judge_challenger(
+    rule: PromotionRule, challenger: dict[str, float], evaluation: Evaluation
+) -> PromotionDecision:
+    """Apply the promotion rule to the challenger's holdout metrics and its evaluation."""
+    regressions = slice_regressions(evaluation.slices) if evaluation.slices else ()
+    return decide_promotion(
+        metric=rule.metric,
+        challenger=challenger[rule.metric],
+        comparisons=evaluation.comparisons,
+        min_improvement=rule.min_improvement,
+        confidence=rule.confidence,
+        floor=rule.floor,
+        slice_regressions=regressions,
+    )
 
 
 def describe_rule(*, metric: str, min_improvement: float, confidence: float) -> str:
@@ -150,3 +179,16 @@ def _why_not(
     if slice_regressions:
         return "worse on slices: " + "; ".join(slice_regressions)
     return None
+
+
+def describe_promotion(
+    decision: PromotionDecision, action: RegistryAction, evaluation: Evaluation
+) -> str:
+    """The promotion verdict, the rule, the paired differences and the slice table."""
+    verdict = "promoted" if action.promoted else "not promoted"
+    lines = [f"{verdict}: {action.lost or decision.reason}", "", f"rule: {decision.rule}"]
+    if decision.comparisons:
+        lines += ["", *[f"- {d}" for d in decision.comparisons]]
+    if evaluation.slices is not None:
+        lines += ["", render_slice_table(evaluation.slices)]
+    return "\n".join(lines)

@@ -1,9 +1,10 @@
 """Moving `production` safely: an intent written first, then the aliases, then the history.
 
-A release (a promotion or a rollback) is written down on the target version before any alias
-moves. If the process dies between steps, the intent is still there: `pending_release` finds it
-on the production version, and repeating `move_production` with the same release completes the
-moves without doubling anything (the same alias targets, the same history keys).
+A release (a promotion or a rollback) moves `production`, then tells CD. It is written down on
+the target version before any alias moves. If the process dies between steps, the intent is
+still there: `pending_release` finds it on the production version, and repeating
+`move_production` with the same release completes the moves without doubling anything (the same
+alias targets, the same history keys).
 """
 
 from __future__ import annotations
@@ -23,9 +24,18 @@ from registry.models import get_aliased_version
 logger = logging.getLogger(__name__)
 
 INTENT_TAG = "driftloop.release.intent"
-DELIVERED_TAG = "driftloop.release.delivered"
+DISPATCHED_TAG = "driftloop.release.dispatched"
 PROMOTION_TAG = "driftloop.promotion"
 BATCH_TAG = "driftloop.batch_sha256"
+
+
+@dataclass(frozen=True)
+class Aliases:
+    """The registry alias names (from the promotion settings; they live there and nowhere else)."""
+
+    production: str = "production"
+    previous: str = "previous"
+    challenger: str = "challenger"
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,7 @@ def plan_release(
     to_version: str,
     reason: str,
     actor: str,
-    production_alias: str,
-    previous_alias: str,
+    aliases: Aliases,
     batch: str | None = None,
 ) -> Release:
     """Describe moving `production` to `to_version`, from where the aliases point now."""
@@ -88,11 +97,11 @@ def plan_release(
         action=action,
         name=name,
         to_version=to_version,
-        from_version=_alias_of(client, name, production_alias),
+        from_version=_alias_of(client, name, aliases.production),
         reason=reason,
         actor=actor,
         batch=batch,
-        previous_before=_alias_of(client, name, previous_alias),
+        previous_before=_alias_of(client, name, aliases.previous),
     )
 
 
@@ -116,7 +125,7 @@ def move_challenger(
 
 
 def move_production(
-    client: MlflowClient, release: Release, *, production_alias: str, previous_alias: str
+    client: MlflowClient, release: Release, aliases: Aliases
 ) -> tuple[AliasEvent, ...]:
     """Carry out a release: intent, `production` -> target, `previous` -> old one, history.
 
@@ -127,12 +136,12 @@ def move_production(
         The alias events recorded.
     """
     client.set_model_version_tag(release.name, release.to_version, INTENT_TAG, release.to_json())
-    client.set_registered_model_alias(release.name, production_alias, release.to_version)
-    events = [_event(release, production_alias, release.from_version, 0)]
+    client.set_registered_model_alias(release.name, aliases.production, release.to_version)
+    events = [_event(release, aliases.production, release.from_version, 0)]
     if release.from_version is not None and release.from_version != release.to_version:
-        client.set_registered_model_alias(release.name, previous_alias, release.from_version)
+        client.set_registered_model_alias(release.name, aliases.previous, release.from_version)
         events.append(
-            _event(release, previous_alias, release.previous_before, 1, to=release.from_version)
+            _event(release, aliases.previous, release.previous_before, 1, to=release.from_version)
         )
     record_events(client, release.name, events)
     for event in events:
@@ -140,11 +149,14 @@ def move_production(
     return tuple(events)
 
 
-def mark_delivered(client: MlflowClient, release: Release, note: str) -> None:
-    """Close the release: note how CD was told, then drop the intent."""
+def close_release(client: MlflowClient, release: Release, note: str) -> None:
+    """Close the release once CD was told: note how, then drop the intent."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     client.set_model_version_tag(
-        release.name, release.to_version, DELIVERED_TAG, f"{stamp} {release.action}: {note}"[:4000]
+        release.name,
+        release.to_version,
+        DISPATCHED_TAG,
+        f"{stamp} {release.action}: {note}"[:4000],
     )
     client.delete_model_version_tag(release.name, release.to_version, INTENT_TAG)
 
@@ -182,7 +194,7 @@ def _event(
     )
 
 
-def promote_challenger(
+def apply_promotion(
     client: MlflowClient,
     *,
     name: str,
@@ -192,13 +204,11 @@ def promote_challenger(
     evaluated_against: str | None,
     actor: str,
     batch: str | None,
-    production_alias: str,
-    previous_alias: str,
-    challenger_alias: str,
+    aliases: Aliases,
 ) -> RegistryAction:
     """Point `challenger` at the new version and, when the decision says so, release it.
 
-    Call this while holding the promotion lock. `production` moves only if it still points at
+    Call this while holding the release lock. `production` moves only if it still points at
     the champion the challenger was evaluated against: when another run promoted meanwhile, this
     run lost the race and says so (its comparison was with a model no longer in production).
 
@@ -206,11 +216,11 @@ def promote_challenger(
         The alias moves made, the release, or why the challenger was not released.
     """
     challenger = move_challenger(
-        client, name=name, version=version, alias=challenger_alias, reason=reason, actor=actor
+        client, name=name, version=version, alias=aliases.challenger, reason=reason, actor=actor
     )
     if not promote:
         return RegistryAction(name=name, version=version, promoted=False, moves=(challenger,))
-    current = production_version(client, name, production_alias)
+    current = production_version(client, name, aliases.production)
     if current != evaluated_against:
         lost = (
             f"production moved from v{evaluated_against} to v{current} while this run compared "
@@ -228,13 +238,10 @@ def promote_challenger(
         to_version=version,
         reason=reason,
         actor=actor,
-        production_alias=production_alias,
-        previous_alias=previous_alias,
+        aliases=aliases,
         batch=batch,
     )
-    moves = move_production(
-        client, release, production_alias=production_alias, previous_alias=previous_alias
-    )
+    moves = move_production(client, release, aliases)
     return RegistryAction(
         name=name, version=version, promoted=True, moves=(challenger, *moves), release=release
     )

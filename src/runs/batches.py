@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,3 +244,11 @@ def read_manifest(
         ]
     # One file needs no concatenation, which would copy it.
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def copy_batches(source: Path, target: Path) -> list[Path]:
+    """Copy the batch files of `source` into a fresh `target` (the originals are never moved)."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    return [Path(shutil.copy2(p, target / p.name)) for p in list_batches(source)]

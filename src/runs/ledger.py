@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from runs.batches import BatchFile, find_next_batch
 from runs.errors import LedgerError
 
 # "monitored": measured by a monitoring-only run; the retraining flow still processes it.
@@ -66,6 +67,11 @@ def processed_hashes(entries: list[LedgerEntry], *, monitoring: bool = False) ->
     return {e.sha256 for e in entries if monitoring or e.status != "monitored"}
 
 
+def accepted_entries(entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    """Batches a retraining run processed, in arrival order (the retrain policy's history)."""
+    return [e for e in entries if e.status == "accepted"]
+
+
 def training_entries(entries: list[LedgerEntry]) -> list[LedgerEntry]:
     """Accepted, labelled batches in arrival order: what a model may be trained on."""
     return [e for e in entries if e.status == "accepted" and e.labelled]
@@ -81,3 +87,26 @@ def current_regime(entries: list[LedgerEntry]) -> tuple[bool, list[LedgerEntry]]
     usable = training_entries(entries)
     starts = [i for i, e in enumerate(usable) if e.regime_start]
     return (True, usable[starts[-1] :]) if starts else (False, usable)
+
+
+def pending_batch(
+    ledger_path: Path, incoming: Path, *, explicit: Path | None, monitoring: bool = False
+) -> BatchFile | None:
+    """The batch to process next (`explicit`, or the first in `incoming` no such run handled).
+
+    Raises:
+        BatchReadError: `explicit` does not exist or lies outside `incoming`.
+        LedgerError: a ledger line is not an entry.
+    """
+    processed = processed_hashes(read_ledger(ledger_path), monitoring=monitoring)
+    return find_next_batch(incoming, processed, explicit=explicit)
+
+
+def regime_files(entries: list[LedgerEntry], reference: Path, batch: Path | None) -> list[Path]:
+    """Labelled data files since the last change (from the reference when there was none).
+
+    `batch` (this run's batch, when it is labelled) comes last.
+    """
+    changed, regime = current_regime(entries)
+    paths = ([] if changed else [reference]) + [Path(e.path) for e in regime]
+    return [*paths, batch] if batch is not None else paths

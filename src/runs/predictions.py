@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,27 @@ def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
         frame.to_csv(partial, index=False)
     partial.replace(path)
     return path
+
+
+def save_predictions(
+    batch: pd.DataFrame,
+    scores: Any,
+    *,
+    task: str,
+    classes: list[Any],
+    model_name: str,
+    model_version: str,
+    path: Path,
+) -> Path:
+    """Write the batch's predictions with the model version and the time beside each row."""
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+    table = prediction_frame(
+        batch,
+        scores,
+        task=task,
+        classes=classes,
+        model_name=model_name,
+        model_version=model_version,
+        scored_at=scored_at,
+    )
+    return write_predictions(table, path)

@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runs.outcome import Outcome
+
+
+class Clock:
+    """Wall time per stage of a run, reported in its record and summary."""
+
+    def __init__(self) -> None:
+        """Start with no stages timed."""
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        """Time the block as `stage`."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(time.perf_counter() - start, 3)
 
 
 @dataclass(frozen=True)
@@ -24,16 +46,16 @@ class DecisionRecord:
     batch: str
     batch_sha256: str
     rows: int
-    outcome: str
+    outcome: Outcome
     validation: str
     data_docs: str | None = None
-    drift: list[str] = field(default_factory=list)
+    drift: tuple[str, ...] = ()
     drift_report: str | None = None
     decision: str | None = None
-    candidates: list[CandidateRow] = field(default_factory=list)
+    candidates: tuple[CandidateRow, ...] = ()
     promotion: str | None = None
-    registry: list[str] = field(default_factory=list)
-    delivery: str | None = None
+    registry: tuple[str, ...] = ()
+    dispatch: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -76,8 +98,8 @@ def render_record(record: DecisionRecord) -> str:
         lines += ["", "## Promotion", "", record.promotion]
     if record.registry:
         lines += [""] + [f"- {line}" for line in record.registry]
-    if record.delivery:
-        lines += ["", "## Delivery", "", record.delivery]
+    if record.dispatch:
+        lines += ["", "## CD dispatch", "", record.dispatch]
     if record.seconds:
         stages = ", ".join(f"{stage} {secs:.2f} s" for stage, secs in record.seconds.items())
         lines += ["", f"Stage wall times: {stages}."]

@@ -166,6 +166,30 @@ def fit_model(
     )
 
 
+def fit_on_files(
+    frame: pd.DataFrame,
+    spec: DatasetSpec,
+    params: TrainingParams,
+    *,
+    source_column: str,
+    seen_files: set[str],
+    file_weights: dict[str, float],
+) -> TrainingResult:
+    """Fit on rows that name their file in `source_column` (see `fit_model`).
+
+    Rows of files the champion was trained on (`seen_files`) never enter the holdout, and each
+    row weighs what its file weighs in `file_weights`.
+    """
+    source = frame[source_column]
+    return fit_model(
+        frame.drop(columns=source_column),
+        spec,
+        params,
+        seen=source.isin(seen_files),
+        weights=source.map(file_weights),
+    )
+
+
 def _category_labels(values: pd.Series) -> list[str]:
     # The text of each distinct value, not of each row: the same sorted set, far fewer strings.
     distinct = pd.Series(values.unique()).dropna()

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import xgboost as xgb
 
+from config.spec import DatasetSpec
 from training import model_code
 from training.fit import TrainingResult
 from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
@@ -54,3 +55,9 @@ class BoosterScorer:
     def predict(self, frame: pd.DataFrame) -> Any:
         """Score raw rows exactly as the served model does."""
         return predict_scores(self.booster, frame, self.schema)
+
+
+def input_example(result: TrainingResult, spec: DatasetSpec, rows: int = 5) -> tuple[Any, Any]:
+    """A few raw holdout rows the served model takes, and what it answers (signature, example)."""
+    example = result.holdout[list(spec.model_columns)].head(rows)
+    return example, predict_scores(result.booster, example, result.schema)

@@ -25,13 +25,13 @@ SETTINGS = {"TRAINING__WINDOW": "last_k", "TRAINING__WINDOW_BATCHES": "1"}
 
 # Where the run dies: the module attribute replaced by a function that kills the process.
 BOUNDARIES = {
-    "after validate": "pipeline.stages:monitor",
-    "after monitor": "pipeline.stages:decide",
-    "after decide": "pipeline.challenger:train",
-    "after train": "pipeline.model_tasks:register_challenger",
-    "after register": "pipeline.model_tasks:evaluate",
-    "after evaluate": "pipeline.challenger:release",
-    "after the alias move": "pipeline.shipping:deliver_now",
+    "after validate": "pipeline.flows:_monitor",
+    "after monitor": "pipeline.tasks:decide_retrain",
+    "after decide": "pipeline.tasks:train",
+    "after train": "pipeline.tasks:register",
+    "after register": "pipeline.tasks:evaluate",
+    "after evaluate": "pipeline.tasks:apply_promotion",
+    "after the alias move": "delivery.dispatch:dispatch",
     "after the dispatch": "pipeline.tasks:record_batch",
 }
 

@@ -30,13 +30,13 @@ TOKEN = "ghp_release_secret_0123456789"
 # Runs the flow in a separate process that dies (SIGKILL) the moment it would tell CD.
 KILLED_RUN = """
 import os, signal, sys
-from pipeline import shipping
+from delivery import dispatch
 from pipeline.flows import retraining_flow
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-shipping.deliver_now = die
+dispatch.dispatch = die
 retraining_flow(batch=sys.argv[1], force_retrain=True)
 """
 

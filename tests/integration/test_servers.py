@@ -21,7 +21,7 @@ from flow_project import Project, toy_project
 from local_servers import free_port, start, stop, wait_until_up
 from mlflow import MlflowClient
 
-from pipeline import model_tasks
+from pipeline import tasks
 from registry.release import pending_release
 from runs.ledger import read_ledger
 
@@ -225,16 +225,16 @@ def test_the_mlflow_server_going_away_mid_run_then_a_rerun_finishes(
         wait_until_up(f"{url}/health", server, 180, root / "log")
         with toy_project(tmp_path / "outage", TOKEN) as project:
             assert project.run("b1-clean.csv", MLFLOW__TRACKING_URI=url).outcome == "promoted"
-            trained = model_tasks.register_challenger
+            trained = tasks.register
 
             def server_dies_after_training(*args: object, **kwargs: object) -> object:
                 stop(server)
                 return trained(*args, **kwargs)
 
-            monkeypatch.setattr(model_tasks, "register_challenger", server_dies_after_training)
+            monkeypatch.setattr(tasks, "register", server_dies_after_training)
             with pytest.raises(Exception, match=r"127\.0\.0\.1"):
                 project.run("b5-concept.csv", MLFLOW__TRACKING_URI=url)
-            monkeypatch.setattr(model_tasks, "register_challenger", trained)
+            monkeypatch.setattr(tasks, "register", trained)
             ledger = project.root / "data" / "ledger.jsonl"
             assert [e.batch for e in read_ledger(ledger)] == ["b1-clean.csv"]
             assert project.events()[-1] == "run_failed"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from config.settings import GitHubSettings
-from delivery.dispatch import build_dispatch_request
+from delivery.request import build_dispatch_request
 
 CD_WORKFLOW = Path(__file__).parents[3] / ".github" / "workflows" / "cd.yml"
 PAYLOAD_REF = re.compile(r"github\.event\.client_payload\.([A-Za-z_][\w-]*)")

@@ -7,14 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from delivery.dispatch import (
-    DispatchRequest,
-    build_dispatch_request,
-    is_transient_dispatch_error,
-    record_dry_run,
-    send_dispatch,
-)
+from delivery.dispatch import is_transient_dispatch_error, send_dispatch
 from delivery.errors import DispatchError
+from delivery.request import DispatchRequest, build_dispatch_request, record_dry_run
 from fakes import GitHubState, fake_github
 
 TOKEN = "ghp_test_token_value"

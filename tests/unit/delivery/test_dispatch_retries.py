@@ -8,8 +8,9 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from delivery.dispatch import DispatchRequest, build_dispatch_request, deliver_dispatch
+from delivery.dispatch import dispatch_with_retries
 from delivery.errors import DispatchError
+from delivery.request import DispatchRequest, build_dispatch_request
 from fakes import Answer, GitHubState, fake_github
 
 TOKEN = "ghp_retry_secret_token_value"
@@ -58,7 +59,7 @@ def request_for(api_url: str, repo: str = "acme/model", event_type: str = "model
 def deliver(request: DispatchRequest, clock: Clock, token: str = TOKEN, **options):
     options = {"sleep": clock.sleep, "now": clock.now, "jitter": lambda: 1.0} | options
     with httpx.Client(timeout=options.pop("timeout", 5.0)) as client:
-        return deliver_dispatch(client, request, token, **options)
+        return dispatch_with_retries(client, request, token, **options)
 
 
 def closed_port() -> int:

@@ -10,14 +10,12 @@ from model_monitoring.policy import (
     CHANGE_SIGNALS,
     PRESETS,
     SIGNALS,
-    PastBatch,
     PolicyRules,
-    RetrainDecision,
     Signals,
     fire_signals,
     policy_rules,
-    should_retrain,
 )
+from model_monitoring.retrain import PastBatch, RetrainDecision, should_retrain
 
 RULES = PolicyRules(signals=("realized_drop", "estimated_drop", "drift"))
 

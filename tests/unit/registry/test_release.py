@@ -7,23 +7,19 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from config.settings import Settings
-from pipeline.shipping import promotion_lock
 from registry.history import read_history
+from registry.locks import release_lock
 from registry.release import (
     INTENT_TAG,
-    mark_delivered,
+    Aliases,
+    apply_promotion,
+    close_release,
     move_production,
     pending_release,
     plan_release,
-    promote_challenger,
 )
 
-ALIASES = {
-    "production_alias": "production",
-    "previous_alias": "previous",
-    "challenger_alias": "challenger",
-}
+ALIASES = Aliases()
 
 
 @pytest.fixture
@@ -43,7 +39,7 @@ def aliases(client: MlflowClient) -> dict[str, str]:
 
 
 def promote(client: MlflowClient, version: str, against: str | None, win: bool = True):
-    return promote_challenger(
+    return apply_promotion(
         client,
         name="m",
         version=version,
@@ -52,7 +48,7 @@ def promote(client: MlflowClient, version: str, against: str | None, win: bool =
         evaluated_against=against,
         actor="tester@host",
         batch=f"sha-{version}",
-        **ALIASES,
+        aliases=ALIASES,
     )
 
 
@@ -94,8 +90,6 @@ def test_a_run_that_evaluated_against_a_stale_champion_loses_and_says_so(registr
 
 
 def test_concurrent_promotions_leave_exactly_one_winner(registry, tmp_path: Path) -> None:
-    settings = Settings()
-    settings.paths.ledger = tmp_path / "data" / "ledger.jsonl"
     promote(registry, "1", None)
     barrier = threading.Barrier(3)
     results = {}
@@ -106,7 +100,7 @@ def test_concurrent_promotions_leave_exactly_one_winner(registry, tmp_path: Path
             registry_uri=registry._registry_uri,
         )
         barrier.wait()
-        with promotion_lock(settings, "m"):
+        with release_lock(tmp_path / ".locks", "m", timeout=600):
             results[version] = promote(client, version, "1")
 
     threads = [threading.Thread(target=run, args=(v,)) for v in ("2", "3", "4")]
@@ -129,7 +123,7 @@ def test_an_interrupted_release_is_found_and_completed_without_doubling(registry
         to_version="2",
         reason="better",
         actor="a",
-        **{k: v for k, v in ALIASES.items() if k != "challenger_alias"},
+        aliases=ALIASES,
     )
     # The run dies right after moving production: intent written, previous not moved yet.
     registry.set_model_version_tag("m", "2", INTENT_TAG, release.to_json())
@@ -137,22 +131,22 @@ def test_an_interrupted_release_is_found_and_completed_without_doubling(registry
     found = pending_release(registry, "m", "production")
     assert found == release
     for _ in range(2):  # completing twice changes nothing further
-        move_production(registry, found, production_alias="production", previous_alias="previous")
+        move_production(registry, found, ALIASES)
     assert aliases(registry) == {"production": "2", "previous": "1", "challenger": "1"}
     moves = [
         e for e in read_history(registry, "m") if e.action == "promote" and e.to_version == "2"
     ]
     assert len(moves) == 1
-    mark_delivered(registry, found, "dispatched")
+    close_release(registry, found, "dispatched")
     assert pending_release(registry, "m", "production") is None
-    assert "dispatched" in registry.get_model_version("m", "2").tags["driftloop.release.delivered"]
+    assert "dispatched" in registry.get_model_version("m", "2").tags["driftloop.release.dispatched"]
 
 
 def test_a_stale_intent_on_a_version_that_never_reached_production_is_ignored(registry) -> None:
     first = promote(registry, "1", None)
     assert first.release is not None
     assert pending_release(registry, "m", "production") == first.release  # not yet delivered
-    mark_delivered(registry, first.release, "dispatched")
+    close_release(registry, first.release, "dispatched")
     release = plan_release(
         registry,
         action="promote",
@@ -160,8 +154,7 @@ def test_a_stale_intent_on_a_version_that_never_reached_production_is_ignored(re
         to_version="2",
         reason="r",
         actor="a",
-        production_alias="production",
-        previous_alias="previous",
+        aliases=ALIASES,
     )
     registry.set_model_version_tag("m", "2", INTENT_TAG, release.to_json())
     assert pending_release(registry, "m", "production") is None

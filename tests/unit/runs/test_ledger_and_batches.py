@@ -128,7 +128,7 @@ def test_record_shows_the_champion_challenger_table() -> None:
         ],
         promotion="promoted: better",
         registry=["`production`: 1 -> 2"],
-        delivery="dispatched",
+        dispatch="dispatched",
     )
     text = render_record(record)
     assert "| champion | 1 | 0.8000 |" in text and "| challenger | 2 | 0.8500 |" in text

@@ -5,9 +5,6 @@ import stat
 
 import pytest
 
-from config.errors import SettingsError
-from config.settings import load_settings
-from pipeline.inputs import training_params
 from training import device
 from training.device import choose_device, resolve_device
 
@@ -99,12 +96,3 @@ def test_cuda_visible_devices_can_hide_every_gpu(tmp_path, hidden) -> None:
     smi = _fake_smi(tmp_path, 'echo "GPU 0: NVIDIA H100"')
     assert not device._gpu_is_visible(hidden, smi, tmp_path)
     assert device._gpu_is_visible("0", smi, tmp_path)
-
-
-def test_settings_choose_the_device_from_the_environment(monkeypatch) -> None:
-    assert training_params(load_settings()).device == "auto"
-    monkeypatch.setenv("DRIFTLOOP_TRAINING__DEVICE", "cpu")
-    assert training_params(load_settings()).device == "cpu"
-    monkeypatch.setenv("DRIFTLOOP_TRAINING__DEVICE", "tpu")
-    with pytest.raises(SettingsError, match="DRIFTLOOP_TRAINING__DEVICE"):
-        load_settings()

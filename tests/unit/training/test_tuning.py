@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from config.settings import load_settings
 from factories import make_frame, toy_spec
-from pipeline.inputs import training_params
 from training import boosting
 from training.errors import TrainingError
 from training.fit import TrainingResult, fit_model
@@ -147,11 +145,3 @@ def test_tuning_fails_when_no_trial_completes() -> None:
 
 def _budget(trials: int) -> dict:
     return {"trials": trials, "timeout_seconds": None, "jobs": 1, "cores": 2, "seed": 0}
-
-
-def test_settings_turn_tuning_on_from_the_environment(monkeypatch) -> None:
-    monkeypatch.setenv("DRIFTLOOP_TRAINING__TUNING_TRIALS", "7")
-    monkeypatch.setenv("DRIFTLOOP_TRAINING__TUNING_MIN_ROWS", "0")
-    params = training_params(load_settings())
-    assert params.tuning_trials == 7 and params.tuning_min_rows == 0
-    assert params.tuning_jobs == 0 and params.tuning_timeout_seconds > 0

@@ -1,0 +1,225 @@
+"""Settings onto stage parameters: what each stage is given, built in one place.
+
+Also who is acting (user@host and the Prefect flow run) and the workspace a replay runs in.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock
+from prefect.runtime import flow_run
+
+from config.manifest import Manifest
+from config.settings import PolicyName, Settings
+from config.spec import DatasetSpec
+from delivery.request import DispatchRequest, build_dispatch_request
+from evaluation.holdout import EvaluationRules
+from evaluation.metrics import DEFAULT_METRIC, watched_metrics
+from model_monitoring.measures import DriftTests
+from model_monitoring.policy import PolicyRules, policy_rules
+from registry import locks, promotion
+from registry.models import RegisteredVersion
+from registry.release import BATCH_TAG, Aliases
+from runs.provenance import git_commit, manifest_hash
+from training import window
+from training.params import TrainingParams
+
+
+def metric(settings: Settings, dataset: DatasetSpec) -> str:
+    """The promotion metric: the configured one, or the task's default."""
+    return settings.promotion.metric or DEFAULT_METRIC[dataset.task.value]
+
+
+def watch(settings: Settings, dataset: DatasetSpec) -> tuple[str, ...]:
+    """The metrics whose drop the monitor watches, the promotion metric first."""
+    return watched_metrics(dataset.task.value, metric(settings, dataset))
+
+
+def promotion_rule(settings: Settings, dataset: DatasetSpec) -> promotion.PromotionRule:
+    """The promotion rule: metric, margin, confidence and the metric's floor."""
+    p, chosen = settings.promotion, metric(settings, dataset)
+    return promotion.PromotionRule(
+        metric=chosen,
+        min_improvement=p.min_improvement,
+        confidence=p.confidence,
+        floor=promotion.metric_floor(chosen, p.floor),
+    )
+
+
+def training_files(
+    settings: Settings, regime: list[Path], batch: Path, *, starts_regime: bool
+) -> list[Path]:
+    """The files the challenger trains on, by the configured window."""
+    t = settings.training
+    return window.training_files(
+        regime, batch, starts_regime=starts_regime, window=t.window, batches=t.window_batches
+    )
+
+
+def file_weights(settings: Settings, manifest: Manifest) -> dict[str, float]:
+    """Each training file's sample weight, by content hash."""
+    t = settings.training
+    return window.weights_by_file(manifest, window=t.window, half_life=t.decay_half_life)
+
+
+def drift_tests(settings: Settings) -> DriftTests:
+    """How drift is tested."""
+    d = settings.drift
+    return DriftTests(
+        numeric_method=d.numeric_method,
+        categorical_method=d.categorical_method,
+        threshold=d.column_threshold,
+        alpha=d.alpha,
+        share_threshold=d.share_threshold,
+        sample_rows=d.sample_rows,
+    )
+
+
+def retrain_rules(settings: Settings) -> PolicyRules:
+    """The named retrain policy with the configured overrides."""
+    rules = policy_rules(settings.policy.name, settings.policy.overrides())
+    return replace(rules, full_window=settings.training.window_batches)
+
+
+def training_params(settings: Settings) -> TrainingParams:
+    """XGBoost parameters and the tuning budget."""
+    t = settings.training
+    return TrainingParams(
+        n_estimators=t.n_estimators,
+        max_depth=t.max_depth,
+        learning_rate=t.learning_rate,
+        early_stopping_rounds=t.early_stopping_rounds,
+        holdout_fraction=t.holdout_fraction,
+        seed=t.seed,
+        n_jobs=t.n_jobs,
+        tuning_trials=t.tuning_trials,
+        tuning_timeout_seconds=t.tuning_timeout_seconds,
+        tuning_jobs=t.tuning_jobs,
+        tuning_min_rows=t.tuning_min_rows,
+        device=t.device,
+    )
+
+
+def evaluation_rules(settings: Settings) -> EvaluationRules:
+    """How challenger and champion are compared."""
+    p = settings.promotion
+    return EvaluationRules(
+        confidence=p.confidence,
+        resamples=p.bootstrap_resamples,
+        slice_min_rows=p.slice_min_rows,
+        slice_tolerance=p.slice_tolerance,
+    )
+
+
+def aliases(settings: Settings) -> Aliases:
+    """The registry alias names."""
+    p = settings.promotion
+    return Aliases(
+        production=p.production_alias, previous=p.previous_alias, challenger=p.challenger_alias
+    )
+
+
+def lock_folder(settings: Settings) -> Path:
+    """Where the run and release locks live: next to the run ledger."""
+    return settings.paths.ledger.parent / ".locks"
+
+
+def release_lock(settings: Settings, name: str) -> FileLock:
+    """The lock that serializes the model's releases."""
+    return locks.release_lock(
+        lock_folder(settings), name, timeout=settings.promotion.lock_timeout_seconds
+    )
+
+
+def run_lock(settings: Settings, name: str) -> FileLock:
+    """The lock that makes the dataset's runs take turns."""
+    return locks.run_lock(
+        lock_folder(settings), name, timeout=settings.promotion.lock_timeout_seconds
+    )
+
+
+def dispatch_request(settings: Settings, version: RegisteredVersion) -> DispatchRequest:
+    """The `repository_dispatch` that asks CD to ship `version`."""
+    return build_dispatch_request(
+        api_url=settings.github.api_url,
+        repo=settings.github.repo,
+        event_type=settings.github.event_type,
+        model_name=version.name,
+        model_version=version.version,
+        run_id=version.run_id,
+        metrics=version.metrics,
+        alias=settings.promotion.production_alias,
+    )
+
+
+def dry_run_path(settings: Settings) -> Path:
+    """Where a dispatch that is not sent (no token) is written."""
+    return settings.paths.reports / f"dispatch-{stamp()}.json"
+
+
+def predictions_path(settings: Settings, batch: Path, version: RegisteredVersion) -> Path:
+    """Where a scored batch's predictions go by default."""
+    return settings.paths.predictions / f"{batch.stem}.v{version.version}.csv"
+
+
+def version_tags(manifest: Manifest, reasons: tuple[str, ...], batch_sha256: str) -> dict[str, str]:
+    """Provenance tags for a model version: data fingerprint, git commit, why it was trained."""
+    tags = {
+        BATCH_TAG: batch_sha256,
+        "driftloop.data_sha256": manifest_hash(manifest),
+        "driftloop.data_files": str(len(manifest)),
+        "driftloop.retrain_reasons": "; ".join(reasons)[:4000],
+    }
+    commit = git_commit(Path.cwd())
+    if commit:
+        tags["driftloop.git_commit"] = commit
+    return tags
+
+
+def actor() -> str:
+    """Who is acting: user@host, and the Prefect flow run when there is one."""
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    run = flow_run.id
+    return f"{who} (flow run {run})" if run else who
+
+
+def replay_settings(settings: Settings, root: Path, policy: PolicyName | None) -> Settings:
+    """Settings whose registry, ledger, GX results and reports all live under `root`.
+
+    A replay never asks CI to ship anything (the dispatch is recorded, not sent) and never posts
+    to the team's channel.
+    """
+    paths = settings.paths.model_copy(
+        update={
+            "reports": root / "reports",
+            "quarantine": root / "quarantine",
+            "ledger": root / "ledger.jsonl",
+            "gx_root": root / "great_expectations",
+        }
+    )
+    tracking = settings.mlflow.model_copy(
+        update={
+            "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "artifact_root": root / "mlartifacts",
+        }
+    )
+    chosen = settings.policy.model_copy(update={"name": policy}) if policy else settings.policy
+    return settings.model_copy(
+        update={
+            "paths": paths,
+            "mlflow": tracking,
+            "policy": chosen,
+            "github": settings.github.model_copy(update={"token": None}),
+            "notify": settings.notify.model_copy(update={"webhook_url": None}),
+        }
+    )
+
+
+def stamp() -> str:
+    """UTC timestamp for file names."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")

@@ -1,0 +1,116 @@
+"""Releases outside a promotion: completing one a crashed run left open, and rolling back.
+
+Each returns the release whose aliases have just moved; the caller tells CD about it and then
+closes it (`release.close_release`), under the release lock, exactly as after a promotion.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from registry import models
+from registry.errors import RollbackError
+from registry.history import read_history
+from registry.release import (
+    Aliases,
+    Release,
+    move_production,
+    pending_release,
+    plan_release,
+    production_version,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def resume_interrupted(client: MlflowClient, name: str, aliases: Aliases) -> Release | None:
+    """Repeat the alias moves of a release a crashed run left open (None: nothing is open).
+
+    Call this while holding the release lock; then tell CD and close the release.
+    """
+    release = pending_release(client, name, aliases.production)
+    if release is None:
+        return None
+    logger.warning(
+        "completing the %s of %s v%s (%s) that an earlier run left unfinished",
+        release.action,
+        name,
+        release.to_version,
+        release.at,
+    )
+    move_production(client, release, aliases)
+    return release
+
+
+def roll_back(
+    client: MlflowClient,
+    *,
+    name: str,
+    to_version: str | None,
+    reason: str,
+    actor: str,
+    aliases: Aliases,
+) -> Release:
+    """Move `production` back (to `previous` by default) and record it in the history.
+
+    Call this while holding the release lock, after `resume_interrupted`; then tell CD.
+
+    Raises:
+        RollbackError: no production version, no version to go back to, or the target is
+            unknown or already in production.
+    """
+    current = production_version(client, name, aliases.production)
+    if current is None:
+        raise RollbackError(f"{name} has no `{aliases.production}` version: nothing to roll back")
+    target = to_version or production_version(client, name, aliases.previous)
+    if target is None:
+        raise RollbackError(
+            f"{name} has no `{aliases.previous}` version; name one with --to VERSION"
+        )
+    if target == current:
+        raise RollbackError(f"{name} v{target} is already `{aliases.production}`")
+    try:
+        models.get_version(client, name, target)
+    except MlflowException:
+        raise RollbackError(f"{name} has no version {target}") from None
+    release = plan_release(
+        client,
+        action="rollback",
+        name=name,
+        to_version=target,
+        reason=reason,
+        actor=actor,
+        aliases=aliases,
+    )
+    move_production(client, release, aliases)
+    logger.info("rolled %s back from v%s to v%s: %s", name, current, target, reason)
+    return release
+
+
+def describe_history(client: MlflowClient, name: str, production_alias: str) -> list[str]:
+    """The model's alias moves, oldest first, where the aliases point now, and any open release.
+
+    Returns:
+        One line per fact; empty when the model has no recorded move (or does not exist).
+    """
+    try:
+        events = read_history(client, name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return []
+    if not events:
+        return []
+    lines = [str(event) for event in events]
+    aliases = client.get_registered_model(name).aliases
+    lines.append("now: " + ", ".join(f"{k} -> v{v}" for k, v in sorted(aliases.items())))
+    release = pending_release(client, name, production_alias)
+    if release:
+        lines.append(
+            f"open: the {release.action} to v{release.to_version} has not been dispatched to CD "
+            "yet; the next run or rollback completes it"
+        )
+    return lines

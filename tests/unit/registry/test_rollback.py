@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from registry.errors import RollbackError
+from registry.history import read_history
+from registry.release import (
+    Aliases,
+    Release,
+    apply_promotion,
+    close_release,
+    pending_release,
+)
+from registry.rollback import describe_history, resume_interrupted, roll_back
+
+ALIASES = Aliases()
+
+
+@pytest.fixture
+def client(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    registry.create_registered_model("m")
+    for _ in range(3):
+        registry.create_model_version("m", source=(tmp_path / "model").as_uri(), run_id=None)
+    yield registry
+    mlflow.set_tracking_uri(None)
+
+
+def release(client: MlflowClient, version: str, against: str | None) -> Release:
+    action = apply_promotion(
+        client,
+        name="m",
+        version=version,
+        promote=True,
+        reason="better",
+        evaluated_against=against,
+        actor="t",
+        batch=None,
+        aliases=ALIASES,
+    )
+    assert action.release is not None
+    return action.release
+
+
+def test_a_closed_release_leaves_nothing_to_resume(client) -> None:
+    close_release(client, release(client, "1", None), "dispatched")
+    assert pending_release(client, "m", "production") is None
+    assert resume_interrupted(client, "m", ALIASES) is None
+
+
+def test_an_open_release_is_resumed_until_it_is_closed(client) -> None:
+    opened = release(client, "1", None)  # the run died before telling CD
+    assert resume_interrupted(client, "m", ALIASES) == opened
+    assert resume_interrupted(client, "m", ALIASES) == opened  # still open: CD not told yet
+    close_release(client, opened, "dispatched")
+    assert resume_interrupted(client, "m", ALIASES) is None
+
+
+def test_rollback_goes_to_previous_and_records_it(client) -> None:
+    close_release(client, release(client, "1", None), "dispatched")
+    close_release(client, release(client, "2", "1"), "dispatched")
+    back = roll_back(
+        client, name="m", to_version=None, reason="bad latency", actor="op", aliases=ALIASES
+    )
+    assert back.to_version == "1" and back.from_version == "2"
+    aliases = {k: str(v) for k, v in client.get_registered_model("m").aliases.items()}
+    assert aliases["production"] == "1" and aliases["previous"] == "2"
+    last = read_history(client, "m")[-1]
+    assert (last.action, last.alias, last.to_version) == ("rollback", "previous", "2")
+    assert pending_release(client, "m", "production") == back  # open until CD is told
+    assert any(
+        "open: the rollback to v1" in line for line in describe_history(client, "m", "production")
+    )
+
+
+def test_rollback_refuses_what_it_cannot_do(client) -> None:
+    def back(to: str | None) -> Release:
+        return roll_back(client, name="m", to_version=to, reason="r", actor="op", aliases=ALIASES)
+
+    with pytest.raises(RollbackError, match="no `production` version"):
+        back(None)
+    close_release(client, release(client, "1", None), "dispatched")
+    with pytest.raises(RollbackError, match="no `previous` version"):
+        back(None)
+    with pytest.raises(RollbackError, match="already `production`"):
+        back("1")
+    with pytest.raises(RollbackError, match="no version 7"):
+        back("7")
+
+
+def test_history_of_an_unknown_model_is_empty(client) -> None:
+    assert describe_history(client, "nosuch", "production") == []
