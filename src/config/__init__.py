@@ -1,1 +1,1 @@
-"""Settings (pydantic-settings) and the dataset spec loader."""
+"""Settings (pydantic-settings), the dataset spec loader and the training-data manifest."""

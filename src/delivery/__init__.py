@@ -1,1 +1,1 @@
-"""The CT -> CD hand-off: ask GitHub Actions to ship a promoted model."""
+"""The CT -> CD hand-off (a GitHub `repository_dispatch` per release) and notifications."""

@@ -1,1 +1,1 @@
-"""The built-in demo dataset: NOAA daily weather (rain or not), split into time-ordered batches."""
+"""The built-in demo dataset (NOAA daily weather, rain or not) and the demo's workspace."""

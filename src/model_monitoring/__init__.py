@@ -1,1 +1,1 @@
-"""Evidently drift and model-health measurement, and the retrain policy (measure, then decide)."""
+"""Drift, model health and label-free estimates (measure); the retrain policy (decide)."""

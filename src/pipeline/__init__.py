@@ -1,1 +1,1 @@
-"""Prefect only: tasks (thin wrappers over the stage packages), flows and the command line."""
+"""Prefect only: the flows, their thin tasks, settings -> stage parameters, run endings, CLI."""

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="driftloop",
         description="Keep a production model healthy: validate each batch, measure drift, "
-        "retrain when the evidence says so, promote only a better model, ship it.",
+        "retrain when the evidence says so, promote only a better model, dispatch it to CD.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="process the next incoming batch (one flow run)")
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="print every alias move of the model")
     history.add_argument("--spec", type=Path, help="dataset spec YAML")
     rollback = commands.add_parser(
-        "rollback", help="move production back (to `previous` by default) and trigger CD"
+        "rollback", help="move production back (to `previous` by default) and dispatch it to CD"
     )
     rollback.add_argument("--spec", type=Path, help="dataset spec YAML")
     rollback.add_argument("--to", dest="to_version", help="version to put back in production")
@@ -266,37 +266,28 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
     from delivery.notify import Notification
     from pipeline import params
     from pipeline.outcomes import announce
-    from registry import models, tracking
+    from registry import tracking
     from registry.errors import RollbackError
-    from registry.release import Release, close_release
-    from registry.rollback import resume_interrupted, roll_back
+    from registry.models import RegisteredVersion
+    from registry.rollback import roll_back_and_dispatch
 
     name = load_spec(args.spec or settings.paths.spec).name
-    client, aliases = tracking.connect(settings.mlflow.tracking_uri), params.aliases(settings)
 
-    def dispatched(release: Release) -> str:
-        request = params.dispatch_request(
-            settings, models.get_version(client, name, release.to_version)
-        )
-        note = dispatch(request, settings.github, dry_run_path=params.dry_run_path(settings)).note
-        close_release(client, release, note)
-        return note
+    def to_cd(version: RegisteredVersion) -> str:
+        request = params.dispatch_request(settings, version)
+        return dispatch(request, settings.github, dry_run_path=params.dry_run_path(settings)).note
 
     try:
         with params.release_lock(settings, name):
-            repaired = resume_interrupted(client, name, aliases)
-            if repaired is not None:
-                dispatched(repaired)
-                print(f"completed an interrupted {repaired.action} to v{repaired.to_version}")
-            release = roll_back(
-                client,
+            done = roll_back_and_dispatch(
+                tracking.connect(settings.mlflow.tracking_uri),
                 name=name,
                 to_version=args.to_version,
                 reason=args.reason,
                 actor=params.actor(),
-                aliases=aliases,
+                aliases=params.aliases(settings),
+                dispatch=to_cd,
             )
-            note = dispatched(release)
     except RollbackError as exc:
         print(f"driftloop: {exc}", file=sys.stderr)
         return 1
@@ -307,19 +298,21 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    announce(
-        settings,
-        Notification(
-            "model_rolled_back",
-            name,
-            release.reason,
-            model_version=release.to_version,
-            previous_version=release.from_version,
-            details={"by": release.actor, "CD": note},
-        ),
+    if done.repaired:
+        print(f"completed an interrupted {done.repaired.action} to v{done.repaired.to_version}")
+    back = done.release
+    event = Notification(
+        "model_rolled_back",
+        name,
+        back.reason,
+        model_version=back.to_version,
+        previous_version=back.from_version,
+        details={"by": back.actor, "CD": done.note},
     )
-    moved = f"production v{release.from_version} -> v{release.to_version}"
-    print(f"{name}: {moved} (rollback); CD: {note}")
+    announce(settings, event)
+    print(
+        f"{name}: production v{back.from_version} -> v{back.to_version} (rollback); CD: {done.note}"
+    )
     return 0
 
 

@@ -29,9 +29,8 @@ from pipeline.outcomes import (
     finish,
     model_card,
     notify_failed_run,
-    relative,
+    reject,
     retrain_notice,
-    show_stage_logs,
 )
 from registry.errors import RegistryError
 from registry.models import RegisteredVersion
@@ -76,11 +75,11 @@ def process_batch(
     with run.clock("validate"):
         frame, validation = _validate(run)
     if not validation.success:
-        raise _reject(run)
-    production = _production(settings, dataset)
+        raise reject(run)
+    run.production = production = _production(settings, dataset)
     if production is not None and production.tags.get(BATCH_TAG) == batch.sha256:
         done = f"v{production.version} was trained on this batch and released by an earlier run"
-        return finish(run, Outcome.PROMOTED, done, production, version=production.version)
+        return finish(run, Outcome.PROMOTED, done, version=production.version)
     with run.clock("monitor"):
         run.measured = measured = _monitor(run, frame, production)
     entries = tasks.read_ledger(settings.paths.ledger)
@@ -102,8 +101,8 @@ def process_batch(
     )
     if not decision.retrain:
         kept = Outcome.DRY_RUN if decision.would_retrain else Outcome.KEPT
-        return finish(run, kept, str(decision), production)
-    announce(settings, retrain_notice(run, production))
+        return finish(run, kept, str(decision))
+    announce(settings, retrain_notice(run))
     with run.clock("train"):
         files = params.training_files(
             settings, regime, batch.path, starts_regime=decision.starts_regime
@@ -140,16 +139,14 @@ def process_batch(
             actor=params.actor(),
             aliases=params.aliases(settings),
         )
-        tasks.log_model_card(settings.mlflow, challenger, model_card(run, production))
+        tasks.log_model_card(settings.mlflow, challenger, model_card(run))
         if action.lost:
-            return finish(
-                run, Outcome.LOST_RACE, action.lost, production, version=challenger.version
-            )
+            return finish(run, Outcome.LOST_RACE, action.lost, version=challenger.version)
         if action.release is None:
             lost = Outcome.CHALLENGER_LOST
-            return finish(run, lost, verdict.reason, production, version=challenger.version)
+            return finish(run, lost, verdict.reason, version=challenger.version)
         run.dispatched = _dispatch(settings, action.release, challenger)
-    return finish(run, Outcome.PROMOTED, verdict.reason, production, version=challenger.version)
+    return finish(run, Outcome.PROMOTED, verdict.reason, version=challenger.version)
 
 
 @flow(name="monitoring", on_failure=[notify_failed_run])
@@ -177,12 +174,12 @@ def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSum
     with run.clock("validate"):
         frame, validation = _validate(run)
     if not validation.success:
-        raise _reject(run)
-    production = _production(settings, dataset)
+        raise reject(run)
+    run.production = _production(settings, dataset)
     with run.clock("monitor"):
-        run.measured = _monitor(run, frame, production)
+        run.measured = _monitor(run, frame, run.production)
     measured = "measured; this run never trains"
-    return finish(run, Outcome.MONITORED, measured, production, status="monitored")
+    return finish(run, Outcome.MONITORED, measured, status="monitored")
 
 
 @flow(name="scoring", on_failure=[notify_failed_run])
@@ -255,7 +252,7 @@ def simulation_flow(
         out: Output folder: `timeline.csv`, `timeline.png`, `timeline.html`, `reports/`.
         policy: A named retrain policy (default: the configured one).
     """
-    show_stage_logs()
+    params.show_stage_logs()
     root = Path(out).resolve()
     settings = params.replay_settings(get_settings(), root, policy)
     dataset = load_spec(Path(spec)).model_copy(update={"incoming": root / "incoming"})
@@ -284,11 +281,12 @@ def complete_interrupted_release(settings: Settings, name: str) -> None:
     with params.release_lock(settings, name):
         interrupted = tasks.resume_release(settings.mlflow, name, params.aliases(settings))
         if interrupted is not None:
-            _dispatch(settings, *interrupted)
+            version = tasks.get_version(settings.mlflow, name, interrupted.to_version)
+            _dispatch(settings, interrupted, version)
 
 
 def _start(spec: str | None) -> tuple[Settings, DatasetSpec]:
-    show_stage_logs()
+    params.show_stage_logs()
     settings = get_settings()
     return settings, load_spec(Path(spec) if spec else settings.paths.spec)
 
@@ -307,16 +305,6 @@ def _validate(run: Run) -> tuple[pd.DataFrame, ValidationOutcome]:
     )
     run.validated(frame, outcome)
     return frame, outcome
-
-
-def _reject(run: Run) -> DataValidationError:
-    """Quarantine the batch and end the run; return the error the run fails with."""
-    assert run.validation is not None  # a batch is rejected by its validation
-    folder = run.settings.paths.quarantine
-    moved = tasks.quarantine_batch(run.batch.path, run.validation, folder, stamp=run.name)
-    where = f"quarantined to {relative(moved)}"
-    ended = finish(run, Outcome.REJECTED, where, None, status="quarantined", path=moved)
-    return rejection(run.validation, run.batch.name, moved, ended.record)
 
 
 def _dispatch(settings: Settings, release: Release, version: RegisteredVersion) -> DispatchResult:

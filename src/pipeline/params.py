@@ -1,11 +1,13 @@
 """Settings onto stage parameters: what each stage is given, built in one place.
 
-Also who is acting (user@host and the Prefect flow run) and the workspace a replay runs in.
+Also who is acting (user@host and the Prefect flow run), the workspace a replay runs in, and
+the stage loggers' level under Prefect.
 """
 
 from __future__ import annotations
 
 import getpass
+import logging
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVEL
 
 from config.manifest import Manifest
 from config.settings import PolicyName, Settings
@@ -223,3 +226,14 @@ def replay_settings(settings: Settings, root: Path, policy: PolicyName | None) -
 def stamp() -> str:
     """UTC timestamp for file names."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def show_stage_logs() -> None:
+    """Let the stage packages' INFO lines through Prefect's handlers, at Prefect's log level."""
+    # Prefect attaches its handlers to PREFECT_LOGGING_EXTRA_LOGGERS but leaves their level at
+    # the root's WARNING, which would hide every decision line the stages log at INFO.
+    level = PREFECT_LOGGING_LEVEL.value()
+    for name in PREFECT_LOGGING_EXTRA_LOGGERS.value():
+        stage_logger = logging.getLogger(name)
+        if stage_logger.level == logging.NOTSET:
+            stage_logger.setLevel(level)

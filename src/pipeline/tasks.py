@@ -5,10 +5,11 @@ Orchestration policy (retries, caching) lives on the decorators; arguments arriv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -30,8 +31,7 @@ from model_monitoring import drift, retrain
 from model_monitoring.measures import DriftSummary, Measured, ModelScores
 from registry import models, promotion, release, rollback, tracking
 from registry.models import ModelFiles, RegisteredVersion
-from registry.promotion import PromotionDecision
-from registry.release import Aliases, RegistryAction, Release
+from registry.release import Release
 from runs import batches, ledger, predictions
 from runs.errors import BatchReadError
 from runs.record import DecisionRecord, write_record
@@ -46,6 +46,8 @@ def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[A
     return isinstance(error, BaseException) and dispatch.is_transient_error(error)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
 # No run is ever served from a cache: each batch is new data, and a cached gate would be wrong.
 # Prefect's default policy would also hash every input, pickling whole DataFrames on each call
 # (1.7-2.9 s per task for a 1M-row frame here).
@@ -67,6 +69,18 @@ def _scorer(version: RegisteredVersion) -> BoosterScorer:
     return BoosterScorer.from_artifacts(models.read_model_artifacts(version.uri))
 
 
+def _on_registry(
+    fn: Callable[Concatenate[MlflowClient, P], R],
+) -> Task[Concatenate[MlflowSettings, P], R]:
+    """A registry step as a task: it takes the MLflow settings and opens the client itself."""
+
+    def call(settings: MlflowSettings, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return fn(tracking.connect(settings.tracking_uri), *args, **kwargs)
+
+    call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    return task(call, **REGISTRY)
+
+
 # Steps that are one plain function already: the task is that function, run by Prefect.
 find_batch = task(ledger.pending_batch, **UNCACHED)
 read_ledger = task(ledger.read_ledger, **UNCACHED)
@@ -78,6 +92,11 @@ decide_retrain = task(retrain.decide_retrain, **UNCACHED)
 train = task(fit_on_files, **UNCACHED)
 judge_challenger = task(promotion.judge_challenger, **UNCACHED)
 save_predictions = task(predictions.save_predictions, **UNCACHED)
+get_production = _on_registry(models.get_aliased_version)
+get_version = _on_registry(models.get_version)
+apply_promotion = _on_registry(promotion.apply_verdict)
+log_model_card = _on_registry(models.log_model_card)
+resume_release = _on_registry(rollback.resume_interrupted)
 
 
 @task(**UNCACHED)
@@ -109,12 +128,6 @@ def drift_reference(
         _client(settings)
         manifest = models.load_training_manifest(production.run_id)
     return batches.read_manifest(manifest, Path.cwd()), manifest
-
-
-@task(**REGISTRY)
-def get_production(settings: MlflowSettings, name: str, alias: str) -> RegisteredVersion | None:
-    """Look up the production model version (None before the first promotion)."""
-    return models.get_aliased_version(_client(settings), name, alias)
 
 
 @task(**REGISTRY)
@@ -211,47 +224,6 @@ def evaluate(
         watch=measured.watch,
         rules=rules,
     )
-
-
-@task(**REGISTRY)
-def apply_promotion(
-    settings: MlflowSettings,
-    challenger: RegisteredVersion,
-    verdict: PromotionDecision,
-    champion: RegisteredVersion | None,
-    *,
-    batch: str,
-    actor: str,
-    aliases: Aliases,
-) -> RegistryAction:
-    """Move the aliases as the verdict says, if production is still the evaluated champion."""
-    return release.apply_promotion(
-        _client(settings),
-        name=challenger.name,
-        version=challenger.version,
-        promote=verdict.promote,
-        reason=verdict.reason,
-        evaluated_against=champion.version if champion else None,
-        actor=actor,
-        batch=batch,
-        aliases=aliases,
-    )
-
-
-@task(**REGISTRY)
-def log_model_card(settings: MlflowSettings, version: RegisteredVersion, card: str) -> None:
-    """Log the model card with the version's run."""
-    models.log_model_card(_client(settings), version, card)
-
-
-@task(**REGISTRY)
-def resume_release(
-    settings: MlflowSettings, name: str, aliases: Aliases
-) -> tuple[Release, RegisteredVersion] | None:
-    """Repeat the alias moves of a release a crashed run left open, and return its version."""
-    client = _client(settings)
-    release = rollback.resume_interrupted(client, name, aliases)
-    return (release, models.get_version(client, name, release.to_version)) if release else None
 
 
 # No task-level retries: the dispatch retries itself, honouring Retry-After and rate limits.

@@ -1,1 +1,1 @@
-"""MLflow tracking and registry: log runs, register versions, decide and apply promotions."""
+"""MLflow tracking and registry: versions, the promotion rule, releases, rollback, history."""

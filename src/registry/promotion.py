@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from mlflow import MlflowClient
+
 from evaluation.comparison import PairedDifference
 from evaluation.holdout import Evaluation
 from evaluation.metrics import HIGHER_IS_BETTER
 from evaluation.slices import render_slice_table, slice_regressions
-from registry.release import RegistryAction
+from registry.models import RegisteredVersion
+from registry.release import Aliases, RegistryAction, apply_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -192,3 +195,27 @@ def describe_promotion(
     if evaluation.slices is not None:
         lines += ["", render_slice_table(evaluation.slices)]
     return "\n".join(lines)
+
+
+def apply_verdict(
+    client: MlflowClient,
+    challenger: RegisteredVersion,
+    verdict: PromotionDecision,
+    champion: RegisteredVersion | None,
+    *,
+    batch: str,
+    actor: str,
+    aliases: Aliases,
+) -> RegistryAction:
+    """Carry out the verdict in the registry, under the release lock (`apply_promotion`)."""
+    return apply_promotion(
+        client,
+        name=challenger.name,
+        version=challenger.version,
+        promote=verdict.promote,
+        reason=verdict.reason,
+        evaluated_against=champion.version if champion else None,
+        actor=actor,
+        batch=batch,
+        aliases=aliases,
+    )

@@ -7,6 +7,8 @@ closes it (`release.close_release`), under the release lock, exactly as after a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -14,9 +16,11 @@ from mlflow.exceptions import MlflowException
 from registry import models
 from registry.errors import RollbackError
 from registry.history import read_history
+from registry.models import RegisteredVersion
 from registry.release import (
     Aliases,
     Release,
+    close_release,
     move_production,
     pending_release,
     plan_release,
@@ -88,6 +92,48 @@ def roll_back(
     move_production(client, release, aliases)
     logger.info("rolled %s back from v%s to v%s: %s", name, current, target, reason)
     return release
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A rollback carried out: the release, what CD answered, and any release it completed."""
+
+    release: Release
+    note: str
+    repaired: Release | None
+
+
+def roll_back_and_dispatch(
+    client: MlflowClient,
+    *,
+    name: str,
+    to_version: str | None,
+    reason: str,
+    actor: str,
+    aliases: Aliases,
+    dispatch: Callable[[RegisteredVersion], str],
+) -> RolledBack:
+    """Complete an open release, roll back, and tell CD of each (`dispatch` returns its note).
+
+    Call this while holding the release lock. Each release is closed once CD was told; one that
+    could not be dispatched stays open for the next run or rollback.
+
+    Raises:
+        RollbackError: see `roll_back`.
+    """
+
+    def dispatched(release: Release) -> str:
+        note = dispatch(models.get_version(client, name, release.to_version))
+        close_release(client, release, note)
+        return note
+
+    repaired = resume_interrupted(client, name, aliases)
+    if repaired is not None:
+        dispatched(repaired)
+    release = roll_back(
+        client, name=name, to_version=to_version, reason=reason, actor=actor, aliases=aliases
+    )
+    return RolledBack(release, dispatched(release), repaired)
 
 
 def describe_history(client: MlflowClient, name: str, production_alias: str) -> list[str]:

@@ -1,1 +1,1 @@
-"""Run bookkeeping: batch files, the run ledger, and the decision record of each run."""
+"""Run bookkeeping: batch files, the ledger, outcomes, decision records, timelines."""

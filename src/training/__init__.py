@@ -1,1 +1,1 @@
-"""Features, XGBoost fit, metrics: turn a labelled frame into a model and its holdout scores."""
+"""Turn a labelled frame into an XGBoost model, its holdout scores and its served files."""

@@ -11,11 +11,9 @@ from model_monitoring.policy import (
     PRESETS,
     SIGNALS,
     PolicyRules,
-    Signals,
     fire_signals,
     policy_rules,
 )
-from model_monitoring.retrain import PastBatch, RetrainDecision, should_retrain
 
 RULES = PolicyRules(signals=("realized_drop", "estimated_drop", "drift"))
 
@@ -35,18 +33,6 @@ def summary(*, realized=None, interval=None, estimated=None, drift=False) -> Dri
         realized_interval=interval or {},
         estimated=estimated or {},
     )
-
-
-def signals(*names: str) -> Signals:
-    return Signals(fired={n: n in names for n in ("realized_drop", "estimated_drop", "drift")})
-
-
-def decide(s: Signals, history=(), rules=RULES, **overrides) -> RetrainDecision:
-    args = {"has_production": True, "force": False, "new_labelled_rows": 100} | overrides
-    return should_retrain(s, list(history), rules=rules, **args)
-
-
-QUIET, FIRED, RETRAINED = PastBatch(False, False), PastBatch(True, False), PastBatch(True, True)
 
 
 def fire(s: DriftSummary, baselines: dict[str, float], rules: PolicyRules = RULES, **kw):
@@ -111,60 +97,6 @@ def test_window_full_fires_once_when_the_regime_fills_the_window() -> None:
     ]
     assert fire(summary(), {"roc_auc": 0.8}, rules, regime_files=4, model_files=1).names() == []
     assert fire(summary(), {"roc_auc": 0.8}, rules, regime_files=3, model_files=3).names() == []
-
-
-def test_quiet_batch_keeps_the_production_model() -> None:
-    decision = decide(signals())
-    assert not decision.retrain and decision.reasons == ()
-
-
-def test_first_model_and_forced_runs_retrain_whatever_the_rules() -> None:
-    strict = PolicyRules(persistence_n=3, persistence_m=3, cooldown=5, budget=0)
-    assert decide(signals(), rules=strict, has_production=False).reasons == (
-        "no production model yet",
-    )
-    assert decide(signals(), rules=strict, force=True).retrain
-
-
-def test_persistence_needs_n_of_the_last_m_batches() -> None:
-    rules = PolicyRules(signals=RULES.signals, persistence_n=2, persistence_m=3)
-    first = decide(signals("drift"), [QUIET, QUIET], rules)
-    assert not first.retrain and first.reasons[-1].startswith("persistence: fired on 1 of")
-    assert decide(signals("drift"), [QUIET, FIRED], rules).retrain
-    assert not decide(signals("drift"), [FIRED, QUIET, QUIET], rules).retrain  # out of window
-
-
-def test_cooldown_blocks_retraining_right_after_a_retrain() -> None:
-    rules = PolicyRules(signals=RULES.signals, cooldown=2)
-    blocked = decide(signals("realized_drop"), [QUIET, RETRAINED], rules)
-    assert not blocked.retrain and "cooldown" in blocked.reasons[-1]
-    assert decide(signals("realized_drop"), [RETRAINED, QUIET, QUIET], rules).retrain
-
-
-def test_budget_caps_retrains_per_window() -> None:
-    rules = PolicyRules(signals=RULES.signals, budget=2, budget_window=5)
-    blocked = decide(signals("realized_drop"), [RETRAINED, QUIET, RETRAINED, QUIET], rules)
-    assert not blocked.retrain and blocked.reasons[-1].startswith("budget: 2 retrains")
-    # The older retrain has left the 5-batch window: one used, one left.
-    history = [RETRAINED, QUIET, QUIET, RETRAINED, QUIET, QUIET]
-    assert decide(signals("realized_drop"), history, rules).retrain
-
-
-def test_dry_run_reports_what_it_would_do_without_acting() -> None:
-    rules = PolicyRules(signals=RULES.signals, dry_run=True)
-    decision = decide(signals("realized_drop"), rules=rules)
-    assert not decision.retrain and decision.would_retrain and decision.dry_run
-    assert str(decision).startswith("dry run: would retrain")
-
-
-def test_no_new_labels_means_waiting() -> None:
-    decision = decide(signals("drift"), new_labelled_rows=0)
-    assert not decision.retrain and decision.reasons[-1].endswith("waiting for labels")
-
-
-def test_every_batch_policy_retrains_without_signals() -> None:
-    rules = PolicyRules(signals=(), every_batch=True)
-    assert decide(signals(), rules=rules).reasons == ("policy retrains on every batch",)
 
 
 def test_presets_resolve_and_fields_override_them() -> None:

@@ -6,6 +6,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from delivery.errors import DispatchError
 from registry.errors import RollbackError
 from registry.history import read_history
 from registry.release import (
@@ -15,7 +16,12 @@ from registry.release import (
     close_release,
     pending_release,
 )
-from registry.rollback import describe_history, resume_interrupted, roll_back
+from registry.rollback import (
+    describe_history,
+    resume_interrupted,
+    roll_back,
+    roll_back_and_dispatch,
+)
 
 ALIASES = Aliases()
 
@@ -96,3 +102,45 @@ def test_rollback_refuses_what_it_cannot_do(client) -> None:
 
 def test_history_of_an_unknown_model_is_empty(client) -> None:
     assert describe_history(client, "nosuch", "production") == []
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[str] = []
+        self.fail = fail
+
+    def __call__(self, version) -> str:
+        if self.fail:
+            raise DispatchError("GitHub answered 503", status=503)
+        self.sent.append(version.version)
+        return "dispatched"
+
+
+def test_a_rollback_tells_cd_once_per_release_and_completes_an_open_one_first(client) -> None:
+    close_release(client, release(client, "1", None), "dispatched")
+    opened = release(client, "2", "1")  # its run died before telling CD
+    cd = Recorder()
+    done = roll_back_and_dispatch(
+        client, name="m", to_version="1", reason="r", actor="op", aliases=ALIASES, dispatch=cd
+    )
+    assert done.repaired == opened and done.release.to_version == "1"
+    assert cd.sent == ["2", "1"] and done.note == "dispatched"
+    assert pending_release(client, "m", "production") is None
+
+
+def test_a_failed_dispatch_leaves_the_rollback_open_for_the_next_run(client) -> None:
+    close_release(client, release(client, "1", None), "dispatched")
+    close_release(client, release(client, "2", "1"), "dispatched")
+    with pytest.raises(DispatchError):
+        roll_back_and_dispatch(
+            client,
+            name="m",
+            to_version=None,
+            reason="r",
+            actor="op",
+            aliases=ALIASES,
+            dispatch=Recorder(fail=True),
+        )
+    still = pending_release(client, "m", "production")
+    assert still is not None and still.action == "rollback" and still.to_version == "1"
+    assert resume_interrupted(client, "m", ALIASES) == still
