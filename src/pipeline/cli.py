@@ -25,7 +25,6 @@ INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
 if TYPE_CHECKING:
     from config.settings import Settings
-    from runs.outcome import RunSummary
 
 
 def start_temporary_server() -> Callable[[], None]:
@@ -116,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from config.errors import ConfigError
     from config.settings import get_settings
+    from data_validation.errors import DataValidationError
 
     try:
         settings = get_settings()
@@ -138,40 +138,32 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"driftloop: {exc}", file=sys.stderr)
         return 2
+    except DataValidationError as exc:  # a rejected batch: the message lists every failure
+        print(f"driftloop: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.flows import retraining_flow
 
-    return _one_batch(
-        lambda: retraining_flow(
-            spec=str(args.spec) if args.spec else None,
-            batch=str(args.batch) if args.batch else None,
-            force_retrain=args.force_retrain,
-        )
-    )
+    batch, force = _text(args.batch), args.force_retrain
+    summary = retraining_flow(spec=_text(args.spec), batch=batch, force_retrain=force)
+    print(f"{summary.batch or '-'}: {summary.outcome}: {summary.message}")
+    return 0
 
 
 def _monitor(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.flows import monitoring_flow
 
-    return _one_batch(
-        lambda: monitoring_flow(
-            spec=str(args.spec) if args.spec else None,
-            batch=str(args.batch) if args.batch else None,
-        )
-    )
-
-
-def _one_batch(run_flow: Callable[[], RunSummary]) -> int:
-    from data_validation.errors import DataValidationError
-
-    try:
-        summary = run_flow()
-    except DataValidationError as exc:
-        print(f"driftloop: {exc}", file=sys.stderr)
-        return 1
+    summary = monitoring_flow(spec=_text(args.spec), batch=_text(args.batch))
     print(f"{summary.batch or '-'}: {summary.outcome}: {summary.message}")
+    return 0
+
+
+def _score(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.flows import scoring_flow
+
+    print(scoring_flow(batch=str(args.batch), spec=_text(args.spec), out=_text(args.out)))
     return 0
 
 
@@ -188,21 +180,8 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(settings: Settings, args: argparse.Namespace) -> int:
-    from data_validation.errors import DataValidationError
-    from pipeline.flows import scoring_flow
-
-    try:
-        summary = scoring_flow(
-            batch=str(args.batch),
-            spec=str(args.spec) if args.spec else None,
-            out=str(args.out) if args.out else None,
-        )
-    except DataValidationError as exc:
-        print(f"driftloop: {exc}", file=sys.stderr)
-        return 1
-    print(summary)
-    return 0
+def _text(path: Path | None) -> str | None:
+    return str(path) if path else None
 
 
 def _suite(settings: Settings, args: argparse.Namespace) -> int:
@@ -317,12 +296,11 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run() -> None:
-    """The `driftloop` console script: `main`, and an exit that skips the interpreter teardown.
+    """The `driftloop` console script: `main`, then an exit that skips the interpreter teardown.
 
-    Tearing the interpreter down module by module takes ~2 s once GE, Evidently and MLflow are
-    loaded, after the work is done. A hook registered first runs last: by then Python has
-    joined the threads and run every other exit hook (the temporary Prefect server is stopped,
-    its log and event workers flushed), so it only has to flush the streams and leave.
+    The teardown takes ~2 s once GE, Evidently and MLflow are loaded. A hook registered first
+    runs last: by then Python has joined the threads and run every other exit hook (the
+    temporary Prefect server stopped, its log and event workers flushed).
     """
     exit_code = [1]  # an uncaught exception leaves with 1, as Python would
     atexit.register(_leave, exit_code)

@@ -140,12 +140,12 @@ def process_batch(
             aliases=params.aliases(settings),
         )
         tasks.log_model_card(settings.mlflow, challenger, model_card(run))
-        if action.lost:
-            return finish(run, Outcome.LOST_RACE, action.lost, version=challenger.version)
-        if action.release is None:
-            lost = Outcome.CHALLENGER_LOST
-            return finish(run, lost, verdict.reason, version=challenger.version)
-        run.dispatched = _dispatch(settings, action.release, challenger)
+        if action.release is not None:
+            run.dispatched = _dispatch(settings, action.release, challenger)
+    if action.lost:
+        return finish(run, Outcome.LOST_RACE, action.lost, version=challenger.version)
+    if action.release is None:
+        return finish(run, Outcome.CHALLENGER_LOST, verdict.reason, version=challenger.version)
     return finish(run, Outcome.PROMOTED, verdict.reason, version=challenger.version)
 
 

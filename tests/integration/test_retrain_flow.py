@@ -86,6 +86,7 @@ def test_losing_challenger_leaves_production_untouched(project: Project) -> None
     assert summary.outcome == "challenger lost"
     assert summary.message.startswith("no metric improves by 0.5")
     assert summary.message.endswith("champion stays")
+    assert "promote" in summary.seconds  # the stage is timed whatever its verdict
     after = project.aliases()
     assert after["production"] == before["production"]
     assert after["challenger"] == summary.challenger_version != before["production"]
