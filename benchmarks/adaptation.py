@@ -31,10 +31,9 @@ from model_monitoring.measures import DriftTests, ModelScores
 from model_monitoring.policy import (
     CHANGE_SIGNALS,
     PolicyRules,
-    fire_signals,
     policy_rules,
 )
-from model_monitoring.retrain import PastBatch, RetrainDecision, should_retrain
+from model_monitoring.retrain import PastBatch, RetrainDecision, decide_retrain
 from registry.promotion import decide_promotion
 from training.fit import TrainingResult, fit_model
 from training.model_code import predict_scores
@@ -204,21 +203,16 @@ def _decide(
             [0, 1],
         ),
     )
-    signals = fire_signals(
+    return decide_retrain(
         summary,
-        baselines=model.metrics,
-        watch=WATCH,
-        rules=rules,
-        regime_files=regime_files,
-        model_files=model_files,
-    )
-    return should_retrain(
-        signals,
         history,
         rules=rules,
-        has_production=True,
+        watch=WATCH,
+        baselines=model.metrics,
         force=False,
         new_labelled_rows=len(batch),
+        regime_files=regime_files,
+        model_files=model_files,
     )
 
 

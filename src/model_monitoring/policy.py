@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 SIGNALS = ("realized_drop", "estimated_drop", "drift", "window_full")
 # Signals that say the world changed: a retrain they trigger, once promoted, starts a new regime.
 CHANGE_SIGNALS = ("realized_drop", "estimated_drop", "drift")
+# The signals the default policy acts on (a new signal is opt-in until it is added here).
+DEFAULT_SIGNALS = ("realized_drop", "estimated_drop", "drift")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class PolicyRules:
     and noisy.
     """
 
-    signals: tuple[str, ...] = CHANGE_SIGNALS
+    signals: tuple[str, ...] = DEFAULT_SIGNALS
     realized_drop: float = 0.02
     estimated_drop: float = 0.03
     persistence_n: int = 1

@@ -1,18 +1,5 @@
-"""Unit tests run with a clean driftloop environment."""
+"""The settings-mapping and CLI tests run with a clean driftloop environment, as unit tests do."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from config.settings import get_settings
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No DRIFTLOOP_* variable or cached settings leaks between tests."""
-    for name in list(os.environ):
-        if name.startswith("DRIFTLOOP_"):
-            monkeypatch.delenv(name)
-    get_settings.cache_clear()
+from unit.conftest import clean_env  # noqa: F401 - the same autouse fixture, for these tests
