@@ -191,7 +191,10 @@ def _suite(settings: Settings, args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec or settings.paths.spec)
     names = ensure_suites(
-        open_context(settings.paths.gx_root), spec, lambda: read_batch(spec.reference), rebuild=True
+        open_context(settings.paths.gx_root),
+        spec,
+        lambda: read_batch(spec.reference, categorical=spec.features.categorical),
+        rebuild=True,
     )
     print("derived suites: " + ", ".join(names))
     return 0

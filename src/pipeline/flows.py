@@ -109,7 +109,13 @@ def process_batch(
         )
         run.training_data = manifest = build_manifest(files, Path.cwd())
         known = {**measured.frames, batch.sha256: frame}
-        data = tasks.read_data(manifest, Path.cwd(), source_column=SOURCE_COLUMN, known=known)
+        data = tasks.read_data(
+            manifest,
+            Path.cwd(),
+            source_column=SOURCE_COLUMN,
+            known=known,
+            categorical=dataset.features.categorical,
+        )
         weights = params.file_weights(settings, manifest)
         run.training = result = tasks.train(
             data,

@@ -108,12 +108,12 @@ def validate_batch(
     A file that is not a table fails as unreadable (so it is quarantined like any other).
     """
     try:
-        frame = batches.read_batch(path)
+        frame = batches.read_batch(path, categorical=spec.features.categorical)
     except BatchReadError as exc:
         if not path.is_file():
             raise  # nothing left to quarantine
         return pd.DataFrame(), quarantine.unreadable_outcome(str(exc))
-    reference = partial(batches.read_batch, spec.reference)
+    reference = partial(batches.read_batch, spec.reference, categorical=spec.features.categorical)
     return frame, gate.check_batch(gx_root, spec, frame, reference, sample_rows=sample_rows)
 
 
@@ -127,7 +127,8 @@ def drift_reference(
     else:
         _client(settings)
         manifest = models.load_training_manifest(production.run_id)
-    return batches.read_manifest(manifest, Path.cwd()), manifest
+    frame = batches.read_manifest(manifest, Path.cwd(), categorical=spec.features.categorical)
+    return frame, manifest
 
 
 @task(**REGISTRY)

@@ -6,7 +6,7 @@ import codecs
 import csv
 import hashlib
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from config.manifest import DataFile, Manifest
+from runs.categories import with_text_categories
 from runs.errors import BatchReadError, LedgerError
 
 BATCH_SUFFIXES = {".csv", ".parquet"}
@@ -53,7 +54,9 @@ def list_batches(incoming: Path) -> list[Path]:
     return sorted(p for p in incoming.iterdir() if p.suffix.lower() in BATCH_SUFFIXES)
 
 
-def read_batch(path: Path, *, max_bytes: int | None = None) -> pd.DataFrame:
+def read_batch(
+    path: Path, *, max_bytes: int | None = None, categorical: Collection[str] = ()
+) -> pd.DataFrame:
     """Read a CSV or Parquet batch, refusing files that are not a well-formed table.
 
     The file is checked before pandas sees it (size, what its first bytes say it is), and a CSV
@@ -62,6 +65,7 @@ def read_batch(path: Path, *, max_bytes: int | None = None) -> pd.DataFrame:
     Args:
         path: The batch file.
         max_bytes: Largest file loaded at once; default `MAX_BATCH_BYTES` (read at call time).
+        categorical: Columns read as categories of text (see `runs.categories`).
 
     Raises:
         BatchReadError: missing, too large, not CSV/Parquet, not UTF-8, or malformed; the
@@ -78,7 +82,10 @@ def read_batch(path: Path, *, max_bytes: int | None = None) -> pd.DataFrame:
     if reason is not None:
         raise BatchReadError(f"cannot read batch {path.name}: {reason}")
     try:
-        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+        if suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:  # as text from the start, so "01" keeps its zero
+            frame = pd.read_csv(path, dtype=dict.fromkeys(categorical, "category"))
     except UnicodeDecodeError as exc:
         raise BatchReadError(f"cannot read batch {path.name}: {_not_utf8(path)}") from exc
     except _READ_ERRORS as exc:
@@ -87,7 +94,7 @@ def read_batch(path: Path, *, max_bytes: int | None = None) -> pd.DataFrame:
     duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if duplicated:
         raise BatchReadError(f"cannot read batch {path.name}: duplicate column names {duplicated}")
-    return frame
+    return with_text_categories(frame, categorical)
 
 
 def _refusal(path: Path, suffix: str, max_bytes: int) -> str | None:
@@ -215,12 +222,13 @@ def read_manifest(
     *,
     source_column: str | None = None,
     known: Mapping[str, pd.DataFrame] | None = None,
+    categorical: Collection[str] = (),
 ) -> pd.DataFrame:
     """Read the files of a manifest in order, checking each one is unchanged.
 
     With `source_column`, each row carries the content hash of the file it came from. Files
     whose content hash is in `known` are taken from there (a run already holds them in memory)
-    instead of being read again.
+    instead of being read again. `categorical` columns are categories of text (`read_batch`).
 
     Raises:
         LedgerError: a file is missing or its content changed since the manifest was written.
@@ -237,13 +245,16 @@ def read_manifest(
                 f"training data {entry.path} is missing or changed since the model was "
                 "trained: restore it with `dvc checkout` (or `dvc pull`)"
             )
-        frames.append(read_batch(path))
+        frames.append(read_batch(path, categorical=categorical))
     if source_column is not None:
         frames = [
             f.assign(**{source_column: e.sha256}) for f, e in zip(frames, manifest, strict=True)
         ]
     # One file needs no concatenation, which would copy it.
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if len(frames) == 1:
+        return frames[0]
+    # Files with different category sets concatenate to plain text: make it categories again.
+    return with_text_categories(pd.concat(frames, ignore_index=True), categorical)
 
 
 def copy_batches(source: Path, target: Path) -> list[Path]:
