@@ -104,9 +104,7 @@ def process_batch(
         return finish(run, kept, str(decision))
     announce(settings, retrain_notice(run))
     with run.clock("train"):
-        files = params.training_files(
-            settings, regime, batch.path, starts_regime=decision.starts_regime
-        )
+        files = params.training_files(settings, regime, batch.path, starts_regime=run.starts_regime)
         run.training_data = manifest = build_manifest(files, Path.cwd())
         known = {**measured.frames, batch.sha256: frame}
         data = tasks.read_data(

@@ -63,6 +63,15 @@ class Run:
     action: RegistryAction | None = None
     dispatched: DispatchResult | None = None
 
+    @property
+    def starts_regime(self) -> bool:
+        """Whether the model this run trains starts a new regime (a change, against a champion).
+
+        The first model never does: it learns from the reference as well, whatever the first
+        batch's drift, since there is no earlier concept for the change to end.
+        """
+        return bool(self.decision and self.decision.starts_regime and self.production)
+
     def validated(self, frame: pd.DataFrame, outcome: ValidationOutcome) -> None:
         """Note the batch's size, whether it has labels, and the validation verdict."""
         target = self.dataset.target
@@ -202,7 +211,7 @@ def _entry(run: Run, status: Status, path: Path) -> LedgerEntry:
         fired=bool(decision and decision.signals),
         retrained=bool(decision and decision.retrain),
         decision=str(decision) if decision else "",
-        regime_start=bool(decision and decision.starts_regime and action and action.promoted),
+        regime_start=bool(run.starts_regime and action and action.promoted),
         actor=params.actor(),
     )
 
