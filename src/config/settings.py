@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -10,9 +11,13 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.errors import SettingsError
+from config.names import setting_names, unknown_settings
 
 ENV_PREFIX = "DRIFTLOOP_"
 ENV_NESTED_DELIMITER = "__"
+ENV_FILE = ".env"
+# Variables with the prefix that are not settings: prefect.yaml reads the project folder.
+OTHER_VARIABLES = ("DRIFTLOOP_PROJECT_DIR",)
 
 MetricName = Literal["roc_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2"]
 
@@ -58,11 +63,33 @@ class ValidationSettings(BaseModel):
     )
 
 
+# Evidently's drift methods that work on every column of their kind (fisher_exact and z need a
+# binary column, so they are left out); tests/unit/model_monitoring/test_drift.py runs each.
+NumericMethod = Literal[
+    "wasserstein",
+    "ks",
+    "anderson",
+    "cramer_von_mises",
+    "ed",
+    "es",
+    "mannw",
+    "empirical_mmd",
+    "t_test",
+    "hellinger",
+    "jensenshannon",
+    "kl_div",
+    "psi",
+]
+CategoricalMethod = Literal[
+    "jensenshannon", "chisquare", "g_test", "hellinger", "kl_div", "psi", "TVD"
+]
+
+
 class DriftSettings(BaseModel):
     """How drift is measured (methods pinned so results do not change with batch size)."""
 
-    numeric_method: str = "wasserstein"
-    categorical_method: str = "jensenshannon"
+    numeric_method: NumericMethod = "wasserstein"
+    categorical_method: CategoricalMethod = "jensenshannon"
     column_threshold: float = Field(0.1, gt=0, description="per-column drift score threshold")
     alpha: float = Field(0.05, gt=0, lt=1, description="false discovery rate (Benjamini-Hochberg)")
     share_threshold: float = Field(
@@ -200,7 +227,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter=ENV_NESTED_DELIMITER,
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
     )
@@ -228,8 +255,13 @@ def load_settings() -> Settings:
         The validated settings.
 
     Raises:
-        SettingsError: a value is invalid; the message names each env var and what it needs.
+        SettingsError: a value is invalid, or a `DRIFTLOOP_*` variable sets nothing; the message
+            names each variable and what it needs (or the closest valid name).
     """
+    known = setting_names(Settings, ENV_PREFIX, ENV_NESTED_DELIMITER)
+    unknown = unknown_settings(known, ENV_PREFIX, os.environ, Path(ENV_FILE), OTHER_VARIABLES)
+    if unknown:
+        raise SettingsError("unknown driftloop settings:\n  " + "\n  ".join(unknown))
     try:
         return Settings()
     except ValidationError as exc:

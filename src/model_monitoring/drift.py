@@ -22,9 +22,9 @@ from model_monitoring.significance import benjamini_hochberg, column_p_values
 
 logger = logging.getLogger(__name__)
 
-# Significance tests run next to the pinned distance: the distance says whether a change is large
-# enough to matter, the p-value (corrected for testing every column) whether it is more than noise.
-P_VALUE_METHODS = {"numeric": "ks", "categorical": "chisquare"}
+# Tests whose value is a p-value; in a report beside a column's pinned method, they are read as
+# that column's p-value rather than its score.
+P_VALUE_TESTS = ("ks", "chisquare")
 
 
 def measure_drift(
@@ -109,25 +109,29 @@ def summarize_snapshot(
     rows: tuple[int, int],
     p_values: Mapping[str, float] | None = None,
 ) -> DriftSummary:
-    """Read per-column distances and verdicts out of a report dict, then correct the p-values.
+    """Read per-column scores and verdicts out of a report dict, then correct the p-values.
 
-    P-values come from `p_values` and from any KS/chi-square metrics in the report.
+    A column's score is its pinned method's (a distance, or a p-value when the pinned method is
+    a test such as KS or chi-square); the corrected p-values come from `p_values` and from KS or
+    chi-square metrics reported beside another pinned method.
     """
     status = {t["metric_config"]["metric_id"]: t["status"] for t in report.get("tests", [])}
     kind_of = {c: kind for kind, cols in columns.items() for c in cols}
     distance: dict[str, ColumnDrift] = {}
     reported: dict[str, float] = {}
+    pinned = {"numeric": tests.numeric_method, "categorical": tests.categorical_method}
     for metric in report["metrics"]:
         config = metric["config"]
         if config["type"].rsplit(":", 1)[-1] != "ValueDrift":
             continue
         column, method = config["column"], config["method"]
-        if method in P_VALUE_METHODS.values():
-            reported[column] = float(metric["value"])
+        kind = kind_of.get(column, "prediction")
+        if method in P_VALUE_TESTS and method != pinned.get(kind, method):
+            reported[column] = float(metric["value"])  # a test beside the pinned method
             continue
         distance[column] = ColumnDrift(
             column=column,
-            kind=kind_of.get(column, "prediction"),
+            kind=kind,
             method=method,
             score=float(metric["value"]),
             threshold=float(config["threshold"]),

@@ -46,3 +46,31 @@ def test_relative_paths_may_not_climb_out_of_the_project(monkeypatch: pytest.Mon
         load_settings()
     monkeypatch.setenv("DRIFTLOOP_PATHS__QUARANTINE", "/var/driftloop/quarantine")
     assert str(load_settings().paths.quarantine) == "/var/driftloop/quarantine"
+
+
+def test_a_misspelled_variable_is_refused_with_the_closest_name(monkeypatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_DRIFT__SHARE_TRESHOLD", "0.3")
+    with pytest.raises(SettingsError, match="did you mean DRIFTLOOP_DRIFT__SHARE_THRESHOLD"):
+        load_settings()
+
+
+def test_an_unknown_variable_in_dotenv_is_refused_and_names_the_file(tmp_path, monkeypatch) -> None:
+    (tmp_path / ".env").write_text("DRIFTLOOP_TRAINING__N_ESTIMATOR=10\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert ".env" in str(caught.value) and "DRIFTLOOP_TRAINING__N_ESTIMATORS" in str(caught.value)
+
+
+def test_sections_lower_case_names_and_the_project_folder_are_accepted(monkeypatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_PROMOTION", '{"min_improvement": 0.01}')
+    monkeypatch.setenv("driftloop_drift__alpha", "0.1")
+    monkeypatch.setenv("DRIFTLOOP_PROJECT_DIR", "/srv/driftloop")
+    settings = load_settings()
+    assert settings.promotion.min_improvement == 0.01 and settings.drift.alpha == 0.1
+
+
+def test_a_drift_method_evidently_cannot_use_for_the_kind_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_DRIFT__CATEGORICAL_METHOD", "wasserstein")
+    with pytest.raises(SettingsError, match=r"DRIFTLOOP_DRIFT__CATEGORICAL_METHOD.*'chisquare'"):
+        load_settings()

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from config.settings import CategoricalMethod, NumericMethod
 from factories import make_frame
 from model_monitoring import drift
 from model_monitoring.drift import (
@@ -202,3 +205,23 @@ def test_a_reference_sampled_beforehand_is_tested_as_is_and_counted_in_full() ->
     sampled, _ = measure(tested, cur, tests=DriftTests(sample_rows=1000), reference_rows=6000)
     assert sampled.reference_rows == 6000
     assert [c.score for c in sampled.columns] == [c.score for c in ahead.columns]
+
+
+@pytest.mark.parametrize(
+    ("numeric", "categorical"),
+    list(
+        itertools.zip_longest(
+            get_args(NumericMethod), get_args(CategoricalMethod), fillvalue="jensenshannon"
+        )
+    ),
+)
+def test_every_method_the_settings_accept_tests_every_column(numeric, categorical) -> None:
+    ref, cur = make_frame(600, seed=1), make_frame(600, seed=2, shift=1.0)
+    tests = DriftTests(numeric_method=numeric, categorical_method=categorical)
+    summary, _ = measure(ref, cur, tests=tests)
+    assert [(c.column, c.method) for c in summary.columns] == [
+        ("x1", numeric),
+        ("x2", numeric),
+        ("colour", categorical),
+    ]
+    assert {c.column: c.drifted for c in summary.columns}["x1"]  # a 1 sd shift
