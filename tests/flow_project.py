@@ -31,6 +31,7 @@ class Project:
     client: MlflowClient
     env: dict[str, str]
     webhook: WebhookState
+    spec_task: str = "binary"
 
     def events(self) -> list[str]:
         return [call["body"]["driftloop"]["event"] for call in self.webhook.received]
@@ -80,20 +81,28 @@ class Project:
 
 
 @contextmanager
-def toy_project(root: Path, token: str, **spec_fields: Any) -> Iterator[Project]:
+def toy_project(
+    root: Path, token: str, task: str = "binary", **spec_fields: Any
+) -> Iterator[Project]:
     """Write the toy batches and spec under `root`, and point driftloop at them (cwd = root)."""
     incoming = root / "data" / "incoming" / "toy"
     incoming.mkdir(parents=True)
-    make_frame(1500, seed=1).to_parquet(root / "data" / "reference.parquet")
-    make_frame(500, seed=2, start=1500).to_csv(incoming / "b1-clean.csv", index=False)
-    broken = make_frame(500, seed=3, start=2000).rename(columns={"x2": "x_two"})
+    make_frame(1500, seed=1, task=task).to_parquet(root / "data" / "reference.parquet")
+    make_frame(500, seed=2, start=1500, task=task).to_csv(incoming / "b1-clean.csv", index=False)
+    broken = make_frame(500, seed=3, start=2000, task=task).rename(columns={"x2": "x_two"})
     broken.to_csv(incoming / "b2-broken.csv", index=False)
-    make_frame(500, seed=4, start=2500, shift=1.5).to_csv(incoming / "b3-drift.csv", index=False)
-    make_frame(500, seed=5, start=3000).to_csv(incoming / "b4-clean.csv", index=False)
+    make_frame(500, seed=4, start=2500, shift=1.5, task=task).to_csv(
+        incoming / "b3-drift.csv", index=False
+    )
+    make_frame(500, seed=5, start=3000, task=task).to_csv(incoming / "b4-clean.csv", index=False)
     # Concept drift only: same feature distribution, the label's relationship inverted.
-    make_frame(500, seed=6, start=3500, flip=True).to_csv(incoming / "b5-concept.csv", index=False)
-    make_frame(500, seed=7, start=4000, flip=True).to_csv(incoming / "b6-concept.csv", index=False)
-    spec = spec_for_frames("toy", "data/reference.parquet", "data/incoming/toy") | spec_fields
+    make_frame(500, seed=6, start=3500, flip=True, task=task).to_csv(
+        incoming / "b5-concept.csv", index=False
+    )
+    make_frame(500, seed=7, start=4000, flip=True, task=task).to_csv(
+        incoming / "b6-concept.csv", index=False
+    )
+    spec = spec_for_frames("toy", "data/reference.parquet", "data/incoming/toy", task) | spec_fields
     (root / "toy.yaml").write_text(yaml.safe_dump(spec))
     uri = f"sqlite:///{root / 'mlflow.db'}"
     saved_cwd = Path.cwd()
@@ -122,7 +131,7 @@ def toy_project(root: Path, token: str, **spec_fields: Any) -> Iterator[Project]
             patch.setenv(key, value)
         get_settings.cache_clear()
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        yield Project(root, github, client, env, webhook)
+        yield Project(root, github, client, env, webhook, task)
     os.chdir(saved_cwd)
     mlflow.set_tracking_uri(None)
     get_settings.cache_clear()
