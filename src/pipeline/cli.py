@@ -105,6 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--spec", type=Path, help="dataset spec YAML")
     rollback.add_argument("--to", dest="to_version", help="version to put back in production")
     rollback.add_argument("--reason", default="manual rollback", help="recorded in the history")
+    split = commands.add_parser(
+        "split", help="cut one history file into the spec's reference and time-ordered batches"
+    )
+    split.add_argument("file", type=Path, help="the history (CSV or Parquet)")
+    split.add_argument("--spec", type=Path, help="dataset spec YAML: where the parts go")
+    where = split.add_mutually_exclusive_group(required=True)
+    where.add_argument("--reference-until", help="the reference is every row up to this time")
+    where.add_argument("--reference-fraction", type=float, help="or this oldest share of rows")
+    size = split.add_mutually_exclusive_group(required=True)
+    size.add_argument("--every", help="one batch per period, e.g. 1W, 28D, MS (by the timestamp)")
+    size.add_argument("--rows", type=int, help="or one batch per this many rows")
     suite = commands.add_parser("suite", help="derive the GE expectation suites from the reference")
     suite.add_argument("--spec", type=Path, help="dataset spec YAML")
     return parser
@@ -133,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             "demo": _demo,
             "history": _history,
             "rollback": _rollback,
+            "split": _split,
         }
         return runners[args.command](settings, args)
     except ConfigError as exc:
@@ -197,6 +209,30 @@ def _suite(settings: Settings, args: argparse.Namespace) -> int:
         rebuild=True,
     )
     print("derived suites: " + ", ".join(names))
+    return 0
+
+
+def _split(settings: Settings, args: argparse.Namespace) -> int:
+    """Cut a history file into the spec's reference and batches; nothing is overwritten."""
+    from config.spec import load_spec
+    from runs.batches import read_batch
+    from runs.errors import BatchReadError
+    from runs.split import SplitPlan, split_history, write_split
+
+    spec = load_spec(args.spec or settings.paths.spec)
+    plan = SplitPlan(args.reference_until, args.reference_fraction, args.every, args.rows)
+    try:
+        history = read_batch(args.file, categorical=spec.features.categorical)
+        reference, batches = split_history(history, timestamp=spec.timestamp, plan=plan)
+        written = write_split(
+            reference, batches, reference_path=spec.reference, incoming=spec.incoming
+        )
+    except BatchReadError as exc:
+        print(f"driftloop: {exc}", file=sys.stderr)
+        return 2
+    sizes = ", ".join(str(len(b)) for b in batches)
+    print(f"reference: {len(reference)} rows -> {written[0]}")
+    print(f"{len(batches)} batches ({sizes} rows) -> {spec.incoming}")
     return 0
 
 
