@@ -69,14 +69,18 @@ class Project:
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
 
     def run(self, name: str, *, force: bool = False, **settings: str) -> Any:
-        for key, value in settings.items():
-            os.environ[f"DRIFTLOOP_{key}"] = value
+        names = [f"DRIFTLOOP_{key}" for key in settings]
+        saved = {n: os.environ.get(n) for n in names}
+        os.environ.update(dict(zip(names, settings.values(), strict=True)))
         get_settings.cache_clear()
         try:
             return retraining_flow(batch=str(self.batch(name)), force_retrain=force)
         finally:
-            for key in settings:
-                os.environ.pop(f"DRIFTLOOP_{key}")
+            for key, value in saved.items():  # the project's own values come back
+                if value is None:
+                    os.environ.pop(key)
+                else:
+                    os.environ[key] = value
             get_settings.cache_clear()
 
 

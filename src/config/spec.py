@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 
@@ -122,6 +123,11 @@ class DatasetSpec(BaseModel):
         """Columns every batch must carry (the target may be missing from unlabelled batches)."""
         extra = tuple(c for c in (self.id, self.timestamp) if c is not None)
         return extra + self.feature_columns
+
+    def unnamed_columns(self, columns: Iterable[str]) -> list[str]:
+        """The columns of a batch the spec does not name: reported, never used."""
+        named = {*self.required_columns, self.target}
+        return [c for c in columns if c not in named]
 
     def resolve(self, base: Path) -> DatasetSpec:
         """Return a copy whose relative data paths are anchored at `base`."""

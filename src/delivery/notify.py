@@ -14,10 +14,16 @@ import httpx
 logger = logging.getLogger(__name__)
 
 Event = Literal[
-    "batch_rejected", "retrain_decided", "model_promoted", "model_rolled_back", "run_failed"
+    "batch_rejected",
+    "unexpected_columns",
+    "retrain_decided",
+    "model_promoted",
+    "model_rolled_back",
+    "run_failed",
 ]
 TITLES: dict[Event, str] = {
     "batch_rejected": "Batch rejected",
+    "unexpected_columns": "Unexpected columns",
     "retrain_decided": "Retraining",
     "model_promoted": "Model promoted",
     "model_rolled_back": "Model rolled back",

@@ -31,6 +31,7 @@ from pipeline.outcomes import (
     notify_failed_run,
     reject,
     retrain_notice,
+    unnamed_notice,
 )
 from registry.errors import RegistryError
 from registry.models import RegisteredVersion
@@ -308,6 +309,8 @@ def _validate(run: Run) -> tuple[pd.DataFrame, ValidationOutcome]:
         sample_rows=run.settings.validation.sample_rows,
     )
     run.validated(frame, outcome)
+    if run.unnamed and outcome.success:
+        announce(run.settings, unnamed_notice(run))
     return frame, outcome
 
 

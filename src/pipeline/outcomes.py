@@ -51,6 +51,7 @@ class Run:
     clock: Clock = field(default_factory=Clock)
     rows: int = 0
     labelled: bool = False
+    unnamed: tuple[str, ...] = ()
     validation: ValidationOutcome | None = None
     production: RegisteredVersion | None = None
     measured: Measured | None = None
@@ -76,6 +77,7 @@ class Run:
         """Note the batch's size, whether it has labels, and the validation verdict."""
         target = self.dataset.target
         self.rows, self.validation = len(frame), outcome
+        self.unnamed = tuple(self.dataset.unnamed_columns(frame.columns))
         self.labelled = target in frame.columns and bool(frame[target].notna().any())
 
 
@@ -153,6 +155,18 @@ def retrain_notice(run: Run) -> Notification:
         batch=run.batch.name,
         model_version=run.production.version if run.production else None,
         details={"signals": ", ".join(run.decision.signals) or "none"},
+    )
+
+
+def unnamed_notice(run: Run) -> Notification:
+    """The warning that a batch carries columns the spec does not name (they are not used)."""
+    shown = ", ".join(f"`{c}`" for c in run.unnamed[:20])
+    get_run_logger().warning("%s: columns the spec does not name, not used: %s", run.batch, shown)
+    return Notification(
+        "unexpected_columns",
+        run.dataset.name,
+        f"{len(run.unnamed)} columns the spec does not name, not used: {shown}",
+        batch=run.batch.name,
     )
 
 
@@ -243,6 +257,7 @@ def _record(run: Run, outcome: Outcome) -> DecisionRecord:
         rows=run.rows,
         outcome=outcome,
         validation=run.validation.describe() if run.validation else "not run",
+        unnamed_columns=run.unnamed,
         data_docs=run.validation.docs_url if run.validation else None,
         drift=tuple(describe_drift(measured.drift, measured.metric)) if measured else (),
         drift_report=measured.report.resolve().as_uri() if measured else None,

@@ -48,6 +48,7 @@ class DecisionRecord:
     rows: int
     outcome: Outcome
     validation: str
+    unnamed_columns: tuple[str, ...] = ()
     data_docs: str | None = None
     drift: tuple[str, ...] = ()
     drift_report: str | None = None
@@ -71,6 +72,9 @@ def render_record(record: DecisionRecord) -> str:
         "",
         record.validation,
     ]
+    if record.unnamed_columns:
+        shown = ", ".join(f"`{c}`" for c in record.unnamed_columns)
+        lines += ["", f"Columns the spec does not name (not used): {shown}"]
     if record.data_docs:
         lines += ["", f"Data Docs: [{_name(record.data_docs)}]({record.data_docs})"]
     if record.drift or record.drift_report:

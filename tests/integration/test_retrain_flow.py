@@ -128,6 +128,16 @@ def test_a_failed_run_is_announced(project: Project) -> None:
     assert "retraining run" in text and "SpecError" in text
 
 
+def test_columns_the_spec_does_not_name_are_reported_and_not_used(project: Project) -> None:
+    frame = make_frame(500, seed=31, start=7000).assign(note="free text", region=3)
+    frame.to_csv(project.batch("b8-extra.csv"), index=False)
+    summary = project.run("b8-extra.csv")
+    assert summary.outcome in {"kept production", "promoted", "challenger lost"}
+    record = Path(summary.record).read_text()
+    assert "Columns the spec does not name (not used): `note`, `region`" in record
+    assert "unexpected_columns" in project.events()
+
+
 def test_secrets_never_reach_reports_mlflow_or_logs(project: Project) -> None:
     secrets = [TOKEN.encode(), project.webhook.path.encode()]
     leaks = [

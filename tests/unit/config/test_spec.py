@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from config.errors import SpecError
-from config.spec import Task, load_spec
+from config.spec import DatasetSpec, Task, load_spec
+from factories import spec_for_frames
 
 VALID = """
 name: demo
@@ -112,3 +113,8 @@ def test_spec_paths_may_not_climb_out_of_the_project(tmp_path: Path) -> None:
         load_spec(write(tmp_path, escaping), base=tmp_path)
     absolute = VALID.replace("incoming: data/incoming/demo/", "incoming: /srv/batches/")
     assert load_spec(write(tmp_path, absolute), base=tmp_path).incoming == Path("/srv/batches")
+
+
+def test_columns_the_spec_does_not_name_are_listed_in_file_order() -> None:
+    spec = DatasetSpec.model_validate(spec_for_frames("toy", "r.parquet", "in"))
+    assert spec.unnamed_columns(["t", "note", "x1", "y", "colour", "x2", "id"]) == ["note", "id"]
