@@ -32,7 +32,13 @@ NUMERIC_TYPES = [
 RANGE_MARGIN = 1.0
 # Share of values that may fall outside the widened range or the known category set.
 OUTLIER_ALLOWANCE = 0.02
-UNSEEN_CATEGORY_ALLOWANCE = 0.05
+# Unseen categories are allowed as often as the reference's own newer rows brought them, twice
+# over, and never less than this floor nor more than the cap: a column of agents or products
+# whose stream keeps adding values expects them, a five-level column does not.
+UNSEEN_CATEGORY_FLOOR = 0.01
+UNSEEN_CATEGORY_CAP = 0.5
+# The newer share of the reference whose values are checked against the older part's.
+BACKTEST_SHARE = 0.3
 # Extra share of nulls a batch may carry beyond what the reference had.
 NULL_ALLOWANCE = 0.05
 LABEL_META = {"driftloop": "label"}
@@ -130,14 +136,36 @@ def _profile_expectations(spec: DatasetSpec, reference: pd.DataFrame) -> list[Ex
                 mostly=1 - OUTLIER_ALLOWANCE,
             )
         )
+    ordered = _in_time_order(reference, spec.timestamp)
     for column in spec.features.categorical:
         known = sorted(reference[column].dropna().astype(str).unique().tolist())
+        allowance = unseen_allowance(ordered[column])
         expectations.append(
             gxe.ExpectColumnValuesToBeInSet(
-                column=column, value_set=known, mostly=1 - UNSEEN_CATEGORY_ALLOWANCE
+                column=column, value_set=known, mostly=round(1 - allowance, 4)
             )
         )
     return expectations
+
+
+def unseen_allowance(values: pd.Series) -> float:
+    """The share of a batch's values that may be categories the reference never saw.
+
+    Measured on the reference itself, in time order: the share of its newest rows whose value
+    the older rows never had, doubled, between `UNSEEN_CATEGORY_FLOOR` and `..._CAP`.
+    """
+    known = values.dropna().astype(str)
+    cut = round(len(known) * (1 - BACKTEST_SHARE))
+    older, newer = known.iloc[:cut], known.iloc[cut:]
+    rate = float((~newer.isin(set(older))).mean()) if len(newer) and len(older) else 0.0
+    return min(UNSEEN_CATEGORY_CAP, max(UNSEEN_CATEGORY_FLOOR, 2 * rate))
+
+
+def _in_time_order(frame: pd.DataFrame, timestamp: str | None) -> pd.DataFrame:
+    if not timestamp or timestamp not in frame.columns:
+        return frame
+    times = pd.to_datetime(frame[timestamp], errors="coerce")
+    return frame.iloc[times.argsort(kind="stable").to_numpy()]
 
 
 def _label_expectations(spec: DatasetSpec, reference: pd.DataFrame) -> list[Expectation]:

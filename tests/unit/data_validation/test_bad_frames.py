@@ -19,7 +19,7 @@ from data_validation.quarantine import (
     quarantine_batch,
     unreadable_outcome,
 )
-from data_validation.suite import NULL_ALLOWANCE, OUTLIER_ALLOWANCE, UNSEEN_CATEGORY_ALLOWANCE
+from data_validation.suite import NULL_ALLOWANCE, OUTLIER_ALLOWANCE, UNSEEN_CATEGORY_FLOOR
 from factories import make_frame, toy_spec
 
 REFERENCE = make_frame(600, seed=1)
@@ -115,7 +115,7 @@ def within_suite(frame: pd.DataFrame) -> bool:
     colours = frame["colour"].dropna()
     if frame["colour"].isna().mean() > NULL_ALLOWANCE:
         return False
-    if len(colours) and (~colours.isin(COLOURS)).mean() > UNSEEN_CATEGORY_ALLOWANCE:
+    if len(colours) and (~colours.isin(COLOURS)).mean() > UNSEEN_CATEGORY_FLOOR:
         return False
     return bool(frame["y"].dropna().isin([0, 1]).all())
 
