@@ -122,6 +122,9 @@ class PolicySettings(BaseModel):
     budget_window: int | None = Field(None, ge=1)
     every_batch: bool | None = None
     dry_run: bool | None = None
+    relative: bool | None = Field(
+        None, description="drops as a share of the baseline; None: for regression only"
+    )
 
     def overrides(self) -> dict[str, Any]:
         """The fields set here, as overrides of the named policy."""
@@ -166,6 +169,9 @@ class PromotionSettings(BaseModel):
     metric: MetricName | None = Field(None, description="None picks roc_auc or rmse by task")
     min_improvement: float = Field(
         0.005, ge=0, description="margin the challenger must clear, with `confidence`"
+    )
+    relative: bool | None = Field(
+        None, description="the margin as a share of the champion's value; None: regression only"
     )
     confidence: float = Field(
         0.95,

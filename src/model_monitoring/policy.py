@@ -45,6 +45,9 @@ class PolicyRules:
     every_batch: bool = False
     dry_run: bool = False
     full_window: int = 3
+    # Drops as a share of the baseline (0.02: 2% of the holdout value) rather than in the
+    # metric's own units; the right reading for RMSE in ppm or dollars.
+    relative: bool = False
 
     def __post_init__(self) -> None:
         """Refuse rules that can never be met."""
@@ -139,6 +142,7 @@ def fire_signals(
         numbers,
         kind="realized",
         threshold=rules.realized_drop,
+        relative=rules.relative,
     )
     estimated = (
         []
@@ -151,6 +155,7 @@ def fire_signals(
             numbers,
             kind="estimated",
             threshold=rules.estimated_drop,
+            relative=rules.relative,
         )
     )
     if realized:
@@ -180,6 +185,7 @@ def _drops(
     *,
     kind: str,
     threshold: float,
+    relative: bool,
 ) -> list[str]:
     fired = []
     for metric in watch:
@@ -198,8 +204,8 @@ def _drops(
             numbers |= {f"{metric}.{kind}_low": low, f"{metric}.{kind}_high": high}
             best = high if HIGHER_IS_BETTER[metric] else low
             beyond_noise = improvement(metric, baseline, best) > 0
-        if drop > threshold and beyond_noise:
-            fired.append(
-                f"{metric} dropped {drop:.3f} > {threshold} ({baseline:.3f} -> {value:.3f})"
-            )
+        limit = threshold * abs(baseline) if relative else threshold
+        if drop > limit and beyond_noise:
+            shown = f"{threshold:.0%} of {baseline:.3f}" if relative else f"{threshold}"
+            fired.append(f"{metric} dropped {drop:.3f} > {shown} ({baseline:.3f} -> {value:.3f})")
     return fired

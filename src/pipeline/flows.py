@@ -92,7 +92,7 @@ def process_batch(
     run.decision = decision = tasks.decide_retrain(
         measured.drift,
         accepted_entries(entries),
-        rules=params.retrain_rules(settings),
+        rules=params.retrain_rules(settings, dataset),
         watch=measured.watch,
         baselines=production.metrics if production else {},
         force=force,

@@ -19,7 +19,7 @@ from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVE
 
 from config.manifest import Manifest
 from config.settings import PolicyName, Settings
-from config.spec import DatasetSpec
+from config.spec import DatasetSpec, Task
 from delivery.request import DispatchRequest, build_dispatch_request
 from evaluation.holdout import EvaluationRules
 from evaluation.metrics import DEFAULT_METRIC, watched_metrics
@@ -51,6 +51,7 @@ def promotion_rule(settings: Settings, dataset: DatasetSpec) -> promotion.Promot
         min_improvement=p.min_improvement,
         confidence=p.confidence,
         floor=promotion.metric_floor(chosen, p.floor),
+        relative=_relative(dataset) if p.relative is None else p.relative,
     )
 
 
@@ -83,10 +84,16 @@ def drift_tests(settings: Settings) -> DriftTests:
     )
 
 
-def retrain_rules(settings: Settings) -> PolicyRules:
-    """The named retrain policy with the configured overrides."""
-    rules = policy_rules(settings.policy.name, settings.policy.overrides())
+def retrain_rules(settings: Settings, dataset: DatasetSpec) -> PolicyRules:
+    """The named retrain policy with the configured overrides (drops relative for regression)."""
+    overrides = {"relative": _relative(dataset), **settings.policy.overrides()}
+    rules = policy_rules(settings.policy.name, overrides)
     return replace(rules, full_window=settings.training.window_batches)
+
+
+def _relative(dataset: DatasetSpec) -> bool:
+    # A regression target's units (ppm, dollars) give an absolute drop or margin no meaning.
+    return dataset.task is Task.REGRESSION
 
 
 def training_params(settings: Settings) -> TrainingParams:

@@ -62,6 +62,7 @@ class PromotionRule:
     min_improvement: float
     confidence: float
     floor: float | None
+    relative: bool = False
 
 
 def judge_challenger(
@@ -77,15 +78,19 @@ def judge_challenger(
         confidence=rule.confidence,
         floor=rule.floor,
         slice_regressions=regressions,
+        relative=rule.relative,
     )
 
 
-def describe_rule(*, metric: str, min_improvement: float, confidence: float) -> str:
+def describe_rule(
+    *, metric: str, min_improvement: float, confidence: float, relative: bool = False
+) -> str:
     """The promotion rule in words, for records and model cards."""
+    margin = _margin_text(min_improvement, relative=relative)
     return (
         f"promote when, on the same holdout, the {confidence:.0%} one-sided lower bound of the "
-        f"paired gain clears {min_improvement} on at least one compared metric, no metric is "
-        f"worse by more than {min_improvement} at that confidence, no judged slice drops beyond "
+        f"paired gain clears {margin} on at least one compared metric, no metric is "
+        f"worse by more than {margin} at that confidence, no judged slice drops beyond "
         f"its tolerance, and {metric} clears its floor; with no champion, the floor alone decides"
     )
 
@@ -99,6 +104,7 @@ def decide_promotion(
     confidence: float,
     floor: float | None,
     slice_regressions: tuple[str, ...] = (),
+    relative: bool = False,
 ) -> PromotionDecision:
     """Apply the promotion rule to paired differences measured on the same holdout.
 
@@ -117,6 +123,7 @@ def decide_promotion(
         confidence: One-sided confidence of the bounds in `comparisons`.
         floor: Absolute floor on `metric` (None: none).
         slice_regressions: Slices where the challenger is worse than the tolerance allows.
+        relative: The margin is a share of each metric's champion value (0.005: 0.5% of it).
 
     Returns:
         The decision, with its reason, the rule and the numbers.
@@ -130,7 +137,10 @@ def decide_promotion(
             promote=promote,
             reason=reason,
             rule=describe_rule(
-                metric=metric, min_improvement=min_improvement, confidence=confidence
+                metric=metric,
+                min_improvement=min_improvement,
+                confidence=confidence,
+                relative=relative,
             ),
             metric=metric,
             challenger=challenger,
@@ -146,12 +156,17 @@ def decide_promotion(
     if comparisons is None:
         return decision(True, f"no champion; challenger {metric} {challenger:.4f} clears the floor")
     shown = "; ".join(str(d) for d in compared) or "no metric could be compared"
-    better = [d for d in compared if d.low >= min_improvement]
+    margins = {
+        d.metric: min_improvement * abs(d.champion) if relative else min_improvement
+        for d in compared
+    }
+    better = [d for d in compared if d.low >= margins[d.metric]]
+    margin = _margin_text(min_improvement, relative=relative)
     why_not = _why_not(
-        [d.metric for d in compared if d.high < -min_improvement],
+        [d.metric for d in compared if d.high < -margins[d.metric]],
         better=bool(better),
         slice_regressions=slice_regressions,
-        min_improvement=min_improvement,
+        margin=margin,
         confidence=confidence,
     )
     if why_not:
@@ -160,8 +175,12 @@ def decide_promotion(
     return decision(
         True,
         f"challenger beats champion on {best.metric} by at least {best.low:+.4f} >= "
-        f"{min_improvement} with {confidence:.0%} confidence and is worse on none: {shown}",
+        f"{margin} with {confidence:.0%} confidence and is worse on none: {shown}",
     )
+
+
+def _margin_text(min_improvement: float, *, relative: bool) -> str:
+    return f"{min_improvement:.1%} of the champion's value" if relative else f"{min_improvement}"
 
 
 def _why_not(
@@ -169,14 +188,14 @@ def _why_not(
     *,
     better: bool,
     slice_regressions: tuple[str, ...],
-    min_improvement: float,
+    margin: str,
     confidence: float,
 ) -> str | None:
     if worse:
         return f"worse on {', '.join(worse)} beyond the margin"
     if not better:
         return (
-            f"no metric improves by {min_improvement} with {confidence:.0%} confidence "
+            f"no metric improves by {margin} with {confidence:.0%} confidence "
             "(the gain may be noise)"
         )
     if slice_regressions:

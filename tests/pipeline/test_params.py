@@ -53,11 +53,12 @@ def test_settings_turn_tuning_on_from_the_environment(monkeypatch) -> None:
 
 
 def test_the_default_retrain_policy_is_the_rules_own_defaults(monkeypatch) -> None:
-    assert params.retrain_rules(load_settings()) == PolicyRules()
+    spec = DatasetSpec.model_validate(spec_for_frames("toy", "r.parquet", "in"))
+    assert params.retrain_rules(load_settings(), spec) == PolicyRules()
     monkeypatch.setenv("DRIFTLOOP_POLICY__NAME", "drift-only")
     monkeypatch.setenv("DRIFTLOOP_POLICY__COOLDOWN", "4")
     monkeypatch.setenv("DRIFTLOOP_TRAINING__WINDOW_BATCHES", "5")
-    rules = params.retrain_rules(load_settings())
+    rules = params.retrain_rules(load_settings(), spec)
     assert (rules.signals, rules.cooldown, rules.full_window) == (("drift",), 4, 5)
 
 
@@ -67,3 +68,17 @@ def test_the_promotion_rule_takes_the_metrics_default_floor(monkeypatch) -> None
     assert (rule.metric, rule.floor) == ("roc_auc", 0.55)
     monkeypatch.setenv("DRIFTLOOP_PROMOTION__FLOOR", "0.7")
     assert params.promotion_rule(load_settings(), spec).floor == 0.7
+
+
+def test_drops_and_margins_are_relative_for_regression_unless_set(monkeypatch) -> None:
+    binary = DatasetSpec.model_validate(spec_for_frames("toy", "r.parquet", "in"))
+    regression = DatasetSpec.model_validate(spec_for_frames("toy", "r.parquet", "in", "regression"))
+    settings = load_settings()
+    assert not params.retrain_rules(settings, binary).relative
+    assert params.retrain_rules(settings, regression).relative
+    assert params.promotion_rule(settings, regression).relative
+    monkeypatch.setenv("DRIFTLOOP_POLICY__RELATIVE", "false")
+    monkeypatch.setenv("DRIFTLOOP_PROMOTION__RELATIVE", "true")
+    settings = load_settings()
+    assert not params.retrain_rules(settings, regression).relative
+    assert params.promotion_rule(settings, binary).relative

@@ -11,6 +11,7 @@ from model_monitoring.policy import (
     PRESETS,
     SIGNALS,
     PolicyRules,
+    Signals,
     fire_signals,
     policy_rules,
 )
@@ -115,3 +116,17 @@ def test_the_settings_offer_exactly_the_policies_and_signals_defined_here() -> N
     assert set(get_args(PolicyName)) == set(PRESETS)
     assert set(get_args(SignalName)) == set(SIGNALS)
     assert set(CHANGE_SIGNALS) <= set(SIGNALS)
+
+
+def test_a_relative_drop_is_a_share_of_the_baseline() -> None:
+    def rmse(measured: DriftSummary, rules: PolicyRules) -> Signals:
+        return fire_signals(measured, baselines={"rmse": 400.0}, watch=("rmse",), rules=rules)
+
+    # RMSE in ppm: 0.6 worse is far beyond an absolute 0.02, and within 2% of 400.
+    small = summary(realized={"rmse": 400.6}, interval={"rmse": (400.2, 401.0)})
+    relative = PolicyRules(signals=("realized_drop",), relative=True)
+    assert rmse(small, RULES).names() == ["realized_drop"]
+    assert rmse(small, relative).names() == []
+    big = summary(realized={"rmse": 412.0}, interval={"rmse": (410.0, 414.0)})
+    fired = rmse(big, relative)
+    assert fired.names() == ["realized_drop"] and "> 2% of 400.000" in fired.notes["realized_drop"]

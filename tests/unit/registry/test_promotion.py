@@ -172,3 +172,16 @@ def test_paired_bounds_bracket_the_point_gain_and_respect_the_direction() -> Non
     )["rmse"]
     assert result.gain > 0  # lower rmse is better: the gain is positive
     assert result.low <= result.gain <= result.high and result.low > 0
+
+
+def test_a_relative_margin_is_a_share_of_the_champions_value() -> None:
+    # RMSE of 400 (lower is better): 1.0 better is 0.25% of it, short of a 0.5% margin.
+    small = PairedDifference("rmse", 399.0, 400.0, 1.0, 0.5, 1.5, 0.95, 1000)
+    rule = {"metric": "rmse", "min_improvement": 0.005, "confidence": 0.95, "floor": None}
+    assert decide_promotion(challenger=399.0, comparisons={"rmse": small}, **rule).promote
+    kept = decide_promotion(challenger=399.0, comparisons={"rmse": small}, relative=True, **rule)
+    assert not kept.promote and "0.5% of the champion's value" in kept.reason
+    big = PairedDifference("rmse", 390.0, 400.0, 10.0, 6.0, 14.0, 0.95, 1000)
+    assert decide_promotion(
+        challenger=390.0, comparisons={"rmse": big}, relative=True, **rule
+    ).promote
