@@ -1,9 +1,11 @@
-"""Estimate a classifier's performance without labels from its calibrated probabilities.
+"""Estimate a model's performance without labels, from what its holdout said about its errors.
 
-Confidence-based performance estimation (as in NannyML's CBPE): if probabilities are calibrated,
-each row is a positive with probability p, so the expected confusion matrix at any threshold, and
-from it accuracy and ROC AUC, follow without labels. It sees covariate shift (the model grows
-less confident) but not pure concept drift, where the model stays confident and wrong.
+Classifiers: confidence-based performance estimation (as in NannyML's CBPE). If probabilities
+are calibrated, each row is a positive with probability p (binary), or its top class is right
+with the calibrated confidence (multiclass), so the expected accuracy and ROC AUC follow without
+labels. Regression: direct loss estimation, with the holdout's mean absolute and squared error
+at each level of the prediction. Both see covariate shift (rows move to where the model is less
+sure or less accurate) but not pure concept drift, where the model stays confident and wrong.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import numpy as np
 import pandas as pd
 
 ESTIMATE_CAVEAT = (
-    "estimated from calibrated probabilities without labels: it reflects covariate shift, "
-    "not pure concept drift (a model confidently wrong looks healthy)"
+    "estimated without labels: it reflects covariate shift, not pure concept drift (a model "
+    "confidently wrong looks healthy)"
 )
+ESTIMATE_METHODS = {
+    "binary": "confidence-based (calibrated P(positive) on the holdout)",
+    "multiclass": "confidence-based (calibrated top-class confidence on the holdout)",
+    "regression": "direct loss estimation (holdout error by level of the prediction)",
+}
 
 
 def calibrate(raw: np.ndarray, calibration: dict[str, list[float]]) -> np.ndarray:
@@ -27,20 +34,25 @@ def calibrate(raw: np.ndarray, calibration: dict[str, list[float]]) -> np.ndarra
 def estimate_performance(
     scores: Any, *, task: str, calibration: dict[str, list[float]]
 ) -> dict[str, float]:
-    """Expected accuracy (and ROC AUC for binary) of the model on an unlabelled batch.
+    """The model's expected metrics on an unlabelled batch.
 
     Args:
-        scores: P(positive) per row (binary) or class probabilities (multiclass).
-        task: "binary" or "multiclass".
-        calibration: Isotonic map {"x": raw scores, "y": calibrated} (binary); for multiclass the
-            probabilities are used as they are.
+        scores: P(positive) per row (binary), class probabilities (multiclass) or values.
+        task: "binary", "multiclass" or "regression".
+        calibration: Isotonic map {"x", "y"} of P(positive) (binary) or of the top class's
+            probability (multiclass); error by bin {"edges", "abs", "sq"} (regression).
 
     Returns:
-        {"accuracy": ..., "roc_auc": ...} (ROC AUC for binary only).
+        {"accuracy", "roc_auc"} (binary), {"accuracy"} (multiclass), {"mae", "rmse"} (regression).
     """
+    if task == "regression":
+        where = np.searchsorted(calibration["edges"], np.asarray(scores, dtype="float64"), "right")
+        absolute, squared = np.asarray(calibration["abs"]), np.asarray(calibration["sq"])
+        return {"mae": float(absolute[where].mean()), "rmse": float(np.sqrt(squared[where].mean()))}
     if task == "multiclass":
         proba = np.asarray(pd.DataFrame(scores), dtype="float64")
-        return {"accuracy": float(proba.max(axis=1).mean())}
+        right = np.clip(calibrate(proba.max(axis=1), calibration), 0.0, 1.0)
+        return {"accuracy": float(right.mean())}
     p = np.clip(calibrate(np.asarray(scores, dtype="float64"), calibration), 0.0, 1.0)
     accuracy = float(np.mean(np.where(p >= 0.5, p, 1 - p)))  # noqa: PLR2004 - decision threshold
     return {"accuracy": accuracy, "roc_auc": _expected_roc_auc(p)}

@@ -16,7 +16,7 @@ from evaluation.metrics import (
     metrics_from_codes,
 )
 from evaluation.resampling import metric_evaluator
-from model_monitoring.estimate import estimate_performance
+from model_monitoring.estimate import ESTIMATE_METHODS, estimate_performance
 from model_monitoring.measures import DriftSummary, ModelScores
 
 BOOTSTRAP_RESAMPLES = 300
@@ -53,12 +53,12 @@ def with_model_health(
             scores.task, truth, predicted, n_classes, list(watch), max_rows=max_rows
         )
         return replace(summary, realized=realized, realized_interval=intervals)
-    if scores.task == "regression" or scores.calibration is None:
+    if scores.calibration is None:
         return summary
     estimated = estimate_performance(
         scores.current, task=scores.task, calibration=scores.calibration
     )
-    return replace(summary, estimated=estimated)
+    return replace(summary, estimated=estimated, estimated_by=ESTIMATE_METHODS[scores.task])
 
 
 def _intervals(

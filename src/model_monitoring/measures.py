@@ -42,6 +42,7 @@ class DriftSummary:
     current_rows: int
     realized_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
     estimated: dict[str, float] = field(default_factory=dict)
+    estimated_by: str = ""
 
     def as_metrics(self) -> dict[str, float]:
         """Flat name -> value view for experiment tracking."""
@@ -130,7 +131,7 @@ def describe_drift(drift: DriftSummary, metric: str) -> list[str]:
         )
     if drift.estimated:
         lines.append(
-            "ESTIMATED (no labels): "
+            f"ESTIMATED (no labels; {drift.estimated_by or 'label-free'}): "
             + ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.estimated.items()))
             + f"; {ESTIMATE_CAVEAT}"
         )

@@ -6,13 +6,18 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from config.spec import DatasetSpec, Task
 from evaluation.metrics import compute_metrics, encode_labels
 from training.boosting import train_booster
-from training.calibration import fit_calibration
+from training.calibration import (
+    fit_calibration,
+    fit_confidence_calibration,
+    fit_error_model,
+)
 from training.device import resolve_device
 from training.errors import TrainingError
 from training.model_code import predict_scores
@@ -140,10 +145,7 @@ def fit_model(
     metrics = compute_metrics(
         spec.task.value, holdout[spec.target], holdout_scores, schema["classes"]
     )
-    calibration = None
-    if spec.task is Task.BINARY:
-        codes = encode_labels(holdout[spec.target], schema["classes"])
-        calibration = fit_calibration(holdout_scores, codes)
+    calibration = _error_profile(spec, holdout, holdout_scores, schema["classes"])
     logger.info(
         "trained on %d rows (%d trees); holdout %s",
         len(train),
@@ -188,6 +190,19 @@ def fit_on_files(
         seen=source.isin(seen_files),
         weights=source.map(file_weights),
     )
+
+
+def _error_profile(
+    spec: DatasetSpec, holdout: pd.DataFrame, scores: Any, classes: list[Any]
+) -> dict[str, list[float]] | None:
+    """What the holdout says about the model's errors, for label-free estimates."""
+    truth = holdout[spec.target]
+    if spec.task is Task.REGRESSION:
+        return fit_error_model(np.asarray(scores), truth.to_numpy())
+    codes = encode_labels(truth, classes)
+    if spec.task is Task.MULTICLASS:
+        return fit_confidence_calibration(np.asarray(scores), codes)
+    return fit_calibration(scores, codes)
 
 
 def _category_labels(values: pd.Series) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -38,6 +39,15 @@ def test_each_task_runs_the_whole_loop(project: Project) -> None:
     lost = project.run("b4-clean.csv", force=True, PROMOTION__MIN_IMPROVEMENT="1000")
     assert lost.outcome == "challenger lost"
     assert project.aliases()["production"] == drifted.production_version
+
+
+def test_each_task_estimates_its_metric_on_an_unlabelled_batch(project: Project) -> None:
+    frame = make_frame(400, seed=22, start=8000, task=project.spec_task).drop(columns=["y"])
+    frame.to_csv(project.batch("b9-unlabelled.csv"), index=False)
+    summary = project.run("b9-unlabelled.csv")
+    assert summary.value is None and summary.estimated is not None
+    method = "confidence-based" if project.spec_task == "multiclass" else "direct loss"
+    assert f"ESTIMATED (no labels; {method}" in Path(summary.record).read_text()
 
 
 def test_each_task_scores_with_its_own_outputs(project: Project) -> None:
