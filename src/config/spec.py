@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -42,6 +44,16 @@ class FeatureSpec(BaseModel):
         return self.numeric + self.categorical + self.text
 
 
+@dataclass(frozen=True)
+class ColumnTypes:
+    """How a file's columns are read as the spec declares them (see `runs.batches.read_batch`)."""
+
+    categorical: tuple[str, ...] = ()
+    timestamp: str | None = None
+    timestamp_format: str | None = None
+    timezone: str | None = None
+
+
 class DatasetSpec(BaseModel):
     """A dataset: its target, task, columns, slices to check and where its data lives."""
 
@@ -51,6 +63,10 @@ class DatasetSpec(BaseModel):
     task: Task
     target: str
     timestamp: str | None = None
+    # How text timestamps are parsed (e.g. "%d/%m/%Y %H:%M"; default: ISO 8601 and the like),
+    # and the time zone of those that carry none (aware ones are converted to it).
+    timestamp_format: str | None = None
+    timezone: str | None = None
     id: str | None = None
     features: FeatureSpec
     reference: Path
@@ -59,6 +75,16 @@ class DatasetSpec(BaseModel):
     # numeric ones are cut into `slice_bins` quantile bins of the holdout.
     slices: tuple[str, ...] = ()
     slice_bins: int = Field(default=4, ge=2)
+
+    @field_validator("timezone")
+    @classmethod
+    def _is_a_time_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)") from None
+        return value
 
     @field_validator("reference", "incoming")
     @classmethod
@@ -123,6 +149,13 @@ class DatasetSpec(BaseModel):
         """Columns every batch must carry (the target may be missing from unlabelled batches)."""
         extra = tuple(c for c in (self.id, self.timestamp) if c is not None)
         return extra + self.feature_columns
+
+    @property
+    def column_types(self) -> ColumnTypes:
+        """How this dataset's files are read: categories as text, the timestamp parsed."""
+        return ColumnTypes(
+            self.features.categorical, self.timestamp, self.timestamp_format, self.timezone
+        )
 
     def unnamed_columns(self, columns: Iterable[str]) -> list[str]:
         """The columns of a batch the spec does not name: reported, never used."""

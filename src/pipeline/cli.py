@@ -205,7 +205,7 @@ def _suite(settings: Settings, args: argparse.Namespace) -> int:
     names = ensure_suites(
         open_context(settings.paths.gx_root),
         spec,
-        lambda: read_batch(spec.reference, categorical=spec.features.categorical),
+        lambda: read_batch(spec.reference, types=spec.column_types),
         rebuild=True,
     )
     print("derived suites: " + ", ".join(names))
@@ -222,7 +222,7 @@ def _split(settings: Settings, args: argparse.Namespace) -> int:
     spec = load_spec(args.spec or settings.paths.spec)
     plan = SplitPlan(args.reference_until, args.reference_fraction, args.every, args.rows)
     try:
-        history = read_batch(args.file, categorical=spec.features.categorical)
+        history = read_batch(args.file, types=spec.column_types)
         reference, batches = split_history(history, timestamp=spec.timestamp, plan=plan)
         written = write_split(
             reference, batches, reference_path=spec.reference, incoming=spec.incoming

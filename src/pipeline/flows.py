@@ -113,7 +113,7 @@ def process_batch(
             Path.cwd(),
             source_column=SOURCE_COLUMN,
             known=known,
-            categorical=dataset.features.categorical,
+            types=dataset.column_types,
         )
         weights = params.file_weights(settings, manifest)
         run.training = result = tasks.train(

@@ -108,12 +108,12 @@ def validate_batch(
     A file that is not a table fails as unreadable (so it is quarantined like any other).
     """
     try:
-        frame = batches.read_batch(path, categorical=spec.features.categorical)
+        frame = batches.read_batch(path, types=spec.column_types)
     except BatchReadError as exc:
         if not path.is_file():
             raise  # nothing left to quarantine
         return pd.DataFrame(), quarantine.unreadable_outcome(str(exc))
-    reference = partial(batches.read_batch, spec.reference, categorical=spec.features.categorical)
+    reference = partial(batches.read_batch, spec.reference, types=spec.column_types)
     return frame, gate.check_batch(gx_root, spec, frame, reference, sample_rows=sample_rows)
 
 
@@ -127,7 +127,7 @@ def drift_reference(
     else:
         _client(settings)
         manifest = models.load_training_manifest(production.run_id)
-    frame = batches.read_manifest(manifest, Path.cwd(), categorical=spec.features.categorical)
+    frame = batches.read_manifest(manifest, Path.cwd(), types=spec.column_types)
     return frame, manifest
 
 

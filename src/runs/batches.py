@@ -6,7 +6,7 @@ import codecs
 import csv
 import hashlib
 import shutil
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,14 +14,17 @@ import pandas as pd
 import pyarrow as pa
 
 from config.manifest import DataFile, Manifest
+from config.spec import ColumnTypes
 from runs.categories import with_text_categories
 from runs.errors import BatchReadError, LedgerError
+from runs.times import parse_timestamps
 
 BATCH_SUFFIXES = {".csv", ".parquet"}
 # Column naming the file (by content hash) each training row came from.
 SOURCE_COLUMN = "__driftloop_source"
 # Largest batch loaded into memory at once; a larger file is quarantined rather than read.
 MAX_BATCH_BYTES = 2 * 1024**3
+NO_TYPES = ColumnTypes()
 SNIFF_BYTES = 4096
 SHOWN_ERROR_CHARS = 300
 PARQUET_MAGIC = b"PAR1"
@@ -55,7 +58,7 @@ def list_batches(incoming: Path) -> list[Path]:
 
 
 def read_batch(
-    path: Path, *, max_bytes: int | None = None, categorical: Collection[str] = ()
+    path: Path, *, max_bytes: int | None = None, types: ColumnTypes | None = None
 ) -> pd.DataFrame:
     """Read a CSV or Parquet batch, refusing files that are not a well-formed table.
 
@@ -65,12 +68,14 @@ def read_batch(
     Args:
         path: The batch file.
         max_bytes: Largest file loaded at once; default `MAX_BATCH_BYTES` (read at call time).
-        categorical: Columns read as categories of text (see `runs.categories`).
+        types: The spec's column types: categorical columns are read as categories of text
+            (see `runs.categories`), the timestamp is parsed (`runs.times`).
 
     Raises:
         BatchReadError: missing, too large, not CSV/Parquet, not UTF-8, or malformed; the
             message names the file and the reason.
     """
+    declared = types or NO_TYPES
     if not path.is_file():
         raise BatchReadError(f"batch {path} does not exist")
     suffix = path.suffix.lower()
@@ -85,7 +90,7 @@ def read_batch(
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
         else:  # as text from the start, so "01" keeps its zero
-            frame = pd.read_csv(path, dtype=dict.fromkeys(categorical, "category"))
+            frame = pd.read_csv(path, dtype=dict.fromkeys(declared.categorical, "category"))
     except UnicodeDecodeError as exc:
         raise BatchReadError(f"cannot read batch {path.name}: {_not_utf8(path)}") from exc
     except _READ_ERRORS as exc:
@@ -94,7 +99,7 @@ def read_batch(
     duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if duplicated:
         raise BatchReadError(f"cannot read batch {path.name}: duplicate column names {duplicated}")
-    return with_text_categories(frame, categorical)
+    return _typed(frame, declared)
 
 
 def _refusal(path: Path, suffix: str, max_bytes: int) -> str | None:
@@ -222,13 +227,13 @@ def read_manifest(
     *,
     source_column: str | None = None,
     known: Mapping[str, pd.DataFrame] | None = None,
-    categorical: Collection[str] = (),
+    types: ColumnTypes | None = None,
 ) -> pd.DataFrame:
     """Read the files of a manifest in order, checking each one is unchanged.
 
     With `source_column`, each row carries the content hash of the file it came from. Files
     whose content hash is in `known` are taken from there (a run already holds them in memory)
-    instead of being read again. `categorical` columns are categories of text (`read_batch`).
+    instead of being read again. `types` are read as `read_batch` reads them.
 
     Raises:
         LedgerError: a file is missing or its content changed since the manifest was written.
@@ -245,7 +250,7 @@ def read_manifest(
                 f"training data {entry.path} is missing or changed since the model was "
                 "trained: restore it with `dvc checkout` (or `dvc pull`)"
             )
-        frames.append(read_batch(path, categorical=categorical))
+        frames.append(read_batch(path, types=types))
     if source_column is not None:
         frames = [
             f.assign(**{source_column: e.sha256}) for f, e in zip(frames, manifest, strict=True)
@@ -254,7 +259,9 @@ def read_manifest(
     if len(frames) == 1:
         return frames[0]
     # Files with different category sets concatenate to plain text: make it categories again.
-    return with_text_categories(pd.concat(frames, ignore_index=True), categorical)
+    return with_text_categories(
+        pd.concat(frames, ignore_index=True), (types or NO_TYPES).categorical
+    )
 
 
 def copy_batches(source: Path, target: Path) -> list[Path]:
@@ -263,3 +270,12 @@ def copy_batches(source: Path, target: Path) -> list[Path]:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     return [Path(shutil.copy2(p, target / p.name)) for p in list_batches(source)]
+
+
+def _typed(frame: pd.DataFrame, types: ColumnTypes) -> pd.DataFrame:
+    frame = with_text_categories(frame, types.categorical)
+    column = types.timestamp
+    if column is None or column not in frame.columns:
+        return frame
+    parsed = parse_timestamps(frame[column], format=types.timestamp_format, timezone=types.timezone)
+    return frame if parsed is frame[column] else frame.assign(**{column: parsed})

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from config.errors import SpecError
 from config.spec import DatasetSpec, Task, load_spec
@@ -118,3 +119,11 @@ def test_spec_paths_may_not_climb_out_of_the_project(tmp_path: Path) -> None:
 def test_columns_the_spec_does_not_name_are_listed_in_file_order() -> None:
     spec = DatasetSpec.model_validate(spec_for_frames("toy", "r.parquet", "in"))
     assert spec.unnamed_columns(["t", "note", "x1", "y", "colour", "x2", "id"]) == ["note", "id"]
+
+
+def test_an_unknown_time_zone_is_refused_with_examples(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    fields = spec_for_frames("toy", "r.parquet", "in") | {"timezone": "Mars/Olympus"}
+    path.write_text(yaml.safe_dump(fields))
+    with pytest.raises(SpecError, match="unknown time zone 'Mars/Olympus'"):
+        load_spec(path)
