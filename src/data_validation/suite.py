@@ -136,7 +136,7 @@ def _profile_expectations(spec: DatasetSpec, reference: pd.DataFrame) -> list[Ex
                 mostly=1 - OUTLIER_ALLOWANCE,
             )
         )
-    ordered = _in_time_order(reference, spec.timestamp)
+    ordered = in_time_order(reference, spec.timestamp)
     for column in spec.features.categorical:
         known = sorted(reference[column].dropna().astype(str).unique().tolist())
         allowance = unseen_allowance(ordered[column])
@@ -161,7 +161,8 @@ def unseen_allowance(values: pd.Series) -> float:
     return min(UNSEEN_CATEGORY_CAP, max(UNSEEN_CATEGORY_FLOOR, 2 * rate))
 
 
-def _in_time_order(frame: pd.DataFrame, timestamp: str | None) -> pd.DataFrame:
+def in_time_order(frame: pd.DataFrame, timestamp: str | None) -> pd.DataFrame:
+    """`frame`'s rows in the order of `timestamp` (as they are without one)."""
     if not timestamp or timestamp not in frame.columns:
         return frame
     times = pd.to_datetime(frame[timestamp], errors="coerce")

@@ -198,6 +198,7 @@ def _text(path: Path | None) -> str | None:
 
 def _suite(settings: Settings, args: argparse.Namespace) -> int:
     from config.spec import load_spec
+    from data_validation.backtest import backtest_suite
     from data_validation.gate import ensure_suites, open_context
     from runs.batches import read_batch
 
@@ -209,6 +210,13 @@ def _suite(settings: Settings, args: argparse.Namespace) -> int:
         rebuild=True,
     )
     print("derived suites: " + ", ".join(names))
+    trial = backtest_suite(spec, read_batch(spec.reference, types=spec.column_types))
+    print(
+        f"false rejections on the reference's own newer rows: {trial.rejected} of "
+        f"{trial.batches} batches ({trial.false_rejection_rate:.0%})"
+    )
+    for failure in trial.broken:
+        print(f"  would break: {failure}")
     return 0
 
 
