@@ -22,10 +22,6 @@ from model_monitoring.significance import benjamini_hochberg, column_p_values
 
 logger = logging.getLogger(__name__)
 
-# Tests whose value is a p-value; in a report beside a column's pinned method, they are read as
-# that column's p-value rather than its score.
-P_VALUE_TESTS = ("ks", "chisquare")
-
 
 def measure_drift(
     reference: pd.DataFrame,
@@ -112,23 +108,17 @@ def summarize_snapshot(
     """Read per-column scores and verdicts out of a report dict, then correct the p-values.
 
     A column's score is its pinned method's (a distance, or a p-value when the pinned method is
-    a test such as KS or chi-square); the corrected p-values come from `p_values` and from KS or
-    chi-square metrics reported beside another pinned method.
+    a test such as KS or chi-square); the p-values that are corrected come from `p_values`.
     """
     status = {t["metric_config"]["metric_id"]: t["status"] for t in report.get("tests", [])}
     kind_of = {c: kind for kind, cols in columns.items() for c in cols}
     distance: dict[str, ColumnDrift] = {}
-    reported: dict[str, float] = {}
-    pinned = {"numeric": tests.numeric_method, "categorical": tests.categorical_method}
     for metric in report["metrics"]:
         config = metric["config"]
         if config["type"].rsplit(":", 1)[-1] != "ValueDrift":
             continue
         column, method = config["column"], config["method"]
         kind = kind_of.get(column, "prediction")
-        if method in P_VALUE_TESTS and method != pinned.get(kind, method):
-            reported[column] = float(metric["value"])  # a test beside the pinned method
-            continue
         distance[column] = ColumnDrift(
             column=column,
             kind=kind,
@@ -138,7 +128,7 @@ def summarize_snapshot(
             drifted=status.get(metric["id"]) == "FAIL",
         )
     features = [c for c in kind_of if c in distance]
-    p_values = {**reported, **(p_values or {})}
+    p_values = dict(p_values or {})
     significant = benjamini_hochberg(features, p_values, alpha=tests.alpha)
     corrected = tuple(
         ColumnDrift(

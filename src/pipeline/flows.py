@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger
 
-from config.manifest import content_hashes
+from config.manifest import Manifest, content_hashes
 from config.settings import PolicyName, Settings, get_settings
 from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
@@ -339,7 +339,12 @@ def _measure(
     The drift tests and the model scores use the same sample of what production was trained
     on (the spec's reference before the first model).
     """
-    reference, manifest = tasks.drift_reference(settings.mlflow, dataset, production)
+    manifest: Manifest
+    if production is None:
+        manifest = build_manifest([dataset.reference], Path.cwd())
+    else:
+        manifest = tasks.training_manifest(settings.mlflow, production.run_id)
+    reference: pd.DataFrame = tasks.read_data(manifest, Path.cwd(), types=dataset.column_types)
     tested = sample_rows(reference, settings.drift.sample_rows)
     scores = None
     if production is not None:

@@ -93,6 +93,7 @@ train = task(fit_on_files, **UNCACHED)
 judge_challenger = task(promotion.judge_challenger, **UNCACHED)
 save_predictions = task(predictions.save_predictions, **UNCACHED)
 get_production = _on_registry(models.get_aliased_version)
+training_manifest = _on_registry(models.load_training_manifest)
 get_version = _on_registry(models.get_version)
 apply_promotion = _on_registry(promotion.apply_verdict)
 log_model_card = _on_registry(models.log_model_card)
@@ -115,20 +116,6 @@ def validate_batch(
         return pd.DataFrame(), quarantine.unreadable_outcome(str(exc))
     reference = partial(batches.read_batch, spec.reference, types=spec.column_types)
     return frame, gate.check_batch(gx_root, spec, frame, reference, sample_rows=sample_rows)
-
-
-@task(**REGISTRY)
-def drift_reference(
-    settings: MlflowSettings, spec: DatasetSpec, production: RegisteredVersion | None
-) -> tuple[pd.DataFrame, Manifest]:
-    """What production was trained on (the spec's reference before the first model), read."""
-    if production is None:
-        manifest = batches.build_manifest([spec.reference], Path.cwd())
-    else:
-        _client(settings)
-        manifest = models.load_training_manifest(production.run_id)
-    frame = batches.read_manifest(manifest, Path.cwd(), types=spec.column_types)
-    return frame, manifest
 
 
 @task(**REGISTRY)

@@ -205,9 +205,11 @@ def _registered(name: str, version: ModelVersion) -> RegisteredVersion:
     )
 
 
-def load_training_manifest(run_id: str) -> Manifest:
+def load_training_manifest(client: MlflowClient, run_id: str) -> Manifest:
     """Read the training-data manifest logged with a model's run."""
-    return parse_manifest(mlflow.artifacts.load_text(f"runs:/{run_id}/{MANIFEST_ARTIFACT}"))
+    with tempfile.TemporaryDirectory() as workdir:
+        local = client.download_artifacts(run_id, MANIFEST_ARTIFACT, workdir)
+        return parse_manifest(Path(local).read_text(encoding="utf-8"))
 
 
 def load_calibration(client: MlflowClient, run_id: str) -> dict[str, list[float]] | None:

@@ -107,7 +107,7 @@ def test_unlabelled_batch_gets_an_estimate_not_realized_metrics() -> None:
     assert 0.5 < summary.estimated["accuracy"] <= 1.0 and 0.5 < summary.estimated["roc_auc"] <= 1.0
 
 
-def _report(distances: dict[str, float], p_values: dict[str, float]) -> dict:
+def _report(distances: dict[str, float]) -> dict:
     metrics, tests = [], []
     for column, score in distances.items():
         metric_id = f"d-{column}"
@@ -129,30 +129,18 @@ def _report(distances: dict[str, float], p_values: dict[str, float]) -> dict:
                 "status": "FAIL" if score >= 0.1 else "SUCCESS",
             }
         )
-    for column, p in p_values.items():
-        metrics.append(
-            {
-                "id": f"p-{column}",
-                "value": p,
-                "config": {
-                    "type": "evidently:metric_v2:ValueDrift",
-                    "column": column,
-                    "method": "ks",
-                    "threshold": 0.05,
-                },
-            }
-        )
     return {"metrics": metrics, "tests": tests}
 
 
 def test_benjamini_hochberg_keeps_only_discoveries_that_survive_correction() -> None:
     # Raw p-values 0.001, 0.04, 0.3 over three tests: BH-adjusted 0.003, 0.06, 0.3.
-    report = _report({"a": 0.5, "b": 0.5, "c": 0.5}, {"a": 0.001, "b": 0.04, "c": 0.3})
+    report = _report({"a": 0.5, "b": 0.5, "c": 0.5})
     summary = summarize_snapshot(
         report,
         columns={"numeric": ["a", "b", "c"]},
         tests=DriftTests(share_threshold=0.5),
         rows=(100, 100),
+        p_values={"a": 0.001, "b": 0.04, "c": 0.3},
     )
     assert summary.drifted_share == 1.0  # every distance is over its threshold
     assert [c.column for c in summary.columns if c.significant] == ["a"]
@@ -161,9 +149,13 @@ def test_benjamini_hochberg_keeps_only_discoveries_that_survive_correction() -> 
 
 def test_uncorrected_p_value_below_alpha_is_not_enough() -> None:
     # 0.04 < alpha alone, but not among 5 tests: BH-adjusted it is 0.2.
-    report = _report({c: 0.5 for c in "abcde"}, {c: 0.04 if c == "a" else 0.9 for c in "abcde"})
+    report = _report({c: 0.5 for c in "abcde"})
     summary = summarize_snapshot(
-        report, columns={"numeric": list("abcde")}, tests=DriftTests(), rows=(100, 100)
+        report,
+        columns={"numeric": list("abcde")},
+        tests=DriftTests(),
+        rows=(100, 100),
+        p_values={c: 0.04 if c == "a" else 0.9 for c in "abcde"},
     )
     assert summary.corrected_count == 0 and summary.drifted_count == 5
 
