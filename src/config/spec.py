@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -18,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.derived import DerivedFeature
 from config.errors import SpecError
 
 
@@ -75,6 +77,24 @@ class DatasetSpec(BaseModel):
     # numeric ones are cut into `slice_bins` quantile bins of the holdout.
     slices: tuple[str, ...] = ()
     slice_bins: int = Field(default=4, ge=2)
+    # Columns computed from others (see `config.derived`): features, numeric unless listed under
+    # features.categorical, or the target itself.
+    derived: dict[str, DerivedFeature] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_are_features(cls, raw: Any) -> Any:
+        """List each derived column (but the target) among the numeric features, unless named."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("derived"), dict):
+            return raw
+        features = raw.get("features")
+        if not isinstance(features, dict):
+            return raw
+        kinds = ("numeric", "categorical", "text")
+        listed = {c for kind in kinds for c in features.get(kind) or ()}
+        extra = [n for n in raw["derived"] if n not in listed and n != raw.get("target")]
+        numeric = [*(features.get("numeric") or ()), *extra]
+        return {**raw, "features": {**features, "numeric": numeric}}
 
     @field_validator("timezone")
     @classmethod
@@ -118,6 +138,11 @@ class DatasetSpec(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _derived_are_sound(self) -> DatasetSpec:
+        check_derived(self)
+        return self
+
+    @model_validator(mode="after")
     def _slices_are_model_features(self) -> DatasetSpec:
         for index, column in enumerate(self.slices):
             if column in self.slices[:index]:
@@ -146,9 +171,49 @@ class DatasetSpec(BaseModel):
 
     @property
     def required_columns(self) -> tuple[str, ...]:
-        """Columns every batch must carry (the target may be missing from unlabelled batches)."""
+        """Columns every batch must carry (the target may be missing from unlabelled batches).
+
+        Derived columns are computed, so their sources are required in their place (but for the
+        columns the target is computed from, which only labelled batches carry).
+        """
         extra = tuple(c for c in (self.id, self.timestamp) if c is not None)
-        return extra + self.feature_columns
+        raw = tuple(c for c in self.feature_columns if c not in self.derived)
+        labels = self.label_columns
+        sources = (s for d in self.derived.values() for s in d.sources)
+        inputs = tuple(s for s in sources if s not in self.derived and s not in labels)
+        return tuple(dict.fromkeys(extra + raw + inputs))
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        """The target and, when it is derived, the columns it is computed from."""
+        found, todo = [], [self.target]
+        while todo:
+            column = todo.pop()
+            if column not in found:
+                found.append(column)
+                todo += self.derived[column].sources if column in self.derived else ()
+        return tuple(found)
+
+    @property
+    def served_columns(self) -> tuple[str, ...]:
+        """What the served model takes: raw columns and history-based derived features.
+
+        A caller supplies lags, rolling statistics and differences; row-local derived features
+        are computed from their sources inside the model.
+        """
+        wanted: list[str] = []
+
+        def add(column: str) -> None:
+            feature = self.derived.get(column)
+            if feature is None or feature.uses_history:
+                wanted.append(column)
+            else:
+                for source in feature.sources:
+                    add(source)
+
+        for column in self.model_columns:
+            add(column)
+        return tuple(dict.fromkeys(wanted))
 
     @property
     def column_types(self) -> ColumnTypes:
@@ -159,7 +224,7 @@ class DatasetSpec(BaseModel):
 
     def unnamed_columns(self, columns: Iterable[str]) -> list[str]:
         """The columns of a batch the spec does not name: reported, never used."""
-        named = {*self.required_columns, self.target}
+        named = {*self.required_columns, *self.label_columns, *self.derived}
         return [c for c in columns if c not in named]
 
     def resolve(self, base: Path) -> DatasetSpec:
@@ -209,3 +274,59 @@ def _explain(exc: ValidationError) -> str:
             message = "must be one of: " + ", ".join(t.value for t in Task)
         lines.append(f"{field}: {message}")
     return "\n  ".join(lines)
+
+
+def check_derived(spec: DatasetSpec) -> None:
+    """Refuse derived columns that cannot be computed, or that would leak the target.
+
+    Raises:
+        ValueError: names the column and the fix.
+    """
+    labels, defined = set(spec.label_columns), set()
+    for name, feature in spec.derived.items():
+        where = f"derived.{name}"
+        if name in feature.sources:
+            raise ValueError(f"{where} reads itself: give it another name")
+        if name in spec.features.text or name in (spec.id, spec.timestamp):
+            raise ValueError(f"{where}: a derived column is a feature or the target, not {name!r}")
+        for source in feature.sources:
+            if source in spec.derived and source not in defined:
+                raise ValueError(f"{where} reads {source!r}: define {source!r} above it")
+        if feature.timed_window is not None and spec.timestamp is None:
+            raise ValueError(f"{where}: a window of {feature.window} needs the spec's timestamp")
+        defined.add(name)
+        if name == spec.target:
+            if feature.kind in ("lag", "rolling"):
+                raise ValueError(f"{where}: the target cannot be a {feature.kind} of earlier rows")
+            continue
+        leaked = [s for s in feature.sources if s in labels]
+        if leaked and feature.kind not in ("lag", "rolling"):
+            raise ValueError(
+                f"{where}: a {feature.kind} of {leaked[0]!r} would leak the target into its "
+                "features; use a lag or a rolling statistic (they read earlier rows only)"
+            )
+    for column in spec.feature_columns:
+        if column in labels and column != spec.target:
+            raise ValueError(
+                f"features: {column!r} is what the target is computed from; the model may "
+                "only see its lags"
+            )
+    target = spec.derived.get(spec.target)
+    if target is not None and target.kind == "diff" and level_lag(spec) is None:
+        source = target.sources[0]
+        raise ValueError(
+            f"derived.{spec.target}: to score a difference back as the level of {source!r}, add "
+            f"{source}_lag_{target.periods}: {{lag: {source}, periods: {target.periods}}}"
+        )
+
+
+def level_lag(spec: DatasetSpec) -> str | None:
+    """For a `diff` target, the lag feature that turns a predicted change back into a level."""
+    target = spec.derived.get(spec.target)
+    if target is None or target.kind != "diff":
+        return None
+    for name, feature in spec.derived.items():
+        same = feature.sources == target.sources and feature.periods == target.periods
+        if feature.kind == "lag" and same and name in spec.model_columns:
+            return name
+    return None

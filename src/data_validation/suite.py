@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 from great_expectations.expectations.expectation import Expectation
 
@@ -39,8 +40,14 @@ UNSEEN_CATEGORY_FLOOR = 0.01
 UNSEEN_CATEGORY_CAP = 0.5
 # The newer share of the reference whose values are checked against the older part's.
 BACKTEST_SHARE = 0.3
-# Extra share of nulls a batch may carry beyond what the reference had.
+# Extra share of nulls a batch may carry beyond what the reference had at its worst: the
+# highest null share of any of `NULL_WINDOWS` consecutive stretches of its rows, in time order.
 NULL_ALLOWANCE = 0.05
+NULL_WINDOWS = 10
+# A numeric column whose newer reference rows left the older rows' range this often trends
+# (a level that keeps rising, a price index): a range would reject normal batches, so it gets
+# none, and drift tests watch it instead.
+TREND_SHARE = 0.2
 LABEL_META = {"driftloop": "label"}
 # Row checks without a `mostly` allowance: one bad row fails them, so they need every row.
 EVERY_ROW_TYPES = frozenset(
@@ -95,9 +102,12 @@ def build_suites(spec: DatasetSpec, reference: pd.DataFrame) -> list[gx.Expectat
     labelled = gx.ExpectationSuite(
         name=spec.name, expectations=common + _label_expectations(spec, reference)
     )
+    # Without labels, a lag of the target is known only where the history reaches.
+    from_labels = label_history_columns(spec)
     unlabelled = gx.ExpectationSuite(
         name=unlabelled_suite_name(spec.name),
-        expectations=list(_schema_expectations(spec)) + _profile_expectations(spec, reference),
+        expectations=list(_schema_expectations(spec))
+        + _profile_expectations(spec, reference, skip_nulls=from_labels),
     )
     return [labelled, unlabelled]
 
@@ -118,13 +128,25 @@ def _schema_expectations(spec: DatasetSpec) -> list[Expectation]:
     return expectations
 
 
-def _profile_expectations(spec: DatasetSpec, reference: pd.DataFrame) -> list[Expectation]:
+def label_history_columns(spec: DatasetSpec) -> frozenset[str]:
+    """Derived features that read the columns the target comes from (lags of the target)."""
+    labels = set(spec.label_columns)
+    return frozenset(n for n, f in spec.derived.items() if labels & set(f.sources))
+
+
+def _profile_expectations(
+    spec: DatasetSpec, reference: pd.DataFrame, *, skip_nulls: frozenset[str] = frozenset()
+) -> list[Expectation]:
     expectations: list[Expectation] = []
+    ordered = in_time_order(reference, spec.timestamp)
     for column in spec.feature_columns:
-        null_share = float(reference[column].isna().mean())
-        mostly = round(max(0.0, 1.0 - null_share - NULL_ALLOWANCE), 4)
+        if column in skip_nulls:
+            continue
+        mostly = round(max(0.0, 1.0 - worst_null_share(ordered[column]) - NULL_ALLOWANCE), 4)
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly))
     for column in spec.features.numeric:
+        if range_escape(ordered[column]) > TREND_SHARE:
+            continue
         values = reference[column].dropna()
         low, high = float(values.min()), float(values.max())
         margin = (high - low) * RANGE_MARGIN
@@ -136,7 +158,6 @@ def _profile_expectations(spec: DatasetSpec, reference: pd.DataFrame) -> list[Ex
                 mostly=1 - OUTLIER_ALLOWANCE,
             )
         )
-    ordered = in_time_order(reference, spec.timestamp)
     for column in spec.features.categorical:
         known = sorted(reference[column].dropna().astype(str).unique().tolist())
         allowance = unseen_allowance(ordered[column])
@@ -161,12 +182,41 @@ def unseen_allowance(values: pd.Series) -> float:
     return min(UNSEEN_CATEGORY_CAP, max(UNSEEN_CATEGORY_FLOOR, 2 * rate))
 
 
+def worst_null_share(values: pd.Series) -> float:
+    """The highest share of nulls in any of `NULL_WINDOWS` consecutive stretches of `values`."""
+    missing = values.isna().to_numpy()
+    if not len(missing):
+        return 0.0
+    stretches = [part.mean() for part in np.array_split(missing, min(NULL_WINDOWS, len(missing)))]
+    return float(max(stretches))
+
+
+def range_escape(values: pd.Series) -> float:
+    """How often the newer values leave the older ones' range: ~0 if steady, ~1 if trending.
+
+    That is the share of the newest `BACKTEST_SHARE` of `values` (in time order) outside the
+    older values' minimum and maximum.
+    """
+    known = pd.to_numeric(values, errors="coerce").dropna()
+    cut = round(len(known) * (1 - BACKTEST_SHARE))
+    older, newer = known.iloc[:cut], known.iloc[cut:]
+    if older.empty or newer.empty:
+        return 0.0
+    return float(((newer < older.min()) | (newer > older.max())).mean())
+
+
+def trending_columns(spec: DatasetSpec, reference: pd.DataFrame) -> list[str]:
+    """Numeric features the suite sets no range for, because the reference itself trends."""
+    ordered = in_time_order(reference, spec.timestamp)
+    return [c for c in spec.features.numeric if range_escape(ordered[c]) > TREND_SHARE]
+
+
 def in_time_order(frame: pd.DataFrame, timestamp: str | None) -> pd.DataFrame:
     """`frame`'s rows in the order of `timestamp` (as they are without one)."""
     if not timestamp or timestamp not in frame.columns:
         return frame
-    times = pd.to_datetime(frame[timestamp], errors="coerce")
-    return frame.iloc[times.argsort(kind="stable").to_numpy()]
+    times = pd.to_datetime(frame[timestamp], errors="coerce").reset_index(drop=True)
+    return frame.iloc[times.sort_values(kind="stable", na_position="last").index.to_numpy()]
 
 
 def _label_expectations(spec: DatasetSpec, reference: pd.DataFrame) -> list[Expectation]:

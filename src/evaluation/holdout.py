@@ -34,6 +34,12 @@ class Evaluation:
     slices: SliceReport | None
 
 
+def over_classes(scores: Any, classes: list[Any], union: list[Any]) -> pd.DataFrame:
+    """Class probabilities (n x k over `classes`) as columns of `union`, 0 for the others."""
+    frame = pd.DataFrame(np.asarray(scores), columns=[str(c) for c in classes])
+    return frame.reindex(columns=[str(c) for c in union], fill_value=0.0)
+
+
 def evaluate_challenger(
     holdout: pd.DataFrame,
     spec: DatasetSpec,
@@ -63,6 +69,11 @@ def evaluate_challenger(
     y, task = holdout[spec.target], spec.task.value
     ours, classes = challenger
     theirs = champion[0] if champion else None
+    if champion is not None and task == "multiclass" and champion[1] != classes:
+        # A class one model never saw has probability 0 in its scores: compare over them all.
+        union = sorted({*classes, *champion[1]}, key=str)
+        ours, theirs = over_classes(ours, classes, union), over_classes(theirs, champion[1], union)
+        classes, champion = union, (theirs, union)
     # Scores are comparable only over the same label classes, in the same order.
     comparable = champion is not None and champion[1] == classes
     comparisons = None

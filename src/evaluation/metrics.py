@@ -67,9 +67,28 @@ def compute_metrics(
     Returns:
         Metric name to value; metrics undefined for this data (ROC AUC on one class) are left out.
     """
+    scores, classes = with_unseen_labels(task, y_true, scores, classes)
     return metrics_from_codes(
         task, encode_truth(task, y_true, classes), scores, len(classes), only=only
     )
+
+
+def with_unseen_labels(
+    task: str, y_true: pd.Series, scores: Any, classes: list[Any]
+) -> tuple[Any, list[Any]]:
+    """Multiclass labels the model never saw, as extra classes it gives probability 0.
+
+    A model trained on a stretch without snow still meets snow: those rows count as errors
+    rather than stopping the run. Other tasks and known labels are returned unchanged.
+    """
+    if task != "multiclass":
+        return scores, classes
+    known = {str(c) for c in classes}
+    unseen = sorted({str(v) for v in y_true.dropna().unique()} - known)
+    if not unseen:
+        return scores, classes
+    extra = np.zeros((len(y_true), len(unseen)))
+    return np.column_stack([np.asarray(scores), extra]), [*classes, *unseen]
 
 
 def metrics_from_codes(

@@ -63,13 +63,12 @@ def measure_drift(
     )
     cur = report_frame(current, features, target, scores, which="current", sample=tests.sample_rows)
     labelled = target in cur.columns and bool(cur[target].notna().any())
-    snapshot = Report(report_metrics(columns, tests, scores, labelled), include_tests=True).run(
-        current_data=Dataset.from_pandas(
-            cur, data_definition=data_definition(columns, target, scores, labelled)
-        ),
-        reference_data=Dataset.from_pandas(
-            ref, data_definition=data_definition(columns, target, scores, labelled)
-        ),
+    every_class = _evidently_can_rate(scores, target, (ref, cur))
+    definition = data_definition(columns, target, scores, labelled, probas=every_class)
+    chosen = report_metrics(columns, tests, scores, labelled, per_class=every_class)
+    snapshot = Report(chosen, include_tests=True).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition),
     )
     summary = summarize_snapshot(
         snapshot.dict(),
@@ -155,6 +154,23 @@ def summarize_snapshot(
         realized={},
         reference_rows=rows[0],
         current_rows=rows[1],
+    )
+
+
+def _evidently_can_rate(
+    scores: ModelScores | None, target: str, sides: tuple[pd.DataFrame, ...]
+) -> bool:
+    """Whether Evidently's multiclass quality metrics can run on these two sides.
+
+    They fail unless each side has exactly the model's classes (no snow in summer; a label the
+    model never saw), and take a two-class model for a binary one: then the report leaves them
+    out (the run's realized metrics are driftloop's own either way).
+    """
+    if scores is None or scores.task != "multiclass":
+        return True
+    classes = {str(c) for c in scores.classes}
+    return len(classes) > 2 and all(  # noqa: PLR2004 - two classes read as binary
+        target in side.columns and classes == set(side[target].dropna()) for side in sides
     )
 
 

@@ -14,6 +14,7 @@ from evaluation.metrics import (
     bootstrap_interval,
     encode_truth,
     metrics_from_codes,
+    with_unseen_labels,
 )
 from evaluation.resampling import metric_evaluator
 from model_monitoring.estimate import ESTIMATE_METHODS, estimate_performance
@@ -43,9 +44,11 @@ def with_model_health(
     if labelled:
         rows = current[target].notna().to_numpy()
         y = current[target][rows].reset_index(drop=True)
-        predicted = _select(scores.current, rows)
-        truth = encode_truth(scores.task, y, scores.classes)
-        n_classes = len(scores.classes)
+        predicted, classes = with_unseen_labels(
+            scores.task, y, _select(scores.current, rows), scores.classes
+        )
+        truth = encode_truth(scores.task, y, classes)
+        n_classes = len(classes)
         # Same definitions as the holdout baseline (`compute_metrics`), so a drop compares like
         # with like; labels are encoded once for the metrics and their intervals.
         realized = metrics_from_codes(scores.task, truth, predicted, n_classes)

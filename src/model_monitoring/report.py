@@ -22,9 +22,18 @@ SAMPLE_SEED = 0  # the same rows are tested when a batch is measured again
 
 
 def report_metrics(
-    columns: dict[str, list[str]], tests: DriftTests, scores: ModelScores | None, labelled: bool
+    columns: dict[str, list[str]],
+    tests: DriftTests,
+    scores: ModelScores | None,
+    labelled: bool,
+    *,
+    per_class: bool = True,
 ) -> list[Any]:
-    """The drift preset on the features (pinned methods), prediction drift and model quality."""
+    """The drift preset on the features (pinned methods), prediction drift and model quality.
+
+    Classification quality is in the report only with `per_class` (each side has exactly the
+    model's classes); the run's realized metrics are driftloop's own either way.
+    """
     features = [c for kind in ("numeric", "categorical", "text") for c in columns.get(kind, [])]
     metrics: list[Any] = [
         DataDriftPreset(
@@ -38,9 +47,10 @@ def report_metrics(
         method = tests.categorical_method if scores.task == "multiclass" else tests.numeric_method
         metrics.append(ValueDrift(column=PREDICTION, method=method, threshold=tests.threshold))
         if labelled:
-            metrics.append(
-                RegressionPreset() if scores.task == "regression" else ClassificationPreset()
-            )
+            if scores.task == "regression":
+                metrics.append(RegressionPreset())
+            elif per_class:  # Evidently cannot measure quality otherwise; driftloop does
+                metrics.append(ClassificationPreset())
     return metrics
 
 
@@ -90,9 +100,18 @@ def report_frame(
 
 
 def data_definition(
-    columns: dict[str, list[str]], target: str, scores: ModelScores | None, labelled: bool
+    columns: dict[str, list[str]],
+    target: str,
+    scores: ModelScores | None,
+    labelled: bool,
+    *,
+    probas: bool = True,
 ) -> DataDefinition:
-    """Column roles for Evidently: feature kinds, and the target/prediction of the model task."""
+    """Column roles for Evidently: feature kinds, and the target/prediction of the model task.
+
+    Multiclass probabilities are given only with `probas` (every class on both sides): without
+    them, the report measures quality from the predicted labels.
+    """
     kwargs: dict[str, Any] = {
         "numerical_columns": list(columns.get("numeric", [])),
         "categorical_columns": list(columns.get("categorical", [])),
@@ -119,7 +138,7 @@ def data_definition(
                 MulticlassClassification(
                     target=target,
                     prediction_labels=PREDICTION,
-                    prediction_probas=[str(c) for c in scores.classes],
+                    prediction_probas=[str(c) for c in scores.classes] if probas else None,
                 )
             ]
     return DataDefinition(**kwargs)

@@ -111,9 +111,9 @@ def process_batch(
         data = tasks.read_data(
             manifest,
             Path.cwd(),
+            dataset,
             source_column=SOURCE_COLUMN,
             known=known,
-            types=dataset.column_types,
         )
         weights = params.file_weights(settings, manifest)
         run.training = result = tasks.train(
@@ -207,7 +207,11 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
     settings, dataset = _start(spec)
     path = Path(batch)
     frame, validation = tasks.validate_batch(
-        settings.paths.gx_root, dataset, path, sample_rows=settings.validation.sample_rows
+        settings.paths.gx_root,
+        dataset,
+        path,
+        sample_rows=settings.validation.sample_rows,
+        ledger_path=settings.paths.ledger,
     )
     if not validation.success:
         raise rejection(validation, path.name, path, None)
@@ -227,6 +231,7 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
         model_name=production.name,
         model_version=production.version,
         path=Path(out) if out else params.predictions_path(settings, path, production),
+        level=params.level(dataset),
     )
     drift = measured.drift.prediction
     summary = ScoringSummary(
@@ -276,7 +281,17 @@ def simulation_flow(
                 path.name, Outcome.REJECTED, broken, decision="rejected", reasons=exc.failures
             )
             summaries.append(rejected)
-    written = write_timeline([asdict(s) for s in summaries], root, policy=settings.policy.name)
+    replayed = [
+        dataset.incoming / s.batch
+        for s in summaries
+        if s.batch and s.outcome not in (Outcome.REJECTED, Outcome.DUPLICATE)
+    ]
+    metric = params.metric(settings, dataset)
+    baselines = tasks.score_baselines(
+        settings.mlflow, dataset, replayed, settings.paths.ledger, metric
+    )
+    rows = [asdict(s) for s in summaries]
+    written = write_timeline(rows, root, policy=settings.policy.name, baselines=baselines)
     get_run_logger().info("simulation of %d batches written to %s", len(summaries), written)
     return summaries
 
@@ -307,6 +322,7 @@ def _validate(run: Run) -> tuple[pd.DataFrame, ValidationOutcome]:
         run.dataset,
         run.batch.path,
         sample_rows=run.settings.validation.sample_rows,
+        ledger_path=run.settings.paths.ledger,
     )
     run.validated(frame, outcome)
     if run.unnamed and outcome.success:
@@ -344,7 +360,7 @@ def _measure(
         manifest = build_manifest([dataset.reference], Path.cwd())
     else:
         manifest = tasks.training_manifest(settings.mlflow, production.run_id)
-    reference: pd.DataFrame = tasks.read_data(manifest, Path.cwd(), types=dataset.column_types)
+    reference: pd.DataFrame = tasks.read_data(manifest, Path.cwd(), dataset)
     tested = sample_rows(reference, settings.drift.sample_rows)
     scores = None
     if production is not None:

@@ -19,7 +19,7 @@ from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVE
 
 from config.manifest import Manifest
 from config.settings import PolicyName, Settings
-from config.spec import DatasetSpec, Task
+from config.spec import DatasetSpec, Task, level_lag
 from delivery.request import DispatchRequest, build_dispatch_request
 from evaluation.holdout import EvaluationRules
 from evaluation.metrics import DEFAULT_METRIC, watched_metrics
@@ -244,3 +244,9 @@ def show_stage_logs() -> None:
         stage_logger = logging.getLogger(name)
         if stage_logger.level == logging.NOTSET:
             stage_logger.setLevel(level)
+
+
+def level(dataset: DatasetSpec) -> tuple[str, str] | None:
+    """For a model of a difference, the lag column and the source its level is scored as."""
+    lag = level_lag(dataset)
+    return None if lag is None else (lag, dataset.derived[dataset.target].sources[0])

@@ -13,6 +13,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from prefect import Task, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -26,18 +27,26 @@ from data_validation import gate, quarantine
 from data_validation.gate import ValidationOutcome
 from delivery import dispatch
 from delivery.request import DispatchRequest, DispatchResult
+from evaluation import baselines
+from evaluation.baselines import Baselines
 from evaluation.holdout import Evaluation, EvaluationRules, evaluate_challenger
 from model_monitoring import drift, retrain
 from model_monitoring.measures import DriftSummary, Measured, ModelScores
 from registry import models, promotion, release, rollback, tracking
 from registry.models import ModelFiles, RegisteredVersion
 from registry.release import Release
-from runs import batches, ledger, predictions
+from runs import batches, derived, ledger, predictions
 from runs.errors import BatchReadError
 from runs.record import DecisionRecord, write_record
 from training.fit import TrainingResult, fit_on_files
 from training.model_code import predict_scores
-from training.served import BoosterScorer, input_example, model_artifacts, model_code_path
+from training.served import (
+    BoosterScorer,
+    input_example,
+    model_artifacts,
+    model_code_path,
+    model_code_paths,
+)
 
 
 def is_transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -86,7 +95,7 @@ find_batch = task(ledger.pending_batch, **UNCACHED)
 read_ledger = task(ledger.read_ledger, **UNCACHED)
 record_batch = task(ledger.append_entry, **UNCACHED)
 quarantine_batch = task(quarantine.quarantine_batch, **UNCACHED)
-read_data = task(batches.read_manifest, **UNCACHED)
+read_data = task(derived.read_training_data, **UNCACHED)
 measure = task(drift.monitor_batch, **UNCACHED)
 decide_retrain = task(retrain.decide_retrain, **UNCACHED)
 train = task(fit_on_files, **UNCACHED)
@@ -102,20 +111,25 @@ resume_release = _on_registry(rollback.resume_interrupted)
 
 @task(**UNCACHED)
 def validate_batch(
-    gx_root: Path, spec: DatasetSpec, path: Path, *, sample_rows: int
+    gx_root: Path, spec: DatasetSpec, path: Path, *, sample_rows: int, ledger_path: Path
 ) -> tuple[pd.DataFrame, ValidationOutcome]:
-    """Read the batch and run it through the dataset's suite (derived on first use).
+    """Read the batch, derive its columns and run it through the dataset's suite.
 
-    A file that is not a table fails as unreadable (so it is quarantined like any other).
+    Lags and rolling statistics look back on the accepted history in `ledger_path`. A file
+    that is not a table fails as unreadable (so it is quarantined like any other).
     """
     try:
-        frame = batches.read_batch(path, types=spec.column_types)
+        frame = derived.read_derived(path, spec, ledger_path)
     except BatchReadError as exc:
         if not path.is_file():
             raise  # nothing left to quarantine
         return pd.DataFrame(), quarantine.unreadable_outcome(str(exc))
-    reference = partial(batches.read_batch, spec.reference, types=spec.column_types)
+    reference = partial(_reference, spec)
     return frame, gate.check_batch(gx_root, spec, frame, reference, sample_rows=sample_rows)
+
+
+def _reference(spec: DatasetSpec) -> pd.DataFrame:
+    return derived.derive(batches.read_batch(spec.reference, types=spec.column_types), spec)
 
 
 @task(**REGISTRY)
@@ -127,7 +141,7 @@ def score_batch(
     spec: DatasetSpec,
 ) -> ModelScores:
     """Score the reference and the batch with a registered model; read its calibration."""
-    columns, scorer = list(spec.model_columns), _scorer(version)  # only the model's inputs
+    columns, scorer = list(spec.served_columns), _scorer(version)  # only the model's inputs
     calibration = models.load_calibration(_client(settings), version.run_id)
     reference_scores, current_scores = (
         scorer.predict(reference[columns]),
@@ -177,7 +191,11 @@ def register(
     return models.log_model_version(
         experiment,
         name=spec.name,
-        files=ModelFiles(code=model_code_path(), artifacts=model_artifacts(result, workdir)),
+        files=ModelFiles(
+            code=model_code_path(),
+            artifacts=model_artifacts(result, workdir),
+            imports=model_code_paths(),
+        ),
         params=result.params,
         metrics=result.metrics,
         example=example,
@@ -200,7 +218,7 @@ def evaluate(
     measured: Measured,
 ) -> Evaluation:
     """Score the champion on the challenger's holdout and measure how the two differ."""
-    holdout, columns = result.holdout, list(spec.model_columns)
+    holdout, columns = result.holdout, list(spec.served_columns)
     theirs = (_scorer(champion).predict(holdout[columns]), champion.classes) if champion else None
     ours = (predict_scores(result.booster, holdout, result.schema), result.schema["classes"])
     return evaluate_challenger(
@@ -211,6 +229,27 @@ def evaluate(
         metric=measured.metric,
         watch=measured.watch,
         rules=rules,
+    )
+
+
+@task(**REGISTRY)
+def score_baselines(
+    settings: MlflowSettings, spec: DatasetSpec, paths: list[Path], ledger_path: Path, metric: str
+) -> Baselines:
+    """Score a replay's labelled batches as never retraining (its first model) would have."""
+    frames = {p.name: derived.read_derived(p, spec, ledger_path) for p in paths}
+    try:
+        first = models.get_version(_client(settings), spec.name, "1")
+    except MlflowException:
+        first = None  # the replay registered no model
+    scorer = _scorer(first) if first else None
+    columns = list(spec.served_columns)
+    return baselines.score_baselines(
+        frames,
+        spec,
+        metric=metric,
+        first=(lambda frame: scorer.predict(frame[columns])) if scorer else None,
+        classes=first.classes if first else [],
     )
 
 

@@ -42,6 +42,8 @@ class ModelFiles:
 
     code: Path
     artifacts: Mapping[str, Path]
+    # Modules the code imports, logged with it (MLflow puts them on sys.path when loading).
+    imports: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def log_model_version(
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,
             python_model=str(files.code),
+            code_paths=[str(p) for p in files.imports] or None,
             artifacts={key: str(path) for key, path in files.artifacts.items()},
             signature=infer_signature(example, example_output),
             input_example=example,

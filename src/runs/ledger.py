@@ -110,3 +110,15 @@ def regime_files(entries: list[LedgerEntry], reference: Path, batch: Path | None
     changed, regime = current_regime(entries)
     paths = ([] if changed else [reference]) + [Path(e.path) for e in regime]
     return [*paths, batch] if batch is not None else paths
+
+
+def history_files(ledger_path: Path, reference: Path, *, before: str | None) -> list[Path]:
+    """The reference and the accepted batches, oldest first: what lags of a batch look back on.
+
+    Quarantined files never count. With `before` (a batch's content hash), only the entries
+    before its first one count, so a rerun of a processed batch looks back on the same history.
+    """
+    entries = read_ledger(ledger_path)
+    seen = [i for i, e in enumerate(entries) if e.sha256 == before]
+    accepted = accepted_entries(entries[: seen[0]] if seen else entries)
+    return [reference, *(Path(e.path) for e in accepted)]

@@ -22,12 +22,14 @@ def prediction_frame(
     model_name: str,
     model_version: str,
     scored_at: str,
+    level: tuple[str, str] | None = None,
 ) -> pd.DataFrame:
     """The batch's rows with the model's output and the model version beside each row.
 
     Binary: `prediction` is P(positive class) and `predicted_label` the likelier class;
     multiclass: one `proba_<class>` column per class and `predicted_label`; regression:
-    `prediction`.
+    `prediction`. With `level` (the lag column and its source, for a model of a difference),
+    `predicted_<source>` is the prediction as a level again: the difference plus the lag.
     """
     out = batch.reset_index(drop=True).copy()
     if task == "multiclass":
@@ -40,6 +42,9 @@ def prediction_frame(
         out[PREDICTION_COLUMN] = values
         if task == "binary":
             out[LABEL_COLUMN] = np.where(values >= 0.5, classes[1], classes[0])  # noqa: PLR2004
+        if level is not None:
+            lag, source = level
+            out[f"predicted_{source}"] = values + pd.to_numeric(out[lag], errors="coerce")
     out["model_name"] = model_name
     out["model_version"] = model_version
     out["scored_at"] = scored_at
@@ -67,6 +72,7 @@ def save_predictions(
     model_name: str,
     model_version: str,
     path: Path,
+    level: tuple[str, str] | None = None,
 ) -> Path:
     """Write the batch's predictions with the model version and the time beside each row."""
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -78,5 +84,6 @@ def save_predictions(
         model_name=model_name,
         model_version=model_version,
         scored_at=scored_at,
+        level=level,
     )
     return write_predictions(table, path)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from evaluation.baselines import Baselines
 
 COLUMNS = [
     "batch",
@@ -24,6 +27,8 @@ COLUMNS = [
     "outcome",
     "production_version",
     "challenger_version",
+    "never_retrained",
+    "last_value",
     "record",
 ]
 
@@ -42,12 +47,26 @@ def timeline_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def write_timeline(rows: list[dict[str, Any]], out: Path, *, policy: str) -> Path:
+def write_timeline(
+    rows: list[dict[str, Any]], out: Path, *, policy: str, baselines: Baselines | None = None
+) -> Path:
     """Write `timeline.csv`, `timeline.png` and `timeline.html` into `out`.
+
+    With `baselines`, each batch also shows the metric of never retraining (the first model)
+    and, for a model of a difference, of the naive last-value forecast.
 
     Returns:
         The HTML page's path.
     """
+    if baselines is not None:
+        rows = [
+            {
+                **row,
+                "never_retrained": baselines.never_retrained.get(row["batch"]),
+                "last_value": baselines.last_value.get(row["batch"]),
+            }
+            for row in rows
+        ]
     frame = timeline_frame(rows)
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "timeline.csv", index=False)
@@ -55,6 +74,45 @@ def write_timeline(rows: list[dict[str, Any]], out: Path, *, policy: str) -> Pat
     page = out / "timeline.html"
     page.write_text(_html(frame, png, policy), encoding="utf-8")
     return page
+
+
+def replay_figures(frame: pd.DataFrame) -> dict[str, Any]:
+    """The replay in a few numbers: mean metrics, retrains, promotions, rows trained.
+
+    Means are over the batches driftloop's production model was measured on (each before any
+    retraining on it), for driftloop and for each baseline alike.
+    """
+    metric = next((m for m in frame["metric"].dropna() if m), "")
+    compared = frame[frame["value"].notna()]
+    figures: dict[str, Any] = {"metric": metric, "batches": len(frame)}
+    for column, key in (("value", "driftloop"), ("never_retrained", "never_retrained")):
+        values = compared[column].astype("float64")
+        figures[key] = float(values.mean()) if values.notna().any() else None
+    naive = compared["last_value"].astype("float64")
+    figures["last_value"] = float(naive.mean()) if naive.notna().any() else None
+    figures["compared"] = len(compared)
+    figures["retrains"] = int(frame["retrained"].sum())
+    figures["promotions"] = int(frame["promoted"].sum())
+    figures["rejected"] = int((frame["outcome"] == "rejected").sum())
+    figures["train_rows"] = int(frame["train_rows"].sum())
+    return figures
+
+
+def describe_replay(figures: dict[str, Any]) -> str:
+    """One sentence for the figures of `replay_figures`."""
+    count = f"{figures['batches']} batches"
+    if figures["driftloop"] is None:
+        return count
+    metric = figures["metric"]
+    parts = [f"mean {metric} {figures['driftloop']:.4f} over {figures['compared']} batches"]
+    for key, label in (("never_retrained", "never retrained"), ("last_value", "last value")):
+        if figures[key] is not None:
+            parts.append(f"{label} {figures[key]:.4f}")
+    return (
+        f"{count}; " + ", ".join(parts) + f"; {figures['retrains']} retrains, "
+        f"{figures['promotions']} promotions, {figures['rejected']} rejected, "
+        f"{figures['train_rows']} rows trained"
+    )
 
 
 def plot_timeline(frame: pd.DataFrame, path: Path, *, policy: str) -> Path:
@@ -109,15 +167,7 @@ def plot_timeline(frame: pd.DataFrame, path: Path, *, policy: str) -> Path:
 
 def _html(frame: pd.DataFrame, png: Path, policy: str) -> str:
     image = base64.b64encode(png.read_bytes()).decode()
-    values = frame["value"].dropna()
-    stats = (
-        f"{len(frame)} batches; mean production {html.escape(str(frame['metric'].iloc[0]))} "
-        f"{values.mean():.4f}; {int(frame['retrained'].sum())} retrains, "
-        f"{int(frame['promoted'].sum())} promotions, {int(frame['train_rows'].sum())} rows "
-        f"trained"
-        if len(values)
-        else f"{len(frame)} batches"
-    )
+    stats = html.escape(describe_replay(replay_figures(frame)))
     caveat = ""
     if frame["estimated"].notna().any():
         caveat = (

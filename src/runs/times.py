@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from runs.errors import BatchReadError
+from training.row_features import parse_times
 
 
 def parse_timestamps(
@@ -13,23 +14,14 @@ def parse_timestamps(
     format: str | None,
     timezone: str | None,
 ) -> pd.Series:
-    """Text timestamps as datetimes (numbers, such as an ordinal time, are left as they are).
+    """Text timestamps as datetimes, as the served model reads times (`parse_times`).
 
-    A value the format cannot read becomes missing, which validation reports by column. Naive
-    times are taken to be in `timezone`; aware ones are converted to it.
+    A value the format cannot read becomes missing, which validation reports by column.
 
     Raises:
         BatchReadError: the values mix time zones that cannot be put on one clock.
     """
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return values
-    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
-        try:
-            values = pd.to_datetime(values, format=format, errors="coerce", utc=None)
-        except (ValueError, TypeError) as exc:
-            raise BatchReadError(f"timestamp column {values.name!r}: {exc}") from None
-    if timezone is None:
-        return values
-    if getattr(values.dt, "tz", None) is None:
-        return values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    return values.dt.tz_convert(timezone)
+    try:
+        return parse_times(values, format=format, timezone=timezone)
+    except (ValueError, TypeError) as exc:
+        raise BatchReadError(f"timestamp column {values.name!r}: {exc}") from None

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from config.spec import DatasetSpec, Task
+from config.spec import DatasetSpec, Task, level_lag
 from evaluation.metrics import compute_metrics, encode_labels
 from training.boosting import train_booster
 from training.calibration import (
@@ -68,18 +68,38 @@ def time_ordered_split(
     return ordered.iloc[:cut], ordered.iloc[cut:]
 
 
-def build_schema(frame: pd.DataFrame, spec: DatasetSpec) -> dict[str, Any]:
-    """Describe the model's inputs: numeric columns, categories per column, label classes."""
+def build_schema(
+    frame: pd.DataFrame, spec: DatasetSpec, *, labels: pd.Series | None = None
+) -> dict[str, Any]:
+    """Describe the model's inputs: numeric columns, categories per column, label classes.
+
+    Classes are those of `labels` when given (every labelled row, holdout included: a class
+    only the holdout has is one the model is scored on and gives a low probability), else of
+    `frame`'s target.
+    """
     categorical = {col: _category_labels(frame[col]) for col in spec.features.categorical}
     classes: list[Any] = []
     if spec.task is not Task.REGRESSION:
-        classes = sorted(frame[spec.target].dropna().unique().tolist())
-    return {
+        known = frame[spec.target] if labels is None else labels
+        classes = sorted(known.dropna().unique().tolist())
+    schema: dict[str, Any] = {
         "task": spec.task.value,
         "numeric": list(spec.features.numeric),
         "categorical": categorical,
         "classes": [_plain(c) for c in classes],
     }
+    row_local = [
+        f.as_schema(name)
+        for name, f in spec.derived.items()
+        if not f.uses_history and name != spec.target
+    ]
+    if row_local:
+        schema |= {"derived": row_local, "time_format": spec.timestamp_format}
+        schema["timezone"] = spec.timezone
+    lag = level_lag(spec)
+    if lag is not None:
+        schema["level"] = {"lag": lag, "of": spec.derived[spec.target].sources[0]}
+    return schema
 
 
 def fit_model(
@@ -128,9 +148,10 @@ def fit_model(
             f"{len(train)} rows to train on and {len(holdout)} unseen rows to hold out: need at "
             f"least {MIN_TRAIN_ROWS} and 1"
         )
-    schema = build_schema(train, spec)
-    if spec.task is not Task.REGRESSION and len(schema["classes"]) < MIN_CLASSES:
-        raise TrainingError(f"target {spec.target!r} has a single class {schema['classes']}")
+    schema = build_schema(train, spec, labels=labelled[spec.target])
+    trained_classes = train[spec.target].dropna().unique().tolist()
+    if spec.task is not Task.REGRESSION and len(trained_classes) < MIN_CLASSES:
+        raise TrainingError(f"target {spec.target!r} has a single class {trained_classes}")
     fit_part, stop_part = time_ordered_split(
         train, timestamp=spec.timestamp, holdout_fraction=EARLY_STOPPING_FRACTION
     )

@@ -19,6 +19,11 @@ import xgboost as xgb
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
+try:
+    from training.row_features import add_row_features
+except ImportError:  # served by MLflow, which puts the logged row_features.py on sys.path
+    from row_features import add_row_features  # type: ignore[no-redef]
+
 BOOSTER_ARTIFACT = "booster"
 SCHEMA_ARTIFACT = "schema"
 
@@ -28,8 +33,14 @@ def prepare_features(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFram
 
     Numeric columns become float64 (unparseable values become NaN, which XGBoost treats as
     missing); categorical columns become a pandas Categorical over the training categories, so
-    an unseen category is missing rather than a silently different code.
+    an unseen category is missing rather than a silently different code. Row-local derived
+    features (date parts, durations, ratios) are computed from their raw columns first.
     """
+    derived = schema.get("derived") or ()
+    if derived:
+        frame = add_row_features(
+            frame, derived, time_format=schema.get("time_format"), timezone=schema.get("timezone")
+        )
     out = pd.DataFrame(index=frame.index)
     for column in schema["numeric"]:
         out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
@@ -68,6 +79,18 @@ def predict_scores(booster: xgb.Booster, frame: pd.DataFrame, schema: dict[str, 
     return np.asarray(scores, dtype="float64")
 
 
+def served_output(scores: Any, frame: pd.DataFrame, schema: dict[str, Any]) -> Any:
+    """What the served model answers: the scores, or the level for a model of a difference.
+
+    A model of `co2 - co2_lag_1` answers the predicted difference plus the frame's lag column.
+    """
+    level = schema.get("level")
+    if not level:
+        return scores
+    lag = pd.to_numeric(frame[level["lag"]], errors="coerce").to_numpy(dtype="float64")
+    return np.asarray(scores, dtype="float64") + lag
+
+
 class BoosterModel(PythonModel):
     """pyfunc wrapper: `predict(frame)` scores raw rows with the logged booster."""
 
@@ -84,8 +107,9 @@ class BoosterModel(PythonModel):
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        """Score `model_input` (a DataFrame with the feature columns)."""
-        return predict_scores(self.booster, model_input, self.schema)
+        """Score `model_input` (a DataFrame with the columns of the model's signature)."""
+        scores = predict_scores(self.booster, model_input, self.schema)
+        return served_output(scores, model_input, self.schema)
 
 
 # MLflow's models-from-code loader reads the model this call registers; it only sets a global.

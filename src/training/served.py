@@ -12,9 +12,14 @@ import pandas as pd
 import xgboost as xgb
 
 from config.spec import DatasetSpec
-from training import model_code
+from training import model_code, row_features
 from training.fit import TrainingResult
-from training.model_code import BOOSTER_ARTIFACT, SCHEMA_ARTIFACT, predict_scores
+from training.model_code import (
+    BOOSTER_ARTIFACT,
+    SCHEMA_ARTIFACT,
+    predict_scores,
+    served_output,
+)
 
 
 def save_model_files(result: TrainingResult, directory: Path) -> tuple[Path, Path]:
@@ -38,6 +43,11 @@ def model_code_path() -> Path:
     return Path(model_code.__file__)
 
 
+def model_code_paths() -> list[Path]:
+    """Modules the serving code imports, logged beside it (numpy and pandas only)."""
+    return [Path(row_features.__file__)]
+
+
 @dataclass(frozen=True)
 class BoosterScorer:
     """A registered model as driftloop scores with it: the booster and its feature schema."""
@@ -59,5 +69,6 @@ class BoosterScorer:
 
 def input_example(result: TrainingResult, spec: DatasetSpec, rows: int = 5) -> tuple[Any, Any]:
     """A few raw holdout rows the served model takes, and what it answers (signature, example)."""
-    example = result.holdout[list(spec.model_columns)].head(rows)
-    return example, predict_scores(result.booster, example, result.schema)
+    example = result.holdout[list(spec.served_columns)].head(rows)
+    scores = predict_scores(result.booster, example, result.schema)
+    return example, served_output(scores, example, result.schema)

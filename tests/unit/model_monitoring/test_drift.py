@@ -31,7 +31,7 @@ def measure(ref, cur, **kwargs):
         columns=kwargs.pop("columns", COLUMNS),
         target="y",
         tests=kwargs.pop("tests", DriftTests()),
-        watch=("roc_auc", "accuracy"),
+        watch=kwargs.pop("watch", ("roc_auc", "accuracy")),
         **kwargs,
     )
 
@@ -217,3 +217,32 @@ def test_every_method_the_settings_accept_tests_every_column(numeric, categorica
         ("colour", categorical),
     ]
     assert {c.column: c.drifted for c in summary.columns}["x1"]  # a 1 sd shift
+
+
+def _multiclass(frame: pd.DataFrame, classes: list[str], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).dirichlet(np.ones(len(classes)), size=len(frame))
+
+
+@pytest.mark.parametrize(
+    ("classes", "keep"),
+    [
+        (["fog", "rain", "snow", "sun"], ["fog", "rain", "sun"]),  # no snow in summer
+        (["fog", "sun"], ["fog", "rain", "sun"]),  # a label the model never saw
+        (["fog", "sun"], ["fog", "sun"]),  # a two-class multiclass model
+    ],
+)
+def test_multiclass_batches_without_every_class_are_measured(classes, keep) -> None:
+    # Evidently's per-class metrics raise on these; driftloop measures them itself.
+    rng = np.random.default_rng(3)
+    ref, cur = make_frame(300, seed=1), make_frame(300, seed=2)
+    ref["y"] = rng.choice(classes, size=len(ref))
+    cur["y"] = rng.choice(keep, size=len(cur))
+    scores = ModelScores(
+        reference=_multiclass(ref, classes, 1),
+        current=_multiclass(cur, classes, 2),
+        task="multiclass",
+        classes=classes,
+    )
+    summary, _ = measure(ref, cur, scores=scores, watch=("accuracy",))
+    hits = np.asarray(classes)[scores.current.argmax(axis=1)] == cur["y"].to_numpy()
+    assert summary.realized["accuracy"] == pytest.approx(hits.mean())

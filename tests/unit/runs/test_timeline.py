@@ -64,5 +64,5 @@ def test_timeline_writes_csv_plot_and_page(tmp_path: Path) -> None:
     assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
     text = page.read_text()
     assert "data:image/png;base64," in text and "realized metric dropped" in text
-    assert "2 retrains, 1 promotions, 240 rows trained" in text
+    assert "2 retrains, 1 promotions, 1 rejected, 240 rows trained" in text
     assert "is an ESTIMATE" in text and "not pure concept drift" in text
