@@ -19,7 +19,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # only to the servers it is configured for (Prefect's analytics are off in pyproject.toml).
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: help install run demo simulate test test-unit test-all soak lint format typecheck all mlflow-ui clean
+.PHONY: help install run demo simulate examples test test-unit test-all soak lint format typecheck all mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,20 @@ simulate: $(VENV_STAMP) ## replay the demo batches through the real loop; timeli
 	$(RUN) python -m dvc repro --quiet demo_data
 	$(RUN) driftloop simulate --spec data/rainfall.yaml --batches data/incoming/rainfall \
 		--out reports/simulation $(if $(POLICY),--policy $(POLICY))
+
+# Each example's history is cut into a reference and batches, then replayed (examples/README.md).
+EXAMPLES := co2 seattle_weather flights
+SPLIT_co2 := --reference-until 1976-01-01 --every 2YS
+SPLIT_seattle_weather := --reference-until 2013-01-01 --every QS
+SPLIT_flights := --reference-fraction 0.6 --every MS
+
+example-%: $(VENV_STAMP)
+	rm -rf examples/$*/data
+	$(RUN) driftloop split examples/$*/history.csv --spec examples/$*/spec.yaml $(SPLIT_$*)
+	$(RUN) driftloop simulate --spec examples/$*/spec.yaml --batches examples/$*/data/incoming \
+		--out reports/examples/$*
+
+examples: $(addprefix example-,$(EXAMPLES)) ## replay every example (one: make example-co2)
 
 test: $(VENV_STAMP) ## the whole test suite (unit, data, model and end-to-end flow tests)
 	$(RUN) pytest

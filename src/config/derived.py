@@ -113,6 +113,13 @@ class DerivedFeature(BaseModel):
             return self.window
         return 0
 
+    def describe(self) -> str:
+        """How the value is computed, in words (for the model card)."""
+        options = {k: getattr(self, k) for k in sorted(_OPTIONS[self.kind])}
+        how = ", ".join(f"{k} {v}" for k, v in options.items())
+        named = ", ".join(f"`{s}`" for s in self.sources)
+        return f"{self.kind} of {named}" + (f" ({how})" if how else "")
+
     def as_schema(self, name: str) -> dict[str, Any]:
         """This feature as plain JSON for the served model's schema."""
         options = {k: getattr(self, k) for k in sorted(_OPTIONS[self.kind])}

@@ -298,6 +298,8 @@ def model_card(run: Run) -> str:
             drift_report=run.measured.report.resolve().as_uri() if run.measured else None,
             slice_table=render_slice_table(evaluation.slices) if evaluation.slices else None,
             tuning=result.tuning,
+            inputs=list(spec.served_columns),
+            derived={name: feature.describe() for name, feature in spec.derived.items()},
             git_commit=version.tags.get("driftloop.git_commit"),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )

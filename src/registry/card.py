@@ -38,6 +38,10 @@ class CardFacts:
     tuning: dict[str, Any] = field(default_factory=dict)
     git_commit: str | None = None
     created_at: str = ""
+    # What a caller of the served model passes (raw columns and history-based inputs), and the
+    # derived features by name with how each is computed.
+    inputs: Sequence[str] = ()
+    derived: dict[str, str] = field(default_factory=dict)
 
 
 def render_model_card(facts: CardFacts) -> str:
@@ -67,6 +71,12 @@ def render_model_card(facts: CardFacts) -> str:
         f"- Numeric ({len(facts.numeric)}): " + (", ".join(f"`{c}`" for c in facts.numeric) or "-"),
         f"- Categorical ({len(facts.categorical)}): "
         + (", ".join(f"`{c}` ({len(v)} values)" for c, v in facts.categorical.items()) or "-"),
+        *[f"- Derived `{name}`: {how}" for name, how in facts.derived.items()],
+        *(
+            ["- The served model takes: " + ", ".join(f"`{c}`" for c in facts.inputs)]
+            if facts.inputs
+            else []
+        ),
         "",
         "## Holdout metrics (95% bootstrap intervals)",
         "",

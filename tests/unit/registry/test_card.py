@@ -59,3 +59,14 @@ def test_first_model_card_says_the_floor_decided() -> None:
 def test_a_run_that_lost_the_race_says_so_on_the_card() -> None:
     card = render_model_card(facts(promoted=False, lost="production moved from v2 to v4"))
     assert "**not promoted**" in card and "Not released: production moved" in card
+
+
+def test_card_says_how_derived_features_are_computed_and_what_the_served_model_takes() -> None:
+    card = render_model_card(
+        facts(
+            derived={"co2_lag_1": "lag of `co2` (periods 1)"},
+            inputs=["week", "co2_lag_1"],
+        )
+    )
+    assert "- Derived `co2_lag_1`: lag of `co2` (periods 1)" in card
+    assert "- The served model takes: `week`, `co2_lag_1`" in card
