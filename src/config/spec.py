@@ -222,6 +222,16 @@ class DatasetSpec(BaseModel):
             self.features.categorical, self.timestamp, self.timestamp_format, self.timezone
         )
 
+    def role_of(self, column: str) -> str:
+        """The spec field that names `column` (e.g. "features.numeric", "derived.month")."""
+        roles = {self.target: "target", self.id: "id", self.timestamp: "timestamp"}
+        for kind in ("numeric", "categorical", "text"):
+            roles |= dict.fromkeys(getattr(self.features, kind), f"features.{kind}")
+        if column in roles and column not in self.derived:
+            return roles[column]
+        readers = [n for n, f in self.derived.items() if column in f.sources]
+        return f"read by derived.{readers[0]}" if readers else "the spec"
+
     def unnamed_columns(self, columns: Iterable[str]) -> list[str]:
         """The columns of a batch the spec does not name: reported, never used."""
         named = {*self.required_columns, *self.label_columns, *self.derived}

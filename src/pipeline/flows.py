@@ -36,7 +36,13 @@ from pipeline.outcomes import (
 from registry.errors import RegistryError
 from registry.models import RegisteredVersion
 from registry.release import BATCH_TAG, Release
-from runs.batches import SOURCE_COLUMN, BatchFile, build_manifest, copy_batches
+from runs.batches import (
+    SOURCE_COLUMN,
+    BatchFile,
+    build_manifest,
+    check_reference,
+    copy_batches,
+)
 from runs.ledger import accepted_entries, regime_files
 from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import write_timeline
@@ -266,6 +272,7 @@ def simulation_flow(
     root = Path(out).resolve()
     settings = params.replay_settings(get_settings(), root, policy)
     dataset = load_spec(Path(spec)).model_copy(update={"incoming": root / "incoming"})
+    check_reference(dataset)
     summaries = []
     for path in copy_batches(Path(batches), dataset.incoming):
         pending = tasks.find_batch(settings.paths.ledger, dataset.incoming, explicit=path)
@@ -308,7 +315,9 @@ def complete_interrupted_release(settings: Settings, name: str) -> None:
 def _start(spec: str | None) -> tuple[Settings, DatasetSpec]:
     params.show_stage_logs()
     settings = get_settings()
-    return settings, load_spec(Path(spec) if spec else settings.paths.spec)
+    dataset = load_spec(Path(spec) if spec else settings.paths.spec)
+    check_reference(dataset)
+    return settings, dataset
 
 
 def _production(settings: Settings, dataset: DatasetSpec) -> RegisteredVersion | None:

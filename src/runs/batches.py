@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from config.errors import SpecError
 from config.manifest import DataFile, Manifest
-from config.spec import ColumnTypes
+from config.spec import ColumnTypes, DatasetSpec
 from runs.categories import with_text_categories
 from runs.errors import BatchReadError, LedgerError
 from runs.times import parse_timestamps
@@ -262,6 +264,37 @@ def read_manifest(
     return with_text_categories(
         pd.concat(frames, ignore_index=True), (types or NO_TYPES).categorical
     )
+
+
+def file_columns(path: Path) -> list[str]:
+    """The column names of a CSV or Parquet file, read from its header or schema alone."""
+    if path.suffix.lower() == ".parquet":
+        return list(pq.read_schema(path).names)
+    return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+
+
+def check_reference(spec: DatasetSpec) -> None:
+    """Refuse a spec whose reference is missing or lacks a column the spec names.
+
+    Raises:
+        SpecError: names the file, each missing column with the spec field naming it, and the
+            columns the file has.
+    """
+    path = spec.reference
+    if not path.is_file():
+        raise SpecError(f"reference {path} not found: fix `reference` in the dataset spec")
+    try:
+        present = set(file_columns(path))
+    except _READ_ERRORS as exc:
+        raise SpecError(f"reference {path} is not a readable table: {exc}") from None
+    needed = [*spec.required_columns, *(c for c in spec.label_columns if c not in spec.derived)]
+    missing = [c for c in dict.fromkeys(needed) if c not in present]
+    if missing:
+        named = ", ".join(f"{c!r} ({spec.role_of(c)})" for c in missing)
+        raise SpecError(
+            f"the reference {path.name} lacks {named}, named in the dataset spec; it has: "
+            + ", ".join(sorted(present))
+        )
 
 
 def copy_batches(source: Path, target: Path) -> list[Path]:

@@ -2,10 +2,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from config.errors import SpecError
+from config.spec import DatasetSpec
 from factories import make_frame
-from runs.batches import build_manifest, find_next_batch, read_batch, read_manifest
+from runs.batches import (
+    build_manifest,
+    check_reference,
+    find_next_batch,
+    read_batch,
+    read_manifest,
+)
 from runs.errors import BatchReadError, LedgerError
 from runs.ledger import LedgerEntry, append_entry, processed_hashes, read_ledger, training_entries
 from runs.record import CandidateRow, DecisionRecord, render_record
@@ -145,3 +154,24 @@ def test_an_explicit_batch_outside_incoming_is_refused(tmp_path: Path) -> None:
     sneaky = tmp_path / "in" / ".." / "elsewhere.csv"
     with pytest.raises(BatchReadError, match="outside"):
         find_next_batch(tmp_path / "in", set(), explicit=sneaky)
+
+
+def test_a_spec_naming_a_column_the_reference_lacks_fails_with_its_name(tmp_path) -> None:
+    pd.DataFrame({"temperature": [1.0], "rain": [0], "day": ["2020-01-01"]}).to_csv(
+        tmp_path / "ref.csv", index=False
+    )
+    fields = {"name": "w", "task": "binary", "target": "rain", "reference": tmp_path / "ref.csv"}
+    spec = DatasetSpec.model_validate(
+        fields
+        | {
+            "incoming": tmp_path,
+            "features": {"numeric": ["temperature", "dewpoint"]},
+            "derived": {"month": {"date_part": "day"}, "hours": {"between": ["day", "ends"]}},
+        }
+    )
+    with pytest.raises(
+        SpecError, match=r"lacks 'dewpoint' \(features.numeric\), 'ends' \(read by derived.hours\)"
+    ):
+        check_reference(spec)
+    with pytest.raises(SpecError, match="not found: fix `reference`"):
+        check_reference(spec.model_copy(update={"reference": tmp_path / "nope.csv"}))
