@@ -41,6 +41,25 @@ def unreadable_outcome(reason: str) -> ValidationOutcome:
     )
 
 
+def processing_outcome(stage: str, error: BaseException) -> ValidationOutcome:
+    """The verdict on a batch the loop could not process, so it is quarantined with the reason.
+
+    Args:
+        stage: The stage that failed on the batch (monitor, train).
+        error: What it raised.
+    """
+    detail = " ".join(f"{type(error).__name__}: {error}".split())[:SHOWN_FAILURE_CHARS]
+    failure = FailedExpectation(expectation=f"batch_{stage}s", column=None, detail=detail)
+    return ValidationOutcome(
+        success=False,
+        suite=f"{stage} stage",
+        evaluated=1,
+        failures=(failure,),
+        docs_url=None,
+        result={"success": False, "stage": stage, "error": detail},
+    )
+
+
 def is_unreadable(outcome: ValidationOutcome) -> bool:
     """Whether the outcome is that of a batch that could not be read at all."""
     return outcome.suite == UNREADABLE_SUITE

@@ -160,17 +160,21 @@ def summarize_snapshot(
 def _evidently_can_rate(
     scores: ModelScores | None, target: str, sides: tuple[pd.DataFrame, ...]
 ) -> bool:
-    """Whether Evidently's multiclass quality metrics can run on these two sides.
+    """Whether Evidently's classification quality metrics can run on these two sides.
 
-    They fail unless each side has exactly the model's classes (no snow in summer; a label the
-    model never saw), and take a two-class model for a binary one: then the report leaves them
-    out (the run's realized metrics are driftloop's own either way).
+    They fail unless each side has exactly the model's classes (a week of labels that are all
+    0, no snow in summer, a label the model never saw), and take a two-class multiclass model
+    for a binary one: then the report leaves them out (the run's realized metrics are
+    driftloop's own either way).
     """
-    if scores is None or scores.task != "multiclass":
+    if scores is None or scores.task == "regression":
         return True
     classes = {str(c) for c in scores.classes}
-    return len(classes) > 2 and all(  # noqa: PLR2004 - two classes read as binary
-        target in side.columns and classes == set(side[target].dropna()) for side in sides
+    if scores.task == "multiclass" and len(classes) <= 2:  # noqa: PLR2004 - read as binary
+        return False
+    return all(
+        target in side.columns and classes == {str(v) for v in side[target].dropna().unique()}
+        for side in sides
     )
 
 

@@ -23,6 +23,7 @@ from model_monitoring.measures import Measured, ModelScores
 from model_monitoring.report import sample_rows
 from model_monitoring.retrain import new_labelled_rows
 from pipeline import params, tasks
+from pipeline.faults import BatchProcessingError, guarded, quarantine_fault
 from pipeline.outcomes import (
     Run,
     announce,
@@ -46,6 +47,7 @@ from runs.batches import (
 from runs.ledger import accepted_entries, regime_files
 from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import write_timeline
+from training.errors import TrainingError
 
 
 @flow(name="retraining", on_failure=[notify_failed_run])
@@ -73,12 +75,27 @@ def retraining_flow(
         return process_batch(settings, dataset, pending, force=force_retrain)
 
 
-# Every stage is a visible call here, so this reads longer than the usual function.
 def process_batch(
     settings: Settings, dataset: DatasetSpec, batch: BatchFile, *, force: bool = False
 ) -> RunSummary:
-    """Validate, measure, decide, train, register, evaluate, promote, dispatch, record."""
+    """Validate, measure, decide, train, register, evaluate, promote, dispatch, record.
+
+    A batch whose data a stage before the registry fails on is quarantined with the stage and
+    the error (the run fails as a rejection does); a challenger that cannot be trained (too few
+    rows, one class) leaves the champion in place and the batch accepted.
+    """
     run = Run(settings, dataset, batch)
+    try:
+        return _process(run, force=force)
+    except BatchProcessingError as fault:
+        raise quarantine_fault(run, fault) from fault.error
+    except TrainingError as exc:
+        return finish(run, Outcome.KEPT, f"kept the production model: no challenger ({exc})")
+
+
+# Every stage is a visible call here, so this reads longer than the usual function.
+def _process(run: Run, *, force: bool) -> RunSummary:
+    settings, dataset, batch = run.settings, run.dataset, run.batch
     with run.clock("validate"):
         frame, validation = _validate(run)
     if not validation.success:
@@ -87,7 +104,7 @@ def process_batch(
     if production is not None and production.tags.get(BATCH_TAG) == batch.sha256:
         done = f"v{production.version} was trained on this batch and released by an earlier run"
         return finish(run, Outcome.PROMOTED, done, version=production.version)
-    with run.clock("monitor"):
+    with guarded(run, "monitor"):
         run.measured = measured = _monitor(run, frame, production)
     entries = tasks.read_ledger(settings.paths.ledger)
     regime = regime_files(entries, dataset.reference, batch.path if run.labelled else None)
@@ -110,7 +127,7 @@ def process_batch(
         kept = Outcome.DRY_RUN if decision.would_retrain else Outcome.KEPT
         return finish(run, kept, str(decision))
     announce(settings, retrain_notice(run))
-    with run.clock("train"):
+    with guarded(run, "train"):
         files = params.training_files(settings, regime, batch.path, starts_regime=run.starts_regime)
         run.training_data = manifest = build_manifest(files, Path.cwd())
         known = {**measured.frames, batch.sha256: frame}
@@ -204,13 +221,15 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
     Args:
         batch: CSV or Parquet file to score.
         spec: Dataset spec YAML (default: settings `paths.spec`).
-        out: Output file (`.parquet` or CSV); default: `<paths.predictions>/<batch>.v<N>.csv`.
+        out: Output file (`.parquet` or CSV) inside `paths.predictions`; default:
+            `<paths.predictions>/<batch>.v<N>.csv`. A path leading outside it is refused.
 
     Raises:
         DataValidationError: the batch fails the dataset's suite (nothing is scored).
         RegistryError: there is no production model yet.
     """
     settings, dataset = _start(spec)
+    chosen = params.chosen_predictions_path(settings, out)
     path = Path(batch)
     frame, validation = tasks.validate_batch(
         settings.paths.gx_root,
@@ -236,7 +255,7 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
         classes=production.classes,
         model_name=production.name,
         model_version=production.version,
-        path=Path(out) if out else params.predictions_path(settings, path, production),
+        path=chosen or params.predictions_path(settings, path, production),
         level=params.level(dataset),
     )
     drift = measured.drift.prediction

@@ -17,6 +17,7 @@ from filelock import FileLock
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVEL
 
+from config.errors import ConfigError
 from config.manifest import Manifest
 from config.settings import PolicyName, Settings
 from config.spec import DatasetSpec, Task, level_lag
@@ -175,6 +176,30 @@ def dry_run_path(settings: Settings) -> Path:
 def predictions_path(settings: Settings, batch: Path, version: RegisteredVersion) -> Path:
     """Where a scored batch's predictions go by default."""
     return settings.paths.predictions / f"{batch.stem}.v{version.version}.csv"
+
+
+def chosen_predictions_path(settings: Settings, out: str | None) -> Path | None:
+    """The predictions file `out` names, checked before anything is scored (None: default).
+
+    `out` is a file name (or a path) inside the predictions folder: the scoring deployment's
+    parameter is set by whoever can reach the Prefect server, so it never names a place
+    outside that folder.
+
+    Raises:
+        ConfigError: `out` leads outside the predictions folder or is not .csv or .parquet.
+    """
+    if out is None:
+        return None
+    folder = settings.paths.predictions
+    chosen = (folder / out).resolve()  # an absolute `out` stays itself
+    if not chosen.is_relative_to(folder.resolve()):
+        raise ConfigError(
+            f"--out {out}: predictions are written inside {folder} only "
+            "(give a file name there, or set DRIFTLOOP_PATHS__PREDICTIONS)"
+        )
+    if chosen.suffix.lower() not in {".csv", ".parquet"}:
+        raise ConfigError(f"--out {out}: name a .csv or .parquet file")
+    return chosen
 
 
 def version_tags(manifest: Manifest, reasons: tuple[str, ...], batch_sha256: str) -> dict[str, str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import logging
 import shutil
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from config.spec import ColumnTypes, DatasetSpec
 from runs.categories import with_text_categories
 from runs.errors import BatchReadError, LedgerError
 from runs.times import parse_timestamps
+
+logger = logging.getLogger(__name__)
 
 BATCH_SUFFIXES = {".csv", ".parquet"}
 # Column naming the file (by content hash) each training row came from.
@@ -53,10 +57,33 @@ def content_hash(path: Path) -> str:
 
 
 def list_batches(incoming: Path) -> list[Path]:
-    """Batch files in `incoming`, in name order (the order they are processed in)."""
+    """Batch files in `incoming`, in name order (the order they are processed in).
+
+    Only regular files that are really inside the folder count: a link that leads out of it,
+    a FIFO (which would block the scan while the run lock is held) or a device is skipped
+    with a warning.
+    """
     if not incoming.is_dir():
         return []
-    return sorted(p for p in incoming.iterdir() if p.suffix.lower() in BATCH_SUFFIXES)
+    found = []
+    for path in sorted(p for p in incoming.iterdir() if p.suffix.lower() in BATCH_SUFFIXES):
+        reason = unsafe_reason(path, incoming)
+        if reason is None:
+            found.append(path)
+        else:
+            logger.warning("skipping %s in incoming: %s", path.name, reason)
+    return found
+
+
+def unsafe_reason(path: Path, incoming: Path) -> str | None:
+    """Why `path` may not be read as a batch of `incoming` (None: it may)."""
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode) and not path.resolve().is_relative_to(incoming.resolve()):
+        return f"a link to {path.resolve()}, outside the incoming folder"
+    target = path.stat().st_mode if path.exists() else mode
+    if not stat.S_ISREG(target):
+        return "not a regular file (a FIFO, device or folder)"
+    return None
 
 
 def read_batch(
@@ -193,8 +220,11 @@ def find_next_batch(
         BatchReadError: `explicit` does not exist or lies outside `incoming`.
     """
     if explicit is not None:
-        if not explicit.is_file():
+        if not explicit.exists():
             raise BatchReadError(f"batch {explicit} does not exist")
+        unsafe = unsafe_reason(explicit, explicit.parent)
+        if unsafe is not None:
+            raise BatchReadError(f"batch {explicit} is {unsafe}")
         if not explicit.resolve().is_relative_to(incoming.resolve()):
             # A rejected batch is moved into quarantine: only files in incoming may be moved.
             raise BatchReadError(
@@ -298,7 +328,16 @@ def check_reference(spec: DatasetSpec) -> None:
 
 
 def copy_batches(source: Path, target: Path) -> list[Path]:
-    """Copy the batch files of `source` into a fresh `target` (the originals are never moved)."""
+    """Copy the batch files of `source` into a fresh `target` (the originals are never moved).
+
+    Raises:
+        BatchReadError: `source` is `target` or inside it, which making it fresh would delete.
+    """
+    if source.resolve().is_relative_to(target.resolve()):
+        raise BatchReadError(
+            f"the batches folder {source} is inside {target}, which the replay recreates: "
+            "choose an output folder that does not contain the batches"
+        )
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 from runs.batches import BatchFile, find_next_batch
 from runs.errors import LedgerError
+
+logger = logging.getLogger(__name__)
 
 # "monitored": measured by a monitoring-only run; the retraining flow still processes it.
 Status = Literal["accepted", "quarantined", "monitored"]
@@ -34,28 +38,66 @@ class LedgerEntry:
 
 
 def read_ledger(path: Path) -> list[LedgerEntry]:
-    """All entries, oldest first (an absent ledger is empty)."""
+    """All entries, oldest first (an absent ledger is empty).
+
+    A last line cut off mid-write (a crash or a full disk during an append: no newline at its
+    end) is not an entry that was ever recorded: it is dropped from the file with a warning,
+    and the batch it was about is processed again.
+
+    Raises:
+        LedgerError: a complete line is not an entry (someone edited the file).
+    """
     if not path.is_file():
         return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             entries.append(LedgerEntry(**json.loads(line)))
         except (ValueError, TypeError) as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                _drop_torn_tail(path, text, line)
+                break
             raise LedgerError(
                 f"{path}:{number} is not a ledger entry ({exc}); fix or remove the line"
             ) from None
     return entries
 
 
-def append_entry(path: Path, entry: LedgerEntry) -> None:
-    """Add an entry (one JSON line, flushed to disk before returning)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
+def _ends_mid_line(path: Path) -> bool:
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
+
+
+def _drop_torn_tail(path: Path, text: str, line: str) -> None:
+    logger.warning("%s: dropping a last line cut off mid-write: %.80s", path, line)
+    kept = text[: len(text) - len(line)]
+    with path.open("r+", encoding="utf-8") as handle:
+        handle.truncate(len(kept.encode("utf-8")))
         handle.flush()
+        os.fsync(handle.fileno())
+
+
+def append_entry(path: Path, entry: LedgerEntry) -> None:
+    """Add an entry: one JSON line, on disk (fsync) before returning.
+
+    The line is written with one `write` call; a crash mid-write leaves a torn last line,
+    which `read_ledger` drops.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(asdict(entry), sort_keys=True) + "\n"
+    if _ends_mid_line(path):  # a complete last entry whose newline was lost
+        line = "\n" + line
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def processed_hashes(entries: list[LedgerEntry], *, monitoring: bool = False) -> set[str]:

@@ -11,6 +11,8 @@ import pandas as pd
 
 PREDICTION_COLUMN = "prediction"
 LABEL_COLUMN = "predicted_label"
+# What spreadsheets read as the start of a formula (OWASP's CSV injection list).
+FORMULA_START = r"^[=+\-@\t\r]"
 
 
 def prediction_frame(
@@ -52,15 +54,35 @@ def prediction_frame(
 
 
 def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
-    """Write predictions as Parquet (`.parquet`) or CSV (anything else), atomically."""
+    """Write predictions as Parquet (`.parquet`) or CSV (anything else), atomically.
+
+    In a CSV, a text cell a spreadsheet would run as a formula (`=HYPERLINK(...)`, `+`, `-`,
+    `@`) is written with a leading `'`, so it opens as the text it is.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     if path.suffix == ".parquet":
         frame.to_parquet(partial, index=False)
     else:
-        frame.to_csv(partial, index=False)
+        neutralized(frame).to_csv(partial, index=False)
     partial.replace(path)
     return path
+
+
+def neutralized(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with text cells that start like a spreadsheet formula prefixed by `'`."""
+    changed = {}
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            continue
+        text = values.astype("string")
+        risky = text.str.match(FORMULA_START).fillna(False).astype(bool)
+        if risky.any():
+            changed[column] = values.astype(object).where(~risky, "'" + text)
+    return frame.assign(**changed) if changed else frame
 
 
 def save_predictions(

@@ -16,6 +16,7 @@ from flow_project import Project, toy_project
 from config.settings import get_settings
 from data_validation.errors import DataValidationError, UnreadableBatchError
 from factories import make_frame
+from pipeline import tasks
 from pipeline.flows import retraining_flow
 from runs.ledger import read_ledger
 
@@ -256,3 +257,55 @@ def test_a_quarantined_file_no_longer_blocks_the_next_batch(project: Project) ->
     summary = retraining_flow()
     assert summary.batch == "e2-clean.csv"
     assert read_ledger(project.root / "data" / "ledger.jsonl")[-1].status == "accepted"
+
+
+def test_a_one_row_batch_and_a_week_of_one_label_never_stop_the_loop(project: Project) -> None:
+    # Before: Evidently raised mid-run (KeyError '0' in its per-class metric on the all-0
+    # week; a one-row batch broke its tests), the file stayed in incoming and every later run
+    # picked it again and crashed.
+    one_row = clean(43).head(1)
+    all_zero = clean(44).assign(y=0)
+    project.batch("f1-one-row.csv").write_bytes(csv(one_row))
+    project.batch("f2-all-zero.csv").write_bytes(csv(all_zero))
+    project.batch("f3-clean.csv").write_bytes(csv(clean(45)))
+    production = project.aliases()["production"]
+    ledger = project.root / "data" / "ledger.jsonl"
+    outcomes = []
+    for name in ("f1-one-row.csv", "f2-all-zero.csv", "f3-clean.csv"):
+        try:
+            outcomes.append(project.run(name, force=True).outcome)
+        except DataValidationError as caught:
+            assert "Traceback" not in str(caught) and name in str(caught)
+            outcomes.append("rejected")
+        assert read_ledger(ledger)[-1].batch == name  # recorded: never picked again
+    statuses = {e.batch: e.status for e in read_ledger(ledger)}
+    assert statuses["f2-all-zero.csv"] == "accepted"  # real data: a week without rain
+    assert statuses["f3-clean.csv"] == "accepted"
+    assert outcomes[2] in {"promoted", "challenger lost"}
+    assert project.aliases()["production"] is not None and production is not None
+    print(outcomes)
+
+
+def test_a_batch_a_stage_fails_on_is_quarantined_and_the_next_one_proceeds(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("Evidently cannot take this frame")
+
+    project.batch("g1-odd.csv").write_bytes(csv(clean(46)))
+    project.batch("g2-clean.csv").write_bytes(csv(clean(47)))
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks, "measure", broken)
+        with pytest.raises(DataValidationError) as caught:
+            project.run("g1-odd.csv")
+    assert "monitor" in str(caught.value) and "Evidently cannot take this frame" in str(
+        caught.value
+    )
+    moved = Path(caught.value.quarantined_to)
+    assert moved.is_file() and not project.batch("g1-odd.csv").exists()
+    assert (
+        "ValueError: Evidently cannot take this frame" in (moved.parent / "reason.txt").read_text()
+    )
+    entries = read_ledger(project.root / "data" / "ledger.jsonl")
+    assert (entries[-1].batch, entries[-1].status) == ("g1-odd.csv", "quarantined")
+    assert project.run("g2-clean.csv").outcome in {"kept production", "promoted", "challenger lost"}

@@ -16,6 +16,7 @@ import pytest
 from flow_project import Project, toy_project
 from local_servers import free_port, start, stop, wait_until_up
 
+from config.errors import ConfigError
 from factories import make_frame
 from pipeline.cli import main
 from pipeline.flows import scoring_flow
@@ -114,8 +115,10 @@ def test_history_and_rollback_from_the_command_line(
 def test_scoring_flow_writes_predictions_with_the_model_version(project: Project) -> None:
     batch = project.root / "to-score.csv"
     make_frame(300, seed=11, start=9000).drop(columns=["y"]).to_csv(batch, index=False)
-    summary = scoring_flow(batch=str(batch), out=str(project.root / "scored.csv"))
-    scored = pd.read_csv(project.root / "scored.csv")
+    summary = scoring_flow(batch=str(batch), out="scored.csv")
+    written = Path(summary.predictions).resolve()
+    assert written == (project.root / "data" / "predictions" / "scored.csv").resolve()
+    scored = pd.read_csv(summary.predictions)
     assert len(scored) == 300 and set(scored["model_version"].astype(str)) == {"1"}
     assert scored["prediction"].between(0, 1).all()
     assert summary.prediction_drift is not None and Path(summary.report).exists()
@@ -123,6 +126,12 @@ def test_scoring_flow_writes_predictions_with_the_model_version(project: Project
         experiment_names=["driftloop-monitoring"], filter_string="params.stage = 'score'"
     )
     assert len(runs) == 1
+    # The deployment's `out` parameter is set by whoever reaches the Prefect server: it never
+    # names a place outside the predictions folder.
+    for escape in ("../../outside.csv", str(project.root / "elsewhere.csv"), "x.pth"):
+        with pytest.raises(ConfigError, match=r"inside|csv or \.parquet"):
+            scoring_flow(batch=str(batch), out=escape)
+    assert not (project.root / "elsewhere.csv").exists()
 
 
 def test_mlflow_scoring_server_serves_the_production_model(project: Project) -> None:

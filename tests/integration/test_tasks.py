@@ -54,8 +54,8 @@ def test_each_task_scores_with_its_own_outputs(project: Project) -> None:
     batch = project.root / "to-score.csv"
     frame = make_frame(200, seed=21, start=9000, task=project.spec_task)
     frame.drop(columns=["y"]).to_csv(batch, index=False)
-    summary = scoring_flow(batch=str(batch), out=str(project.root / "scored.csv"))
-    scored = pd.read_csv(project.root / "scored.csv")
+    summary = scoring_flow(batch=str(batch), out="scored.csv")
+    scored = pd.read_csv(summary.predictions)
     assert len(scored) == 200 and summary.prediction_drift is not None
     if project.spec_task == "multiclass":
         probabilities = scored[["proba_high", "proba_low", "proba_mid"]]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,9 @@ from factories import make_frame
 from runs.batches import (
     build_manifest,
     check_reference,
+    copy_batches,
     find_next_batch,
+    list_batches,
     read_batch,
     read_manifest,
 )
@@ -175,3 +178,66 @@ def test_a_spec_naming_a_column_the_reference_lacks_fails_with_its_name(tmp_path
         check_reference(spec)
     with pytest.raises(SpecError, match="not found: fix `reference`"):
         check_reference(spec.model_copy(update={"reference": tmp_path / "nope.csv"}))
+
+
+def _entry(name: str) -> LedgerEntry:
+    return LedgerEntry(name, name * 8, "accepted", True, 10, f"in/{name}.csv", "r", "now")
+
+
+def test_a_last_line_cut_off_mid_write_is_dropped_and_the_ledger_works_on(tmp_path, caplog) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    append_entry(ledger, _entry("a"))
+    append_entry(ledger, _entry("b"))
+    text = ledger.read_text()
+    ledger.write_text(text[: len(text) - 25])  # the crash: b's line is half written
+    assert [e.batch for e in read_ledger(ledger)] == ["a"]
+    assert "cut off mid-write" in caplog.text
+    append_entry(ledger, _entry("c"))
+    assert [e.batch for e in read_ledger(ledger)] == ["a", "c"]
+
+
+def test_an_edited_line_in_the_middle_is_still_an_error(tmp_path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    append_entry(ledger, _entry("a"))
+    ledger.write_text(ledger.read_text() + "not json\n")
+    append_entry(ledger, _entry("b"))
+    with pytest.raises(LedgerError, match=r"ledger.jsonl:2 is not a ledger entry"):
+        read_ledger(ledger)
+
+
+def test_a_last_entry_without_its_newline_is_kept_and_the_next_goes_on_its_own_line(
+    tmp_path,
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    append_entry(ledger, _entry("a"))
+    ledger.write_text(ledger.read_text().rstrip("\n"))
+    append_entry(ledger, _entry("b"))
+    assert [e.batch for e in read_ledger(ledger)] == ["a", "b"]
+
+
+def test_links_out_of_incoming_and_fifos_are_never_batches(tmp_path) -> None:
+    incoming, outside = tmp_path / "incoming", tmp_path / "secret"
+    incoming.mkdir()
+    outside.mkdir()
+    make_frame(20).to_csv(outside / "private.csv", index=False)
+    make_frame(20, seed=2).to_csv(incoming / "b1.csv", index=False)
+    (incoming / "b0-link.csv").symlink_to(outside / "private.csv")
+    (incoming / "b2-inside-link.csv").symlink_to(incoming / "b1.csv")
+    os.mkfifo(incoming / "b3-fifo.csv")
+    (incoming / "b4-zero.csv").symlink_to("/dev/zero")
+    assert [p.name for p in list_batches(incoming)] == ["b1.csv", "b2-inside-link.csv"]
+    with pytest.raises(BatchReadError, match="outside the incoming folder"):
+        find_next_batch(incoming, set(), explicit=incoming / "b0-link.csv")
+    with pytest.raises(BatchReadError, match="not a regular file"):
+        find_next_batch(incoming, set(), explicit=incoming / "b3-fifo.csv")
+
+
+def test_a_replay_never_recreates_a_folder_holding_its_batches(tmp_path) -> None:
+    batches = tmp_path / "out" / "incoming"
+    batches.mkdir(parents=True)
+    make_frame(20).to_csv(batches / "b1.csv", index=False)
+    for target in (batches, tmp_path / "out"):
+        with pytest.raises(BatchReadError, match="choose an output folder"):
+            copy_batches(batches, target)
+    assert (batches / "b1.csv").is_file()
+    assert [p.name for p in copy_batches(batches, tmp_path / "replay")] == ["b1.csv"]

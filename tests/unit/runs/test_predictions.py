@@ -38,3 +38,23 @@ def test_multiclass_predictions_have_one_probability_column_per_class() -> None:
     )
     assert list(out.columns[1:4]) == ["proba_a", "proba_b", "proba_c"]
     assert out["predicted_label"].tolist() == ["a", "c"]
+
+
+def test_formula_cells_are_written_as_text_in_csv(tmp_path) -> None:
+    frame = pd.DataFrame(
+        {
+            "colour": ['=HYPERLINK("http://evil.example","x")', "red", "@SUM(A1)", None],
+            "x1": [-1.5, 2.0, 3.0, 4.0],
+            "code": pd.Categorical(["+1", "02", "-3", "4"]),
+        }
+    )
+    written = write_predictions(frame, tmp_path / "p.csv")
+    back = pd.read_csv(written, dtype=str, keep_default_na=False)
+    assert back["colour"].tolist() == [
+        '\'=HYPERLINK("http://evil.example","x")',
+        "red",
+        "'@SUM(A1)",
+        "",
+    ]
+    assert back["x1"].tolist() == ["-1.5", "2.0", "3.0", "4.0"]
+    assert back["code"].tolist() == ["'+1", "02", "'-3", "4"]
