@@ -65,7 +65,9 @@ def retraining_flow(
     with params.run_lock(settings, dataset.name):
         complete_interrupted_release(settings, dataset.name)
         explicit = Path(batch) if batch else None
-        pending = tasks.find_batch(settings.paths.ledger, dataset.incoming, explicit=explicit)
+        pending = tasks.find_batch(
+            settings.paths.ledger, dataset.incoming, explicit=explicit, dataset=dataset.name
+        )
         if pending is None:
             where = (
                 f"{batch} was already processed" if batch else f"nothing new in {dataset.incoming}"
@@ -106,7 +108,7 @@ def _process(run: Run, *, force: bool) -> RunSummary:
         return finish(run, Outcome.PROMOTED, done, version=production.version)
     with guarded(run, "monitor"):
         run.measured = measured = _monitor(run, frame, production)
-    entries = tasks.read_ledger(settings.paths.ledger)
+    entries = tasks.read_ledger(settings.paths.ledger, dataset.name)
     regime = regime_files(entries, dataset.reference, batch.path if run.labelled else None)
     trained_on = content_hashes(measured.manifest) if production else set()
     unseen = new_labelled_rows(
@@ -192,7 +194,11 @@ def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSum
     settings, dataset = _start(spec)
     explicit = Path(batch) if batch else None
     pending = tasks.find_batch(
-        settings.paths.ledger, dataset.incoming, explicit=explicit, monitoring=True
+        settings.paths.ledger,
+        dataset.incoming,
+        explicit=explicit,
+        monitoring=True,
+        dataset=dataset.name,
     )
     if pending is None:
         message = f"no unmonitored batch in {dataset.incoming}"
@@ -294,7 +300,9 @@ def simulation_flow(
     check_reference(dataset)
     summaries = []
     for path in copy_batches(Path(batches), dataset.incoming):
-        pending = tasks.find_batch(settings.paths.ledger, dataset.incoming, explicit=path)
+        pending = tasks.find_batch(
+            settings.paths.ledger, dataset.incoming, explicit=path, dataset=dataset.name
+        )
         if pending is None:
             same = "same content as an earlier batch: skipped"
             summaries.append(RunSummary(path.name, Outcome.DUPLICATE, same))

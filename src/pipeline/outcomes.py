@@ -227,6 +227,7 @@ def _entry(run: Run, status: Status, path: Path) -> LedgerEntry:
         decision=str(decision) if decision else "",
         regime_start=bool(run.starts_regime and action and action.promoted),
         actor=params.actor(),
+        dataset=run.dataset.name,
     )
 
 

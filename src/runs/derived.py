@@ -122,7 +122,8 @@ def history_before(spec: DatasetSpec, ledger_path: Path, batch: Path) -> pd.Data
     """
     if history_rows(spec) == (0, None):
         return None
-    files = history_files(ledger_path, spec.reference, before=content_hash(batch))
+    before = content_hash(batch)
+    files = history_files(ledger_path, spec.reference, before=before, dataset=spec.name)
     return read_history(files, spec)
 
 

@@ -35,10 +35,16 @@ class LedgerEntry:
     decision: str = ""
     regime_start: bool = False
     actor: str = ""
+    # The dataset the batch belongs to; empty in entries written before datasets were named,
+    # which every dataset reads as its own.
+    dataset: str = ""
 
 
-def read_ledger(path: Path) -> list[LedgerEntry]:
-    """All entries, oldest first (an absent ledger is empty).
+def read_ledger(path: Path, dataset: str | None = None) -> list[LedgerEntry]:
+    """All entries, oldest first (an absent ledger is empty); with `dataset`, only its own.
+
+    Datasets may share one ledger file: each sees its own entries only, so one never skips a
+    batch because another dataset processed the same bytes.
 
     A last line cut off mid-write (a crash or a full disk during an append: no newline at its
     end) is not an entry that was ever recorded: it is dropped from the file with a warning,
@@ -64,7 +70,9 @@ def read_ledger(path: Path) -> list[LedgerEntry]:
             raise LedgerError(
                 f"{path}:{number} is not a ledger entry ({exc}); fix or remove the line"
             ) from None
-    return entries
+    if dataset is None:
+        return entries
+    return [e for e in entries if e.dataset in (dataset, "")]
 
 
 def _ends_mid_line(path: Path) -> bool:
@@ -132,7 +140,12 @@ def current_regime(entries: list[LedgerEntry]) -> tuple[bool, list[LedgerEntry]]
 
 
 def pending_batch(
-    ledger_path: Path, incoming: Path, *, explicit: Path | None, monitoring: bool = False
+    ledger_path: Path,
+    incoming: Path,
+    *,
+    explicit: Path | None,
+    monitoring: bool = False,
+    dataset: str | None = None,
 ) -> BatchFile | None:
     """The batch to process next (`explicit`, or the first in `incoming` no such run handled).
 
@@ -140,7 +153,7 @@ def pending_batch(
         BatchReadError: `explicit` does not exist or lies outside `incoming`.
         LedgerError: a ledger line is not an entry.
     """
-    processed = processed_hashes(read_ledger(ledger_path), monitoring=monitoring)
+    processed = processed_hashes(read_ledger(ledger_path, dataset), monitoring=monitoring)
     return find_next_batch(incoming, processed, explicit=explicit)
 
 
@@ -154,13 +167,15 @@ def regime_files(entries: list[LedgerEntry], reference: Path, batch: Path | None
     return [*paths, batch] if batch is not None else paths
 
 
-def history_files(ledger_path: Path, reference: Path, *, before: str | None) -> list[Path]:
+def history_files(
+    ledger_path: Path, reference: Path, *, before: str | None, dataset: str | None = None
+) -> list[Path]:
     """The reference and the accepted batches, oldest first: what lags of a batch look back on.
 
     Quarantined files never count. With `before` (a batch's content hash), only the entries
     before its first one count, so a rerun of a processed batch looks back on the same history.
     """
-    entries = read_ledger(ledger_path)
+    entries = read_ledger(ledger_path, dataset)
     seen = [i for i, e in enumerate(entries) if e.sha256 == before]
     accepted = accepted_entries(entries[: seen[0]] if seen else entries)
     return [reference, *(Path(e.path) for e in accepted)]

@@ -139,7 +139,10 @@ def fit_model(
     train, holdout = time_ordered_split(
         labelled, timestamp=spec.timestamp, holdout_fraction=params.holdout_fraction
     )
-    seen_in_holdout = was_seen.loc[holdout.index].to_numpy()
+    # Rows sent again (in another file, under new ids) are training rows, never holdout rows.
+    seen_in_holdout = was_seen.loc[holdout.index].to_numpy() | repeated_rows(
+        labelled, holdout, spec
+    )
     if seen_in_holdout.any():
         holdout = holdout[~seen_in_holdout]
         train = labelled.drop(index=holdout.index)
@@ -189,6 +192,30 @@ def fit_model(
     )
 
 
+def repeated_rows(labelled: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec) -> Any:
+    """Which holdout rows repeat a row outside the holdout: the same id, or the same values.
+
+    A row scored on the holdout that the model also trained on makes a challenger look better
+    than it is (ROC AUC 1.0 on resent rows). Values are the model's inputs and the target, not
+    the id or the time, which a resend may renumber; when no input is a continuous number
+    (where an exact repeat happens by chance only), the time is part of the values too.
+    """
+    rest = labelled.drop(index=holdout.index)
+    columns = [c for c in (*spec.model_columns, spec.target) if c in labelled]
+    timestamp = spec.timestamp
+    if (
+        timestamp is not None
+        and timestamp in labelled.columns
+        and not any(_continuous(labelled[c]) for c in spec.features.numeric if c in labelled)
+    ):
+        columns.append(timestamp)
+    keys = pd.util.hash_pandas_object(labelled[columns], index=False)
+    repeated = keys.loc[holdout.index].isin(set(keys.loc[rest.index]))
+    if spec.id is not None and spec.id in labelled.columns:
+        repeated |= holdout[spec.id].isin(set(rest[spec.id].dropna()))
+    return repeated.to_numpy()
+
+
 def fit_on_files(
     frame: pd.DataFrame,
     spec: DatasetSpec,
@@ -224,6 +251,13 @@ def _error_profile(
     if spec.task is Task.MULTICLASS:
         return fit_confidence_calibration(np.asarray(scores), codes)
     return fit_calibration(scores, codes)
+
+
+def _continuous(values: pd.Series) -> bool:
+    if not pd.api.types.is_float_dtype(values.dtype):
+        return False
+    known = values.dropna().to_numpy()
+    return bool(len(known) and (known % 1 != 0).mean() > 0.5)  # noqa: PLR2004 - most rows
 
 
 def _category_labels(values: pd.Series) -> list[str]:

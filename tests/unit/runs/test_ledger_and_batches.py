@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,14 @@ from runs.batches import (
     read_manifest,
 )
 from runs.errors import BatchReadError, LedgerError
-from runs.ledger import LedgerEntry, append_entry, processed_hashes, read_ledger, training_entries
+from runs.ledger import (
+    LedgerEntry,
+    append_entry,
+    pending_batch,
+    processed_hashes,
+    read_ledger,
+    training_entries,
+)
 from runs.record import CandidateRow, DecisionRecord, render_record
 
 
@@ -241,3 +249,17 @@ def test_a_replay_never_recreates_a_folder_holding_its_batches(tmp_path) -> None
             copy_batches(batches, target)
     assert (batches / "b1.csv").is_file()
     assert [p.name for p in copy_batches(batches, tmp_path / "replay")] == ["b1.csv"]
+
+
+def test_two_datasets_share_a_ledger_and_never_skip_each_others_batches(tmp_path) -> None:
+    ledger, incoming = tmp_path / "ledger.jsonl", tmp_path / "in"
+    incoming.mkdir()
+    make_frame(20).to_csv(incoming / "b1.csv", index=False)
+    done = find_next_batch(incoming, set())
+    assert done is not None
+    entry = LedgerEntry("b1.csv", done.sha256, "accepted", True, 20, "in/b1.csv", "r", "now")
+    append_entry(ledger, replace(entry, dataset="rainfall"))
+    assert pending_batch(ledger, incoming, explicit=None, dataset="rainfall") is None
+    assert pending_batch(ledger, incoming, explicit=None, dataset="orders") == done
+    append_entry(ledger, replace(entry, dataset=""))  # written before datasets were named
+    assert pending_batch(ledger, incoming, explicit=None, dataset="orders") is None

@@ -103,3 +103,19 @@ def test_split_of_rows_already_in_time_order_keeps_ties_in_arrival_order() -> No
     late = frame.assign(t=[1, 2, 1, 3, 2])
     train, holdout = time_ordered_split(late, timestamp="t", holdout_fraction=0.4)
     assert train["v"].tolist() == [0, 2, 1] and holdout["v"].tolist() == [4, 3]
+
+
+def test_rows_sent_again_under_new_ids_and_times_never_enter_the_holdout(spec) -> None:
+    frame = make_frame(1000)
+    resent = frame.iloc[300:500].assign(t=np.arange(1000, 1200))  # the same rows, renumbered
+    data = pd.concat([frame, resent], ignore_index=True)
+    result = fit_model(data, spec, FAST)
+    # The newest 240 rows: 40 new ones, and 200 resent training rows that must not be scored.
+    assert len(result.holdout) == 40 and result.holdout.t.max() == 999
+    assert result.train_rows == 1160
+
+
+def test_discrete_rows_that_repeat_at_other_times_stay_in_the_holdout(spec) -> None:
+    frame = make_frame(1000).assign(x1=lambda f: f.x1.round(), x2=lambda f: f.x2.round())
+    result = fit_model(frame, spec, FAST)
+    assert len(result.holdout) == 200
