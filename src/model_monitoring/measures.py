@@ -99,6 +99,8 @@ class Measured:
     watch: tuple[str, ...]
     # A one-file reference already in memory, by content hash: training takes it from here.
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # The tracking run the measurement was logged as (where the run's ending is noted too).
+    run_id: str = ""
 
 
 def describe_drift(drift: DriftSummary, metric: str) -> list[str]:

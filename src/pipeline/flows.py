@@ -44,7 +44,7 @@ from runs.batches import (
     check_reference,
     copy_batches,
 )
-from runs.ledger import accepted_entries, regime_files
+from runs.ledger import accepted_entries, regime_files, restored_entry
 from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import write_timeline
 from training.errors import TrainingError
@@ -65,9 +65,7 @@ def retraining_flow(
     with params.run_lock(settings, dataset.name):
         complete_interrupted_release(settings, dataset.name)
         explicit = Path(batch) if batch else None
-        pending = tasks.find_batch(
-            settings.paths.ledger, dataset.incoming, explicit=explicit, dataset=dataset.name
-        )
+        pending = _next_batch(settings, dataset, explicit)
         if pending is None:
             where = (
                 f"{batch} was already processed" if batch else f"nothing new in {dataset.incoming}"
@@ -75,6 +73,33 @@ def retraining_flow(
             get_run_logger().info("no new batch: %s", where)
             return RunSummary(None, Outcome.NO_NEW_BATCH, where)
         return process_batch(settings, dataset, pending, force=force_retrain)
+
+
+def _next_batch(
+    settings: Settings, dataset: DatasetSpec, explicit: Path | None
+) -> BatchFile | None:
+    """The batch to process next, restoring the entries of batches the ledger lost.
+
+    A batch the tracking store says a finished run processed gets its entry back instead of
+    being processed again, so a lost or emptied ledger never replays history.
+    """
+    while True:
+        pending = tasks.find_batch(
+            settings.paths.ledger, dataset.incoming, explicit=explicit, dataset=dataset.name
+        )
+        if pending is None:
+            return None
+        monitoring = settings.mlflow.monitoring_experiment
+        found = tasks.recorded_entry(settings.mlflow, monitoring, dataset.name, pending.sha256)
+        if found is None:
+            return pending
+        get_run_logger().warning(
+            "the ledger has no entry for %s, which run %s processed: restored from the "
+            "tracking store",
+            pending.path.name,
+            found.get("run_id"),
+        )
+        tasks.record_batch(settings.paths.ledger, restored_entry(found))
 
 
 def process_batch(
@@ -413,9 +438,10 @@ def _measure(
         report_path=report,
         reference_rows=len(reference),
     )
-    tasks.log_monitoring(settings.mlflow, logged["batch"], drift, report, logged)
+    logged_as = tasks.log_monitoring(settings.mlflow, logged["batch"], drift, report, logged)
     frames = {manifest[0].sha256: reference} if len(manifest) == 1 else {}
-    measured = Measured(drift, report, manifest, params.metric(settings, dataset), watch, frames)
+    metric = params.metric(settings, dataset)
+    measured = Measured(drift, report, manifest, metric, watch, frames, logged_as)
     return measured, scores
 
 

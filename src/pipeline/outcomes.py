@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,10 @@ def finish(
     `path` is where the batch is now (default: where it was found).
     """
     promoted = outcome is Outcome.PROMOTED
-    tasks.record_batch(run.settings.paths.ledger, _entry(run, status, path or run.batch.path))
+    entry = _entry(run, status, path or run.batch.path)
+    tasks.record_batch(run.settings.paths.ledger, entry)
+    if run.measured and run.measured.run_id:  # the store's copy, should the ledger be lost
+        tasks.note_ledger_entry(run.settings.mlflow, run.measured.run_id, asdict(entry))
     record = run.settings.paths.reports / f"decision-{run.name}.md"
     tasks.write_decision_record(_record(run, outcome), record)
     production = run.production.version if run.production else None

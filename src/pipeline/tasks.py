@@ -107,6 +107,8 @@ get_version = _on_registry(models.get_version)
 apply_promotion = _on_registry(promotion.apply_verdict)
 log_model_card = _on_registry(models.log_model_card)
 resume_release = _on_registry(rollback.resume_interrupted)
+note_ledger_entry = _on_registry(tracking.note_ledger_entry)
+recorded_entry = _on_registry(tracking.recorded_entry)
 
 
 @task(**UNCACHED)

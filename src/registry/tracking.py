@@ -32,6 +32,44 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | Non
     return str(client.create_experiment(name, artifact_location=location))
 
 
+LEDGER_TAG = "driftloop.ledger"
+DATASET_TAG = "driftloop.dataset"
+# MLflow keeps tag values up to 8,000 characters; an entry's decision text is cut to fit.
+MAX_TAG_CHARS = 8000
+
+
+def note_ledger_entry(client: MlflowClient, run_id: str, entry: dict[str, Any]) -> None:
+    """Keep a batch's ledger entry on its monitoring run: the ledger's copy in the store."""
+    text = json.dumps(entry, sort_keys=True)
+    if len(text) > MAX_TAG_CHARS:
+        entry = {**entry, "decision": str(entry.get("decision", ""))[:1000]}
+        text = json.dumps(entry, sort_keys=True)[:MAX_TAG_CHARS]
+    client.set_tag(run_id, LEDGER_TAG, text)
+    client.set_tag(run_id, DATASET_TAG, str(entry.get("dataset", "")))
+
+
+def recorded_entry(
+    client: MlflowClient, experiment: str, dataset: str, sha256: str
+) -> dict[str, Any] | None:
+    """The ledger entry a finished retraining run noted for this batch, if the store has one."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"params.sha256 = '{sha256}' and tags.`{DATASET_TAG}` = '{dataset}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=5,
+    )
+    for run in runs:
+        text = run.data.tags.get(LEDGER_TAG)
+        if text:
+            entry: dict[str, Any] = json.loads(text)
+            if entry.get("status") != "monitored":
+                return entry
+    return None
+
+
 def log_monitoring_run(
     experiment_id: str,
     *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +38,12 @@ class LedgerEntry:
     # The dataset the batch belongs to; empty in entries written before datasets were named,
     # which every dataset reads as its own.
     dataset: str = ""
+
+
+def restored_entry(data: dict[str, object]) -> LedgerEntry:
+    """An entry as the tracking store keeps it; fields this version does not know are dropped."""
+    known = {f.name for f in fields(LedgerEntry)}
+    return LedgerEntry(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
 
 
 def read_ledger(path: Path, dataset: str | None = None) -> list[LedgerEntry]:
