@@ -18,7 +18,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
 from mlflow.utils.time import get_current_time_millis as now_ms
 
 from config.manifest import DataFile, Manifest, manifest_json, parse_manifest
@@ -104,6 +105,7 @@ def log_model_version(
     Returns:
         The new registered version.
     """
+    signature = served_signature(example, example_output)
     example = _plain_example(example)
     tags = {
         **tags,
@@ -122,7 +124,7 @@ def log_model_version(
             python_model=str(files.code),
             code_paths=[str(p) for p in files.imports] or None,
             artifacts={key: str(path) for key, path in files.artifacts.items()},
-            signature=infer_signature(example, example_output),
+            signature=signature,
             input_example=example,
             pip_requirements=SERVING_REQUIREMENTS,
             registered_model_name=name,
@@ -138,6 +140,27 @@ def log_model_version(
     return RegisteredVersion(
         name=name, version=version, run_id=run.info.run_id, metrics=dict(metrics), tags=dict(tags)
     )
+
+
+def served_signature(example: pd.DataFrame, output: Any) -> ModelSignature:
+    """The served model's signature: its input columns and output, as MLflow checks them.
+
+    A categorical column takes any type: the served model matches categories by their text,
+    so region 3 sent as a number and "3" sent as text are the same category (MLflow would
+    otherwise refuse the integer for a column it saw as strings).
+    """
+    signature = infer_signature(_plain_example(example), output)
+    categorical = {c for c in example.columns if isinstance(example[c].dtype, pd.CategoricalDtype)}
+    if categorical and signature.inputs is not None:
+        signature.inputs = Schema(
+            [
+                ColSpec(AnyType(), spec.name, required=spec.required)
+                if spec.name in categorical
+                else spec
+                for spec in signature.inputs.inputs
+            ]
+        )
+    return signature
 
 
 def _plain_example(example: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 from mlflow import MlflowClient
@@ -72,7 +73,8 @@ def judge_challenger(
     regressions = slice_regressions(evaluation.slices) if evaluation.slices else ()
     return decide_promotion(
         metric=rule.metric,
-        challenger=challenger[rule.metric],
+        # Undefined on this holdout (ROC AUC when its labels are one class): NaN, never promoted.
+        challenger=challenger.get(rule.metric, math.nan),
         comparisons=evaluation.comparisons,
         min_improvement=rule.min_improvement,
         confidence=rule.confidence,
@@ -151,6 +153,9 @@ def decide_promotion(
             slice_regressions=slice_regressions,
         )
 
+    if math.isnan(challenger):
+        why = f"{metric} is undefined on the challenger's holdout (its labels have one class?)"
+        return decision(False, f"{why}: the challenger cannot be judged; not promoted")
     if not clears_floor(metric, challenger, floor):
         return decision(False, f"challenger {metric} {challenger:.4f} misses the floor {floor}")
     if comparisons is None:

@@ -6,7 +6,8 @@ import pytest
 import xgboost as xgb
 
 from evaluation.comparison import PairedDifference, compare_on_holdout
-from registry.promotion import decide_promotion
+from evaluation.holdout import Evaluation
+from registry.promotion import PromotionRule, decide_promotion, judge_challenger
 
 RULE = {"metric": "roc_auc", "min_improvement": 0.01, "confidence": 0.95, "floor": 0.55}
 
@@ -185,3 +186,12 @@ def test_a_relative_margin_is_a_share_of_the_champions_value() -> None:
     assert decide_promotion(
         challenger=390.0, comparisons={"rmse": big}, relative=True, **rule
     ).promote
+
+
+def test_a_metric_undefined_on_the_holdout_is_never_promoted() -> None:
+    # Before: judge_challenger raised KeyError('roc_auc') on a holdout whose labels were one
+    # class (statsmodels' fair survey, which is sorted by its target, with no timestamp).
+    rule = PromotionRule(metric="roc_auc", min_improvement=0.01, confidence=0.95, floor=None)
+    evaluation = Evaluation(champion_metrics=None, comparisons=None, intervals={}, slices=None)
+    decision = judge_challenger(rule, {"accuracy": 0.9, "log_loss": 0.3}, evaluation)
+    assert not decision.promote and "roc_auc is undefined" in decision.reason
