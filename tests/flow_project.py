@@ -129,6 +129,8 @@ def toy_project(
             "DRIFTLOOP_PROMOTION__BOOTSTRAP_RESAMPLES": "300",
             # Scenarios follow one another batch by batch; the default cooldown is unit-tested.
             "DRIFTLOOP_POLICY__COOLDOWN": "0",
+            # Batches are written a moment before each run; the settle time is unit-tested.
+            "DRIFTLOOP_INCOMING__SETTLE_SECONDS": "0",
             "DRIFTLOOP_NOTIFY__WEBHOOK_URL": webhook.url,
         }
         for key, value in env.items():

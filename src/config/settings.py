@@ -63,6 +63,18 @@ class ValidationSettings(BaseModel):
     )
 
 
+class IncomingSettings(BaseModel):
+    """When a file in incoming is complete enough to be taken as a batch."""
+
+    # A file still being uploaded grows: one modified this recently is left for a later run.
+    settle_seconds: float = Field(
+        60.0, ge=0, description="a file modified more recently than this is still arriving"
+    )
+    # With a marker, a batch is taken only once `<file><marker>` exists (e.g. ".ready", as an
+    # uploader writes it last); the marker itself is never a batch.
+    ready_marker: str | None = Field(None, pattern=r"^\.[A-Za-z0-9_.-]+$")
+
+
 # Evidently's drift methods that work on every column of their kind (fisher_exact and z need a
 # binary column, so they are left out); tests/unit/model_monitoring/test_drift.py runs each.
 NumericMethod = Literal[
@@ -241,6 +253,7 @@ class Settings(BaseSettings):
     paths: PathSettings = PathSettings()
     mlflow: MlflowSettings = MlflowSettings()
     validation: ValidationSettings = ValidationSettings()
+    incoming: IncomingSettings = IncomingSettings()
     drift: DriftSettings = DriftSettings()
     training: TrainingSettings = TrainingSettings()
     policy: PolicySettings = PolicySettings()

@@ -85,7 +85,11 @@ def _next_batch(
     """
     while True:
         pending = tasks.find_batch(
-            settings.paths.ledger, dataset.incoming, explicit=explicit, dataset=dataset.name
+            settings.paths.ledger,
+            dataset.incoming,
+            explicit=explicit,
+            dataset=dataset.name,
+            **params.arrival(settings),
         )
         if pending is None:
             return None
@@ -224,6 +228,7 @@ def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSum
         explicit=explicit,
         monitoring=True,
         dataset=dataset.name,
+        **params.arrival(settings),
     )
     if pending is None:
         message = f"no unmonitored batch in {dataset.incoming}"

@@ -12,6 +12,7 @@ import socket
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 from prefect.runtime import flow_run
@@ -221,6 +222,14 @@ def actor() -> str:
     who = f"{getpass.getuser()}@{socket.gethostname()}"
     run = flow_run.id
     return f"{who} (flow run {run})" if run else who
+
+
+def arrival(settings: Settings) -> dict[str, Any]:
+    """When a scanned file counts as complete (see `runs.batches.find_next_batch`)."""
+    return {
+        "settle_seconds": settings.incoming.settle_seconds,
+        "ready_marker": settings.incoming.ready_marker,
+    }
 
 
 def replay_settings(settings: Settings, root: Path, policy: PolicyName | None) -> Settings:

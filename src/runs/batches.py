@@ -8,6 +8,7 @@ import hashlib
 import logging
 import shutil
 import stat
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,15 @@ def list_batches(incoming: Path) -> list[Path]:
         else:
             logger.warning("skipping %s in incoming: %s", path.name, reason)
     return found
+
+
+def _still_arriving(path: Path, settle_seconds: float, ready_marker: str | None) -> str | None:
+    if ready_marker is not None and not path.with_name(path.name + ready_marker).exists():
+        return f"no {path.name}{ready_marker} marker yet"
+    age = time.time() - path.stat().st_mtime
+    if age < settle_seconds:
+        return f"modified {age:.0f} s ago; files settle for {settle_seconds:.0f} s"
+    return None
 
 
 def unsafe_reason(path: Path, incoming: Path) -> str | None:
@@ -209,12 +219,19 @@ class BatchFile:
 
 
 def find_next_batch(
-    incoming: Path, processed: set[str], *, explicit: Path | None = None
+    incoming: Path,
+    processed: set[str],
+    *,
+    explicit: Path | None = None,
+    settle_seconds: float = 0.0,
+    ready_marker: str | None = None,
 ) -> BatchFile | None:
     """The batch to process next: `explicit` if given, else the first unprocessed file by name.
 
     A file whose content was already processed (under any name) is skipped: each batch is
-    handled once.
+    handled once. When scanning, a file is taken only once it is complete: not modified for
+    `settle_seconds` (an upload in progress keeps changing it) and, with `ready_marker`, once
+    `<file><marker>` exists; a file that is not is left for a later run, with a log line.
 
     Raises:
         BatchReadError: `explicit` does not exist or lies outside `incoming`.
@@ -234,6 +251,10 @@ def find_next_batch(
         candidate = BatchFile(explicit, content_hash(explicit))
         return None if candidate.sha256 in processed else candidate
     for path in list_batches(incoming):
+        waiting = _still_arriving(path, settle_seconds, ready_marker)
+        if waiting is not None:
+            logger.info("%s is not taken yet: %s", path.name, waiting)
+            continue
         digest = content_hash(path)
         if digest not in processed:
             return BatchFile(path, digest)

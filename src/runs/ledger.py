@@ -152,6 +152,8 @@ def pending_batch(
     explicit: Path | None,
     monitoring: bool = False,
     dataset: str | None = None,
+    settle_seconds: float = 0.0,
+    ready_marker: str | None = None,
 ) -> BatchFile | None:
     """The batch to process next (`explicit`, or the first in `incoming` no such run handled).
 
@@ -160,7 +162,13 @@ def pending_batch(
         LedgerError: a ledger line is not an entry.
     """
     processed = processed_hashes(read_ledger(ledger_path, dataset), monitoring=monitoring)
-    return find_next_batch(incoming, processed, explicit=explicit)
+    return find_next_batch(
+        incoming,
+        processed,
+        explicit=explicit,
+        settle_seconds=settle_seconds,
+        ready_marker=ready_marker,
+    )
 
 
 def regime_files(entries: list[LedgerEntry], reference: Path, batch: Path | None) -> list[Path]:

@@ -65,6 +65,7 @@ def project(server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         "DRIFTLOOP_PATHS__QUARANTINE": str(root / "quarantine"),
         "DRIFTLOOP_PATHS__GX_ROOT": str(root / "gx"),
         "DRIFTLOOP_MLFLOW__TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "DRIFTLOOP_INCOMING__SETTLE_SECONDS": "0",
         "DRIFTLOOP_MLFLOW__ARTIFACT_ROOT": str(root / "mlartifacts"),
         "DRIFTLOOP_TRAINING__N_ESTIMATORS": "50",
         "LEDGER": str(root / "ledger.jsonl"),

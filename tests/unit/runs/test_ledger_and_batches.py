@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -263,3 +264,20 @@ def test_two_datasets_share_a_ledger_and_never_skip_each_others_batches(tmp_path
     assert pending_batch(ledger, incoming, explicit=None, dataset="orders") == done
     append_entry(ledger, replace(entry, dataset=""))  # written before datasets were named
     assert pending_batch(ledger, incoming, explicit=None, dataset="orders") is None
+
+
+def test_a_file_still_arriving_is_left_for_a_later_run(tmp_path) -> None:
+    # Before: the first 700 of 1,659 rows were accepted, then the complete file under the same
+    # name, and the 700 rows counted twice.
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    make_frame(20).to_csv(incoming / "b1.csv", index=False)
+    assert find_next_batch(incoming, set(), settle_seconds=60) is None
+    old = time.time() - 120
+    os.utime(incoming / "b1.csv", (old, old))
+    assert find_next_batch(incoming, set(), settle_seconds=60) is not None
+    assert find_next_batch(incoming, set(), ready_marker=".ready") is None
+    (incoming / "b1.csv.ready").touch()
+    found = find_next_batch(incoming, set(), ready_marker=".ready")
+    assert found is not None and found.path.name == "b1.csv"
+    assert [p.name for p in list_batches(incoming)] == ["b1.csv"]  # a marker is no batch
