@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -209,6 +211,42 @@ class PromotionSettings(BaseModel):
     challenger_alias: str = "challenger"
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def https_or_loopback(url: str, *, shown: str | None = None) -> str:
+    """`url` if it is https (a token or a secret URL travels over it), or http to this machine.
+
+    Raises:
+        ValueError: any other scheme or host; names `shown` (default: the URL itself).
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return url
+    what = shown or repr(url)
+    raise ValueError(f"{what} must be https:// (plain http only to 127.0.0.1 or localhost)")
+
+
+# user:password@ in any URL inside a text (an error message that quotes a tracking URI).
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://[^:/\s@]+):[^@\s/]+@")
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with the password of every URL in it replaced by *** (see `redact_url`)."""
+    return _CREDENTIALS.sub(r"\g<scheme>:***@", text)
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password (user:password@host) replaced by ***, to print or send."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 class GitHubSettings(BaseModel):
     """The CD hand-off: a `repository_dispatch` to GitHub Actions; off without a token."""
 
@@ -221,6 +259,11 @@ class GitHubSettings(BaseModel):
     base_delay_seconds: float = Field(
         2.0, gt=0, description="first back-off; it doubles per retry (Retry-After wins)"
     )
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url_is_https(cls, value: str) -> str:
+        return https_or_loopback(value)
 
     @field_validator("repo")
     @classmethod
@@ -237,6 +280,13 @@ class NotifySettings(BaseModel):
     # Slack webhook URLs carry their credential in the path, so the URL is a secret.
     webhook_url: SecretStr | None = None
     timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_https(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            https_or_loopback(value.get_secret_value(), shown="the webhook URL")
+        return value
 
 
 class Settings(BaseSettings):

@@ -6,10 +6,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Literal
 
 import httpx
+
+from config.settings import redact_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +70,12 @@ def build_message(notification: Notification) -> dict[str, Any]:
     Slack shows `blocks` (falling back to `text`) and ignores the `driftloop` object, which is
     there for any other receiver that routes on the event.
     """
-    n = notification
+    # A URL's password (a tracking URI quoted in an error) never leaves for the channel.
+    n = replace(
+        notification,
+        summary=redact_credentials(notification.summary),
+        details={k: redact_credentials(v) for k, v in notification.details.items()},
+    )
     title = f"{TITLES[n.event]}: {n.dataset}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:HEADER_LIMIT]}},

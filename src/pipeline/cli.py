@@ -279,6 +279,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def _history(settings: Settings, args: argparse.Namespace) -> int:
     """Print the model's alias moves, oldest first, and where the aliases point now."""
+    from config.settings import redact_url
     from config.spec import load_spec
     from registry import tracking
     from registry.rollback import describe_history
@@ -286,7 +287,8 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
     name = load_spec(args.spec or settings.paths.spec).name
     client = tracking.connect(settings.mlflow.tracking_uri)
     lines = describe_history(client, name, settings.promotion.production_alias)
-    print("\n".join(lines) or f"{name}: no alias moves recorded in {settings.mlflow.tracking_uri}")
+    where = redact_url(settings.mlflow.tracking_uri)
+    print("\n".join(lines) or f"{name}: no alias moves recorded in {where}")
     return 0
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from config.errors import SettingsError
-from config.settings import load_settings
+from config.settings import load_settings, redact_credentials, redact_url
 
 
 def test_defaults_are_local_first() -> None:
@@ -74,3 +74,35 @@ def test_a_drift_method_evidently_cannot_use_for_the_kind_is_refused(monkeypatch
     monkeypatch.setenv("DRIFTLOOP_DRIFT__CATEGORICAL_METHOD", "wasserstein")
     with pytest.raises(SettingsError, match=r"DRIFTLOOP_DRIFT__CATEGORICAL_METHOD.*'chisquare'"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DRIFTLOOP_GITHUB__API_URL", "http://api.github.example"),
+        ("DRIFTLOOP_GITHUB__API_URL", "ftp://127.0.0.1/"),
+        ("DRIFTLOOP_NOTIFY__WEBHOOK_URL", "http://hooks.slack.example/services/T0/B0/secret"),
+    ],
+)
+def test_a_token_or_secret_url_only_travels_over_https(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=r"must be https://") as caught:
+        load_settings()
+    assert "secret" not in str(caught.value)
+
+
+def test_plain_http_is_allowed_to_this_machine_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_GITHUB__API_URL", "http://127.0.0.1:8123")
+    monkeypatch.setenv("DRIFTLOOP_NOTIFY__WEBHOOK_URL", "http://localhost:9/hook")
+    assert load_settings().github.api_url == "http://127.0.0.1:8123"
+
+
+def test_passwords_in_urls_are_redacted_wherever_they_are_quoted() -> None:
+    text = "cannot reach postgresql://mlflow:s3cr3t@db.internal:5432/mlflow (timeout)"
+    assert redact_credentials(text) == (
+        "cannot reach postgresql://mlflow:***@db.internal:5432/mlflow (timeout)"
+    )
+    assert redact_url("https://user:pw@host/x") == "https://user:***@host/x"
+    assert redact_url("sqlite:///mlflow.db") == "sqlite:///mlflow.db"

@@ -148,3 +148,10 @@ def test_an_unreachable_webhook_returns_false(caplog: pytest.LogCaptureFixture) 
 def test_a_bad_url_returns_false_without_raising(url: str) -> None:
     delivered, sleeps = notify(url)
     assert not delivered and sleeps == []
+
+
+def test_a_password_in_an_error_text_never_reaches_the_channel() -> None:
+    failed = Notification(
+        "run_failed", "toy", "MlflowException: cannot reach https://ops:hunter2@mlflow.example"
+    )
+    assert "hunter2" not in str(build_message(failed))
