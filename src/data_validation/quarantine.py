@@ -60,6 +60,23 @@ def processing_outcome(stage: str, error: BaseException) -> ValidationOutcome:
     )
 
 
+def changed_outcome(name: str, earlier: str, at: str) -> ValidationOutcome:
+    """The verdict on a file rewritten under a name a run already processed."""
+    detail = (
+        f"{name} was processed at {at} with other content (sha256 {earlier[:12]}); a batch is "
+        "never edited in place: give the new content a new name"
+    )
+    failure = FailedExpectation(expectation="batch_is_unchanged", column=None, detail=detail)
+    return ValidationOutcome(
+        success=False,
+        suite="unchanged batch",
+        evaluated=1,
+        failures=(failure,),
+        docs_url=None,
+        result={"success": False, "changed": detail},
+    )
+
+
 def is_unreadable(outcome: ValidationOutcome) -> bool:
     """Whether the outcome is that of a batch that could not be read at all."""
     return outcome.suite == UNREADABLE_SUITE

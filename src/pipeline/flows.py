@@ -17,7 +17,7 @@ from config.settings import PolicyName, Settings, get_settings
 from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
 from data_validation.gate import ValidationOutcome
-from data_validation.quarantine import rejection
+from data_validation.quarantine import changed_outcome, rejection
 from delivery.request import DispatchResult
 from model_monitoring.measures import Measured, ModelScores
 from model_monitoring.report import sample_rows
@@ -44,7 +44,7 @@ from runs.batches import (
     check_reference,
     copy_batches,
 )
-from runs.ledger import accepted_entries, regime_files, restored_entry
+from runs.ledger import accepted_entries, changed_in_place, regime_files, restored_entry
 from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import write_timeline
 from training.errors import TrainingError
@@ -127,6 +127,10 @@ def process_batch(
 # Every stage is a visible call here, so this reads longer than the usual function.
 def _process(run: Run, *, force: bool) -> RunSummary:
     settings, dataset, batch = run.settings, run.dataset, run.batch
+    earlier = changed_in_place(tasks.read_ledger(settings.paths.ledger, dataset.name), batch)
+    if earlier is not None:
+        run.validation = changed_outcome(batch.path.name, earlier.sha256, earlier.at)
+        raise reject(run)
     with run.clock("validate"):
         frame, validation = _validate(run)
     if not validation.success:

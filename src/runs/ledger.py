@@ -171,6 +171,23 @@ def pending_batch(
     )
 
 
+def changed_in_place(entries: list[LedgerEntry], batch: BatchFile) -> LedgerEntry | None:
+    """An accepted batch's entry under this file's name with other content, if any.
+
+    Such a file was rewritten after a run took it (an upload that was still going on, or an
+    export written over the old one): the old entry no longer describes the file, and the
+    rows the two share would count twice. (A quarantined file was moved away: a new file
+    under its name is a new batch.)
+    """
+    here = batch.path.resolve()
+    for entry in entries:
+        if entry.status != "accepted" or entry.sha256 == batch.sha256:
+            continue
+        if entry.batch == batch.path.name and Path(entry.path).resolve() == here:
+            return entry
+    return None
+
+
 def regime_files(entries: list[LedgerEntry], reference: Path, batch: Path | None) -> list[Path]:
     """Labelled data files since the last change (from the reference when there was none).
 

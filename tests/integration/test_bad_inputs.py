@@ -309,3 +309,23 @@ def test_a_batch_a_stage_fails_on_is_quarantined_and_the_next_one_proceeds(
     entries = read_ledger(project.root / "data" / "ledger.jsonl")
     assert (entries[-1].batch, entries[-1].status) == ("g1-odd.csv", "quarantined")
     assert project.run("g2-clean.csv").outcome in {"kept production", "promoted", "challenger lost"}
+
+
+def test_a_batch_rewritten_after_it_was_processed_is_quarantined(project: Project) -> None:
+    # Before: a file taken mid-upload (700 of 1,659 rows) and the complete file under the same
+    # name were both accepted; 700 rows counted twice and the first entry's hash no longer
+    # matched the file.
+    path = project.batch("h1-upload.csv")
+    full = clean(48)
+    full.iloc[:70].to_csv(path, index=False)
+    assert project.run("h1-upload.csv").outcome in {
+        "kept production",
+        "promoted",
+        "challenger lost",
+    }
+    full.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match="never edited in place") as caught:
+        project.run("h1-upload.csv")
+    assert Path(caught.value.quarantined_to).read_bytes() == csv(full)
+    statuses = [e.status for e in read_ledger(project.root / "data" / "ledger.jsonl")]
+    assert statuses[-2:] == ["accepted", "quarantined"]
