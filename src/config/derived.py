@@ -81,6 +81,15 @@ class DerivedFeature(BaseModel):
 
     @model_validator(mode="after")
     def _window_is_readable(self) -> DerivedFeature:
+        if isinstance(self.window, str) and self.window.strip().isdigit():
+            raise ValueError(
+                f"window {self.window!r}: write a number of rows without quotes, or a span "
+                "with its unit (28D, 12h)"
+            )
+        if isinstance(self.window, int) and self.min_periods > self.window:
+            raise ValueError(
+                f"min_periods {self.min_periods} is more than the window's {self.window} rows"
+            )
         if isinstance(self.window, str):
             try:
                 span = pd.Timedelta(self.window)

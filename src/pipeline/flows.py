@@ -95,15 +95,19 @@ def _next_batch(
             return None
         monitoring = settings.mlflow.monitoring_experiment
         found = tasks.recorded_entry(settings.mlflow, monitoring, dataset.name, pending.sha256)
-        if found is None:
+        try:
+            restored = restored_entry(found) if found is not None else None
+        except TypeError:  # a noted entry missing fields: not one to restore
+            restored = None
+        if restored is None:
             return pending
         get_run_logger().warning(
             "the ledger has no entry for %s, which run %s processed: restored from the "
             "tracking store",
             pending.path.name,
-            found.get("run_id"),
+            restored.run_id,
         )
-        tasks.record_batch(settings.paths.ledger, restored_entry(found))
+        tasks.record_batch(settings.paths.ledger, restored)
 
 
 def process_batch(

@@ -147,10 +147,17 @@ def served_signature(example: pd.DataFrame, output: Any) -> ModelSignature:
 
     A categorical column takes any type: the served model matches categories by their text,
     so region 3 sent as a number and "3" sent as text are the same category (MLflow would
-    otherwise refuse the integer for a column it saw as strings).
+    otherwise refuse the integer for a column it saw as strings). So does a time column: the
+    served model reads it with the spec's format, where MLflow would guess one (03/04 as
+    March 4 whatever the spec says) and refuse times with an offset.
     """
     signature = infer_signature(_plain_example(example), output)
-    categorical = {c for c in example.columns if isinstance(example[c].dtype, pd.CategoricalDtype)}
+    categorical = {
+        c
+        for c in example.columns
+        if isinstance(example[c].dtype, pd.CategoricalDtype)
+        or pd.api.types.is_datetime64_any_dtype(example[c].dtype)
+    }
     if categorical and signature.inputs is not None:
         signature.inputs = Schema(
             [

@@ -63,10 +63,12 @@ def recorded_entry(
     )
     for run in runs:
         text = run.data.tags.get(LEDGER_TAG)
-        if text:
-            entry: dict[str, Any] = json.loads(text)
-            if entry.get("status") != "monitored":
-                return entry
+        try:
+            entry: dict[str, Any] = json.loads(text) if text else {}
+        except ValueError:
+            continue  # cut or edited: not an entry to restore
+        if isinstance(entry, dict) and entry.get("status") not in (None, "monitored"):
+            return entry
     return None
 
 

@@ -231,7 +231,8 @@ def find_next_batch(
     A file whose content was already processed (under any name) is skipped: each batch is
     handled once. When scanning, a file is taken only once it is complete: not modified for
     `settle_seconds` (an upload in progress keeps changing it) and, with `ready_marker`, once
-    `<file><marker>` exists; a file that is not is left for a later run, with a log line.
+    `<file><marker>` exists; until then it and the files after it wait for a later run (with
+    a log line), so batches are processed in name order.
 
     Raises:
         BatchReadError: `explicit` does not exist or lies outside `incoming`.
@@ -251,13 +252,14 @@ def find_next_batch(
         candidate = BatchFile(explicit, content_hash(explicit))
         return None if candidate.sha256 in processed else candidate
     for path in list_batches(incoming):
-        waiting = _still_arriving(path, settle_seconds, ready_marker)
-        if waiting is not None:
-            logger.info("%s is not taken yet: %s", path.name, waiting)
-            continue
         digest = content_hash(path)
-        if digest not in processed:
-            return BatchFile(path, digest)
+        if digest in processed:
+            continue
+        waiting = _still_arriving(path, settle_seconds, ready_marker)
+        if waiting is not None:  # later files wait behind it: batches go in name order
+            logger.info("%s is not taken yet: %s", path.name, waiting)
+            return None
+        return BatchFile(path, digest)
     return None
 
 

@@ -53,25 +53,27 @@ def read_ledger(path: Path, dataset: str | None = None) -> list[LedgerEntry]:
     batch because another dataset processed the same bytes.
 
     A last line cut off mid-write (a crash or a full disk during an append: no newline at its
-    end) is not an entry that was ever recorded: it is dropped from the file with a warning,
-    and the batch it was about is processed again.
+    end) is not an entry that was ever recorded: it is left out, with a warning, and the batch
+    it was about is processed again; the next append removes it from the file (a reader never
+    writes: it may be reading while a run appends).
 
     Raises:
         LedgerError: a complete line is not an entry (someone edited the file).
     """
     if not path.is_file():
         return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
+    data = path.read_bytes()
+    lines = data.split(b"\n")
     entries = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, raw in enumerate(lines, start=1):
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line:
             continue
         try:
             entries.append(LedgerEntry(**json.loads(line)))
         except (ValueError, TypeError) as exc:
-            if number == len(lines) and not text.endswith("\n"):
-                _drop_torn_tail(path, text, line)
+            if number == len(lines):  # no newline after it: a torn tail
+                logger.warning("%s: a last line cut off mid-write is left out: %.80s", path, line)
                 break
             raise LedgerError(
                 f"{path}:{number} is not a ledger entry ({exc}); fix or remove the line"
@@ -81,34 +83,41 @@ def read_ledger(path: Path, dataset: str | None = None) -> list[LedgerEntry]:
     return [e for e in entries if e.dataset in (dataset, "")]
 
 
-def _ends_mid_line(path: Path) -> bool:
+def _repair_tail(path: Path) -> str:
+    """Make the file end at a line boundary before an append; return what to write first.
+
+    A torn last line (not an entry) is cut off; a complete last entry whose newline was lost
+    gets one.
+    """
     if not path.is_file() or path.stat().st_size == 0:
-        return False
-    with path.open("rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) != b"\n"
-
-
-def _drop_torn_tail(path: Path, text: str, line: str) -> None:
-    logger.warning("%s: dropping a last line cut off mid-write: %.80s", path, line)
-    kept = text[: len(text) - len(line)]
-    with path.open("r+", encoding="utf-8") as handle:
-        handle.truncate(len(kept.encode("utf-8")))
-        handle.flush()
-        os.fsync(handle.fileno())
+        return ""
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return ""
+    keep = data.rfind(b"\n") + 1
+    tail = data[keep:].decode("utf-8", errors="replace").strip()
+    try:
+        LedgerEntry(**json.loads(tail))
+    except (ValueError, TypeError):
+        logger.warning("%s: removing a last line cut off mid-write: %.80s", path, tail)
+        with path.open("r+b") as handle:
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return ""
+    return "\n"
 
 
 def append_entry(path: Path, entry: LedgerEntry) -> None:
     """Add an entry: one JSON line, on disk (fsync) before returning.
 
     The line is written with one `write` call; a crash mid-write leaves a torn last line,
-    which `read_ledger` drops.
+    which `read_ledger` leaves out and the next append removes. Appends happen under the run
+    lock.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(asdict(entry), sort_keys=True) + "\n"
-    if _ends_mid_line(path):  # a complete last entry whose newline was lost
-        line = "\n" + line
-    with path.open("a", encoding="utf-8") as handle:
+    line = _repair_tail(path) + json.dumps(asdict(entry), sort_keys=True) + "\n"
+    with path.open("a", encoding="utf-8", newline="\n") as handle:
         handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
@@ -207,6 +216,6 @@ def history_files(
     before its first one count, so a rerun of a processed batch looks back on the same history.
     """
     entries = read_ledger(ledger_path, dataset)
-    seen = [i for i, e in enumerate(entries) if e.sha256 == before]
+    seen = [i for i, e in enumerate(entries) if e.sha256 == before and e.status != "monitored"]
     accepted = accepted_entries(entries[: seen[0]] if seen else entries)
     return [reference, *(Path(e.path) for e in accepted)]

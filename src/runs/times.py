@@ -23,5 +23,5 @@ def parse_timestamps(
     """
     try:
         return parse_times(values, format=format, timezone=timezone)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise BatchReadError(f"timestamp column {values.name!r}: {exc}") from None

@@ -196,19 +196,21 @@ def repeated_rows(labelled: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSp
     """Which holdout rows repeat a row outside the holdout: the same id, or the same values.
 
     A row scored on the holdout that the model also trained on makes a challenger look better
-    than it is (ROC AUC 1.0 on resent rows). Values are the model's inputs and the target, not
-    the id or the time, which a resend may renumber; when no input is a continuous number
-    (where an exact repeat happens by chance only), the time is part of the values too.
+    than it is (ROC AUC 1.0 on resent rows). Values are the columns as they arrived (the raw
+    inputs and labels; derived ones such as a lag differ between a row and its resend), not
+    the id or the time, which a resend may renumber. Unless two of them are continuous numbers
+    (where an exact repeat of both happens by chance only), the time is part of the values.
     """
     rest = labelled.drop(index=holdout.index)
-    columns = [c for c in (*spec.model_columns, spec.target) if c in labelled]
+    arrived = (*spec.required_columns, *spec.label_columns)
+    skipped = {spec.id, spec.timestamp, *spec.derived}
+    columns = list(dict.fromkeys(c for c in arrived if c not in skipped and c in labelled))
     timestamp = spec.timestamp
-    if (
-        timestamp is not None
-        and timestamp in labelled.columns
-        and not any(_continuous(labelled[c]) for c in spec.features.numeric if c in labelled)
-    ):
+    continuous = sum(_continuous(labelled[c]) for c in columns)
+    if timestamp is not None and timestamp in labelled.columns and continuous < 2:  # noqa: PLR2004
         columns.append(timestamp)
+    if not columns:
+        return np.zeros(len(holdout), dtype=bool)
     keys = pd.util.hash_pandas_object(labelled[columns], index=False)
     repeated = keys.loc[holdout.index].isin(set(keys.loc[rest.index]))
     if spec.id is not None and spec.id in labelled.columns:
@@ -253,6 +255,11 @@ def _error_profile(
     return fit_calibration(scores, codes)
 
 
+def _integral_values(values: pd.Series) -> bool:
+    known = values.dropna().to_numpy()
+    return bool(np.isfinite(known).all() and (known % 1 == 0).all())
+
+
 def _continuous(values: pd.Series) -> bool:
     if not pd.api.types.is_float_dtype(values.dtype):
         return False
@@ -262,6 +269,9 @@ def _continuous(values: pd.Series) -> bool:
 
 def _category_labels(values: pd.Series) -> list[str]:
     # The text of each distinct value, not of each row: the same sorted set, far fewer strings.
+    # Whole numbers stored as floats are their integer text, as `as_categories` reads them.
+    if pd.api.types.is_float_dtype(values.dtype) and _integral_values(values):
+        values = values.astype("Int64")
     distinct = pd.Series(values.unique()).dropna()
     return sorted(distinct.astype("string").unique().tolist())
 

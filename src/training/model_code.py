@@ -56,6 +56,8 @@ def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:
     Categorical and object columns are converted per distinct value rather than per row, which
     is what makes a million-row frame cheap; other dtypes take the plain per-row path.
     """
+    if pd.api.types.is_float_dtype(values.dtype) and _integral(values):
+        values = values.astype("Int64")  # 2.0 (a month computed again) is category "2"
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes, distinct = values.cat.codes.to_numpy(), pd.Index(values.cat.categories)
     elif values.dtype == object:
@@ -68,6 +70,11 @@ def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(
         np.append(positions, -1)[codes], dtype=pd.CategoricalDtype(categories)
     )
+
+
+def _integral(values: pd.Series) -> bool:
+    known = values.dropna().to_numpy()
+    return bool(np.isfinite(known).all() and (known % 1 == 0).all())
 
 
 def predict_scores(booster: xgb.Booster, frame: pd.DataFrame, schema: dict[str, Any]) -> Any:

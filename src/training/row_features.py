@@ -31,17 +31,42 @@ def parse_times(
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values
     if not pd.api.types.is_datetime64_any_dtype(values.dtype):
-        text = values
-        values = pd.to_datetime(text, format=format, errors="coerce")
-        unread = values.isna() & text.notna()
-        if format is not None and unread.any():
-            iso = pd.to_datetime(text[unread], format="ISO8601", errors="coerce")
-            values = values.where(~unread, iso)
+        values = _read_text_times(values, format)
     if timezone is None:
         return values
     if getattr(values.dt, "tz", None) is None:
         return values.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
     return values.dt.tz_convert(timezone)
+
+
+def _read_text_times(text: pd.Series, format: str | None) -> pd.Series:
+    values = _on_one_clock(pd.to_datetime(text, format=format, errors="coerce"), text)
+    unread = values.isna() & text.notna()
+    if format is None or not unread.any():
+        return values
+    iso = _iso_times(text[unread])
+    if unread.all():
+        return iso.reindex(text.index)
+    zone = values.dt.tz
+    if iso.dt.tz is None and zone is not None:
+        iso = iso.dt.tz_localize(zone)
+    elif iso.dt.tz is not None:
+        iso = iso.dt.tz_convert(zone) if zone is not None else iso.dt.tz_convert(None)
+    return values.where(~unread, iso.reindex(text.index))
+
+
+def _iso_times(text: pd.Series) -> pd.Series:
+    """ISO 8601 times; with an offset on any, all on UTC, else naive as written."""
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    offset = text.astype("string").str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+    return parsed if bool(offset.fillna(False).any()) else parsed.dt.tz_convert(None)
+
+
+def _on_one_clock(parsed: pd.Series, text: pd.Series) -> pd.Series:
+    """Times with different UTC offsets come back as objects: put them on UTC instead."""
+    if pd.api.types.is_datetime64_any_dtype(parsed.dtype):
+        return parsed
+    return pd.to_datetime(parsed, utc=True, errors="coerce")
 
 
 def add_row_features(

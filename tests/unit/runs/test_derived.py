@@ -10,7 +10,9 @@ from config.spec import DatasetSpec
 from runs.batches import build_manifest, content_hash
 from runs.derived import derive, read_history, read_training_data
 from runs.ledger import LedgerEntry, append_entry, history_files
-from training.row_features import add_row_features
+from training.fit import build_schema, repeated_rows
+from training.model_code import prepare_features
+from training.row_features import add_row_features, parse_times
 
 WEEKS = pd.date_range("2020-01-05", periods=10, freq="7D")
 
@@ -157,6 +159,8 @@ def test_training_files_are_one_history(tmp_path: Path) -> None:
         ({"x": {"rolling": "co2", "window": "fortnight"}}, "a span like 28D"),
         ({"x": {"ratio": ["co2", "t"]}}, "would leak the target"),
         ({"x": {"lag": "y2", "periods": 1}, "y2": {"lag": "t"}}, "define 'y2' above it"),
+        ({"x": {"rolling": "t", "window": "4"}}, "without quotes"),
+        ({"x": {"rolling": "t", "window": 3, "min_periods": 5}}, "more than the window"),
     ],
 )
 def test_unusable_derived_columns_are_refused_with_the_fix(derived: dict, message: str) -> None:
@@ -188,3 +192,44 @@ def test_the_target_source_is_never_a_feature_or_required_of_unlabelled_batches(
         DatasetSpec.model_validate(
             {**co2_spec().model_dump(mode="json"), "features": {"numeric": ["co2"]}}
         )
+
+
+def test_a_categorical_date_part_is_the_same_category_in_training_and_serving() -> None:
+    spec = DatasetSpec.model_validate(
+        {
+            "name": "m",
+            "task": "binary",
+            "target": "y",
+            "timestamp": "t",
+            "features": {"numeric": ["x"], "categorical": ["month"]},
+            "reference": "r.csv",
+            "incoming": "in",
+            "derived": {"month": {"date_part": "t", "part": "month"}},
+        }
+    )
+    frame = pd.DataFrame(
+        {"t": pd.date_range("2024-01-20", periods=3, freq="10D"), "x": [1.0, 2.0, 3.0]}
+    ).assign(y=[0, 1, 0])
+    derived = derive(frame, spec)
+    schema = build_schema(derived, spec)
+    assert schema["categorical"]["month"] == ["1", "2"]
+    served = prepare_features(frame, schema)  # the raw columns only, as a caller sends them
+    assert served["month"].astype(str).tolist() == ["1", "1", "2"]
+
+
+def test_times_in_another_format_are_read_on_one_clock() -> None:
+    text = pd.Series(["2024-01-02 10:00", "2024-01-02T11:00:00+00:00", "2024-01-02T12:00+01:00"])
+    parsed = parse_times(text, format="%Y-%m-%d %H:%M")
+    assert pd.api.types.is_datetime64_any_dtype(parsed.dtype)
+    assert parsed.dt.hour.tolist() == [10, 11, 11]
+
+
+def test_resent_rows_are_found_by_what_arrived_not_by_their_lags() -> None:
+    spec = co2_spec()
+    first = weekly([1.0, 2.4, 3.1, 4.7, 5.2, 6.9, 7.3, 8.8])
+    resent = first.iloc[5:7]  # the same weeks sent again in a later file
+    data = derive(pd.concat([first, resent], ignore_index=True), spec).dropna()
+    holdout = data.tail(2)
+    assert repeated_rows(data, holdout, spec).tolist() == [True, True]
+    steady = derive(weekly([1.0, 2.0, 1.0, 2.0, 1.0, 2.0]), spec).dropna()
+    assert not repeated_rows(steady, steady.tail(2), spec).any()  # same values, other weeks

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import json
 import os
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,7 @@ from runs.errors import BatchReadError, LedgerError
 from runs.ledger import (
     LedgerEntry,
     append_entry,
+    history_files,
     pending_batch,
     processed_hashes,
     read_ledger,
@@ -281,3 +283,30 @@ def test_a_file_still_arriving_is_left_for_a_later_run(tmp_path) -> None:
     found = find_next_batch(incoming, set(), ready_marker=".ready")
     assert found is not None and found.path.name == "b1.csv"
     assert [p.name for p in list_batches(incoming)] == ["b1.csv"]  # a marker is no batch
+
+
+def test_a_torn_tail_after_crlf_lines_is_cut_at_its_own_start(tmp_path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    lines = [json.dumps(asdict(_entry(n)), sort_keys=True) for n in ("a", "b")]
+    ledger.write_bytes(("\r\n".join(lines) + "\r\n").encode() + b'{"batch": "c", "sha')
+    assert [e.batch for e in read_ledger(ledger)] == ["a", "b"]
+    append_entry(ledger, _entry("d"))
+    assert [e.batch for e in read_ledger(ledger)] == ["a", "b", "d"]
+
+
+def test_a_monitoring_run_does_not_cut_a_later_batchs_history(tmp_path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    for name, status in (("a", "monitored"), ("b", "monitored"), ("a", "accepted")):
+        append_entry(ledger, replace(_entry(name), status=status))
+    paths = history_files(ledger, tmp_path / "ref.csv", before="b" * 8)
+    assert paths == [tmp_path / "ref.csv", Path("in/a.csv")]
+
+
+def test_files_after_one_still_arriving_wait_behind_it(tmp_path) -> None:
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    for name in ("b1.csv", "b2.csv"):
+        make_frame(20, seed=len(name)).to_csv(incoming / name, index=False)
+    old = time.time() - 120
+    os.utime(incoming / "b2.csv", (old, old))  # b2 settled, b1 still growing
+    assert find_next_batch(incoming, set(), settle_seconds=60) is None

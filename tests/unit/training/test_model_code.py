@@ -11,8 +11,12 @@ CATEGORIES = ["1", "10", "2", "a", "b"]
 
 
 def _per_row(values: pd.Series, categories: list[str]) -> pd.Categorical:
-    # Each present value's own text, as `build_schema` writes it (it drops missing values first).
-    text = values.dropna().astype("string").reindex(values.index)
+    # Each present value's own text, as `build_schema` writes it (it drops missing values first);
+    # whole numbers stored as floats are their integer text ("1", not "1.0").
+    known = values.dropna()
+    if pd.api.types.is_float_dtype(known.dtype) and (known % 1 == 0).all():
+        known = known.astype("int64")
+    text = known.astype("string").reindex(values.index)
     return pd.Categorical(text, categories=categories)
 
 
@@ -44,7 +48,8 @@ def test_categories_match_the_per_row_text_conversion(values) -> None:
 @VALUES
 def test_every_present_value_finds_its_schema_category(values) -> None:
     labels = _category_labels(values)
-    assert labels == sorted(values.dropna().astype("string").unique().tolist())
+    texts = pd.Series(_per_row(values, labels)).dropna().astype(str)
+    assert labels == sorted(texts.unique().tolist())
     out = as_categories(values, labels)
     assert out.isna().tolist() == values.isna().tolist()
 
