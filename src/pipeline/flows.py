@@ -46,7 +46,7 @@ from runs.batches import (
 )
 from runs.ledger import accepted_entries, changed_in_place, regime_files, restored_entry
 from runs.outcome import Outcome, RunSummary, ScoringSummary
-from runs.timeline import write_timeline
+from runs.timeline import clear_replay, write_timeline
 from training.errors import TrainingError
 
 
@@ -333,6 +333,7 @@ def simulation_flow(
     """
     params.show_stage_logs()
     root = Path(out).resolve()
+    clear_replay(root, keep=Path(batches))
     settings = params.replay_settings(get_settings(), root, policy)
     dataset = load_spec(Path(spec)).model_copy(update={"incoming": root / "incoming"})
     check_reference(dataset)

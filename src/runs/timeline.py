@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from config.errors import ConfigError
 
 if TYPE_CHECKING:
     from evaluation.baselines import Baselines
@@ -31,6 +34,49 @@ COLUMNS = [
     "last_value",
     "record",
 ]
+
+
+# What a replay writes under its output folder; a new replay there starts from none of it.
+REPLAY_OUTPUTS = (
+    "ledger.jsonl",
+    "mlflow.db",
+    "mlartifacts",
+    "great_expectations",
+    "reports",
+    "quarantine",
+    "incoming",
+    ".locks",
+    "timeline.csv",
+    "timeline.png",
+    "timeline.html",
+)
+
+
+def clear_replay(root: Path, *, keep: Path) -> list[str]:
+    """Remove an earlier replay's outputs from `root` (only those: nothing else in it).
+
+    Without this, a second replay into the same folder would find every batch in the first
+    one's ledger and skip them all as duplicates.
+
+    Raises:
+        ConfigError: `keep` (the batches being replayed) lies inside one of those outputs.
+    """
+    removed = []
+    for name in REPLAY_OUTPUTS:
+        target = root / name
+        if not target.exists() and not target.is_symlink():
+            continue
+        if keep.resolve().is_relative_to(target.resolve()):
+            raise ConfigError(
+                f"the batches {keep} are inside {target}, which a replay rewrites: choose "
+                "an output folder that does not contain the batches"
+            )
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+        removed.append(name)
+    return removed
 
 
 def timeline_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -3,8 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from runs.timeline import write_timeline
+from config.errors import ConfigError
+from runs.timeline import clear_replay, write_timeline
 
 ROWS = [
     {
@@ -66,3 +68,18 @@ def test_timeline_writes_csv_plot_and_page(tmp_path: Path) -> None:
     assert "data:image/png;base64," in text and "realized metric dropped" in text
     assert "2 retrains, 1 promotions, 1 rejected, 240 rows trained" in text
     assert "is an ESTIMATE" in text and "not pure concept drift" in text
+
+
+def test_a_new_replay_clears_only_what_the_last_one_wrote(tmp_path: Path) -> None:
+    # Before: a second replay into the same folder found every batch in the first one's
+    # ledger and skipped them all as duplicates.
+    out, batches = tmp_path / "out", tmp_path / "history"
+    batches.mkdir()
+    (out / "reports").mkdir(parents=True)
+    (out / "ledger.jsonl").write_text("{}\n")
+    (out / "notes.txt").write_text("mine")
+    assert clear_replay(out, keep=batches) == ["ledger.jsonl", "reports"]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    (out / "incoming").mkdir()
+    with pytest.raises(ConfigError, match="does not contain the batches"):
+        clear_replay(out, keep=out / "incoming")
