@@ -290,4 +290,24 @@ def _store(context: FileDataContext, suite: gx.ExpectationSuite) -> None:
 
 
 def _has_suite(context: FileDataContext, name: str) -> bool:
-    return any(s.name == name for s in context.suites.all())
+    """Whether the suite is stored and readable.
+
+    A file cut off or edited into something that is not JSON is set aside (renamed
+    `.broken`), so the suite is derived again instead of every run failing on it.
+    """
+    path = Path(str(context.root_directory)) / "expectations" / f"{name}.json"
+    if not path.is_file():
+        return False
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        kept = path.with_name(f"{path.name}.broken")
+        path.replace(kept)
+        logger.warning(
+            "suite %s is not readable (cut off or edited?): set aside as %s and derived again "
+            "from the reference",
+            path,
+            kept.name,
+        )
+        return False
+    return True

@@ -125,3 +125,17 @@ def test_a_check_broken_in_the_sample_and_on_all_rows_is_reported_once(context, 
     outcome = validate_frame(context, batch, spec, sample_rows=200)
     assert [(f.column, "sample" in f.detail) for f in outcome.failures] == [("y", False)]
     assert "200 unexpected values" in outcome.failures[0].detail
+
+
+def test_a_suite_file_cut_off_is_set_aside_and_derived_again(
+    tmp_path, spec: DatasetSpec, reference, caplog
+) -> None:
+    # Before: a truncated suite file failed every run with JSONDecodeError.
+    context = open_context(tmp_path / "gx")
+    ensure_suites(context, spec, lambda: reference)
+    suite = tmp_path / "gx" / "expectations" / f"{spec.name}.json"
+    suite.write_text(suite.read_text()[:300])
+    again = open_context(tmp_path / "gx")
+    ensure_suites(again, spec, lambda: reference)
+    assert "set aside" in caplog.text and suite.with_name(f"{suite.name}.broken").is_file()
+    assert validate_frame(again, reference.head(100), spec).success
