@@ -13,6 +13,8 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 
+from training.row_features import whole_numbers
+
 
 def as_text_categories(values: pd.Series) -> pd.Series:
     """`values` as a pandas Categorical whose categories are the values' text.
@@ -25,7 +27,7 @@ def as_text_categories(values: pd.Series) -> pd.Series:
             return values
         codes, distinct = values.cat.codes.to_numpy(), list(values.cat.categories)
     else:
-        if pd.api.types.is_float_dtype(values.dtype) and _integral(values):
+        if pd.api.types.is_float_dtype(values.dtype) and whole_numbers(values):
             values = values.astype("Int64")
         codes, uniques = pd.factorize(values)
         distinct = list(uniques)
@@ -43,8 +45,3 @@ def with_text_categories(frame: pd.DataFrame, columns: Collection[str]) -> pd.Da
     changed = {c: as_text_categories(frame[c]) for c in present}
     changed = {c: v for c, v in changed.items() if v is not frame[c]}
     return frame.assign(**changed) if changed else frame
-
-
-def _integral(values: pd.Series) -> bool:
-    known = values.dropna()
-    return bool(np.isfinite(known).all() and (known % 1 == 0).all())

@@ -22,6 +22,7 @@ from training.device import resolve_device
 from training.errors import TrainingError
 from training.model_code import predict_scores
 from training.params import TrainingParams
+from training.row_features import whole_numbers
 from training.tuning import TrialRecord
 
 logger = logging.getLogger(__name__)
@@ -255,11 +256,6 @@ def _error_profile(
     return fit_calibration(scores, codes)
 
 
-def _integral_values(values: pd.Series) -> bool:
-    known = values.dropna().to_numpy()
-    return bool(np.isfinite(known).all() and (known % 1 == 0).all())
-
-
 def _continuous(values: pd.Series) -> bool:
     if not pd.api.types.is_float_dtype(values.dtype):
         return False
@@ -270,7 +266,7 @@ def _continuous(values: pd.Series) -> bool:
 def _category_labels(values: pd.Series) -> list[str]:
     # The text of each distinct value, not of each row: the same sorted set, far fewer strings.
     # Whole numbers stored as floats are their integer text, as `as_categories` reads them.
-    if pd.api.types.is_float_dtype(values.dtype) and _integral_values(values):
+    if pd.api.types.is_float_dtype(values.dtype) and whole_numbers(values):
         values = values.astype("Int64")
     distinct = pd.Series(values.unique()).dropna()
     return sorted(distinct.astype("string").unique().tolist())

@@ -20,9 +20,9 @@ from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 try:
-    from training.row_features import add_row_features
+    from training.row_features import add_row_features, whole_numbers
 except ImportError:  # served by MLflow, which puts the logged row_features.py on sys.path
-    from row_features import add_row_features  # type: ignore[no-redef]
+    from row_features import add_row_features, whole_numbers  # type: ignore[no-redef]
 
 BOOSTER_ARTIFACT = "booster"
 SCHEMA_ARTIFACT = "schema"
@@ -56,7 +56,7 @@ def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:
     Categorical and object columns are converted per distinct value rather than per row, which
     is what makes a million-row frame cheap; other dtypes take the plain per-row path.
     """
-    if pd.api.types.is_float_dtype(values.dtype) and _integral(values):
+    if pd.api.types.is_float_dtype(values.dtype) and whole_numbers(values):
         values = values.astype("Int64")  # 2.0 (a month computed again) is category "2"
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes, distinct = values.cat.codes.to_numpy(), pd.Index(values.cat.categories)
@@ -70,11 +70,6 @@ def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(
         np.append(positions, -1)[codes], dtype=pd.CategoricalDtype(categories)
     )
-
-
-def _integral(values: pd.Series) -> bool:
-    known = values.dropna().to_numpy()
-    return bool(np.isfinite(known).all() and (known % 1 == 0).all())
 
 
 def predict_scores(booster: xgb.Booster, frame: pd.DataFrame, schema: dict[str, Any]) -> Any:

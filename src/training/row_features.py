@@ -17,6 +17,12 @@ import pandas as pd
 UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
 
 
+def whole_numbers(values: pd.Series) -> bool:
+    """Whether every present value is a finite whole number (3.0 read as the category "3")."""
+    known = values.dropna().to_numpy()
+    return bool(np.isfinite(known).all() and (known % 1 == 0).all())
+
+
 def parse_times(
     values: pd.Series, *, format: str | None = None, timezone: str | None = None
 ) -> pd.Series:
