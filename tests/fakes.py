@@ -1,18 +1,28 @@
 """Local HTTP servers on 127.0.0.1: GitHub's `repository_dispatch` endpoint and a chat webhook.
 
 Both answer from a queue first (`status_queue`: a status, `(status, headers)` or an `Answer`),
-then judge the request like the real service would.
+then judge the request like the real service would. Each dispatch GitHub accepts starts a CD
+workflow run, named as `.github/workflows/cd.yml`'s `run-name` names it; the fake lists them at
+`GET /repos/{repo}/actions/runs` as GitHub does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+CD_WORKFLOW = Path(__file__).parents[1] / ".github" / "workflows" / "cd.yml"
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}")
 
 MESSAGES = {
     401: "Bad credentials",
@@ -56,6 +66,26 @@ class GitHubState:
     received: list[dict[str, Any]] = field(default_factory=list)
     status_queue: list[Queued] = field(default_factory=list)
     closing: threading.Event = field(default_factory=threading.Event)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    # Answers to `GET .../actions/runs` before listing (e.g. 403 for a token without actions).
+    list_queue: list[int] = field(default_factory=list)
+
+
+def run_name(payload: dict[str, Any]) -> str:
+    """The name GitHub gives the CD run a dispatch with `payload` starts (cd.yml `run-name`)."""
+    template = " ".join(yaml.safe_load(CD_WORKFLOW.read_text(encoding="utf-8"))["run-name"].split())
+
+    def value(match: re.Match[str]) -> str:
+        for alternative in (a.strip() for a in match.group(1).split("||")):
+            if alternative.startswith("github.event.client_payload."):
+                found = payload.get(alternative.removeprefix("github.event.client_payload."))
+                if found:
+                    return str(found)
+            elif alternative.startswith("'"):
+                return alternative.strip("'")
+        return ""
+
+    return EXPRESSION.sub(value, template)
 
 
 @dataclass
@@ -79,10 +109,40 @@ def _handler(
             state.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
             queued = state.status_queue.pop(0) if state.status_queue else None
             answer = _answer(queued) if queued is not None else judge(self, body)
+            if isinstance(state, GitHubState) and answer.status == 204:
+                number = len(state.runs) + 1
+                state.runs.append(
+                    {
+                        "id": number,
+                        "event": "repository_dispatch",
+                        "display_title": run_name(body.get("client_payload", {})),
+                        "html_url": f"{state.url}/{state.repo}/actions/runs/{number}",
+                    }
+                )
             if answer.stall:
                 state.closing.wait(timeout=30)
             with suppress(OSError):  # a client that timed out has closed the connection
                 self._send(answer)
+
+        def do_GET(self) -> None:
+            if not isinstance(state, GitHubState):
+                self._send(Answer(404))
+                return
+            authorized = self.headers.get("Authorization") == f"Bearer {state.token}"
+            listing = urlsplit(self.path).path == f"/repos/{state.repo}/actions/runs"
+            status = state.list_queue.pop(0) if state.list_queue else None
+            if status is None and not authorized:
+                status = 401
+            if status is not None or not listing:
+                self._send(Answer(status or 404))
+                return
+            runs = list(reversed(state.runs))  # GitHub lists the newest first
+            payload = json.dumps({"total_count": len(runs), "workflow_runs": runs}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
 
         def _send(self, answer: Answer) -> None:
             self.send_response(answer.status)

@@ -46,17 +46,20 @@ def build_dispatch_request(
     run_id: str,
     metrics: dict[str, float],
     alias: str,
+    release: str,
 ) -> DispatchRequest:
     """Describe the `repository_dispatch` call for a promoted model version.
 
     The payload is what `.github/workflows/cd.yml` reads: `model_name`, `model_version`,
-    `run_id`, `alias`, `metrics`.
+    `run_id`, `alias`, `metrics`, and `release`, the release's id, which CD puts in the name of
+    its workflow run so that a run can be found again for a release (`delivery.delivered`).
     """
     payload = {
         "model_name": model_name,
         "model_version": str(model_version),
         "run_id": run_id,
         "alias": alias,
+        "release": release,
         "metrics": {k: round(v, 6) for k, v in sorted(metrics.items())},
     }
     assert len(payload) <= MAX_PAYLOAD_KEYS  # GitHub rejects larger payloads with a 422

@@ -297,7 +297,7 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
     import httpx
 
     from config.spec import load_spec
-    from delivery.dispatch import dispatch
+    from delivery.delivered import tell_cd_once
     from delivery.errors import DispatchError
     from delivery.notify import Notification
     from pipeline import params
@@ -305,18 +305,21 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
     from registry import tracking
     from registry.errors import RollbackError
     from registry.models import RegisteredVersion
+    from registry.release import Release
     from registry.rollback import roll_back_and_dispatch
 
     name = load_spec(args.spec or settings.paths.spec).name
+    client = tracking.connect(settings.mlflow.tracking_uri)
 
-    def to_cd(version: RegisteredVersion) -> str:
-        request = params.dispatch_request(settings, version)
-        return dispatch(request, settings.github, dry_run_path=params.dry_run_path(settings)).note
+    def to_cd(release: Release, version: RegisteredVersion) -> str:
+        request = params.dispatch_request(settings, version, release)
+        dry_run = params.dry_run_path(settings)
+        return tell_cd_once(client, release, request, settings.github, dry_run_path=dry_run).note
 
     try:
         with params.release_lock(settings, name):
             done = roll_back_and_dispatch(
-                tracking.connect(settings.mlflow.tracking_uri),
+                client,
                 name=name,
                 to_version=args.to_version,
                 reason=args.reason,
@@ -334,8 +337,9 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if done.repaired:
-        print(f"completed an interrupted {done.repaired.action} to v{done.repaired.to_version}")
+    if done.superseded:
+        open_one = done.superseded
+        print(f"the unfinished {open_one.action} to v{open_one.to_version} was superseded unsent")
     back = done.release
     event = Notification(
         "model_rolled_back",

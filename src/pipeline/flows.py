@@ -143,6 +143,15 @@ def _process(run: Run, *, force: bool) -> RunSummary:
     if production is not None and production.tags.get(BATCH_TAG) == batch.sha256:
         done = f"v{production.version} was trained on this batch and released by an earlier run"
         return finish(run, Outcome.PROMOTED, done, version=production.version)
+    alias = settings.promotion.production_alias
+    undone = tasks.rollback_of_batch(settings.mlflow, dataset.name, batch.sha256, alias)
+    if undone is not None and not force:
+        why = (
+            f"v{undone.from_version}, trained on this batch, was rolled back to "
+            f"v{undone.to_version} by {undone.actor} at {undone.at} ({undone.reason}); not "
+            "trained on it again (`--force-retrain` would)"
+        )
+        return finish(run, Outcome.KEPT, why, version=undone.from_version)
     with guarded(run, "monitor"):
         run.measured = measured = _monitor(run, frame, production)
     entries = tasks.read_ledger(settings.paths.ledger, dataset.name)
@@ -406,7 +415,7 @@ def _validate(run: Run) -> tuple[pd.DataFrame, ValidationOutcome]:
 
 
 def _dispatch(settings: Settings, release: Release, version: RegisteredVersion) -> DispatchResult:
-    request = params.dispatch_request(settings, version)
+    request = params.dispatch_request(settings, version, release)
     dry_run = params.dry_run_path(settings)
     return tasks.dispatch_release(settings.mlflow, settings.github, release, request, dry_run)
 

@@ -29,7 +29,7 @@ from model_monitoring.measures import DriftTests
 from model_monitoring.policy import PolicyRules, policy_rules
 from registry import locks, promotion
 from registry.models import RegisteredVersion
-from registry.release import BATCH_TAG, Aliases
+from registry.release import BATCH_TAG, Aliases, Release
 from runs.provenance import git_commit, manifest_hash
 from training import window
 from training.params import TrainingParams
@@ -155,8 +155,10 @@ def run_lock(settings: Settings, name: str) -> FileLock:
     )
 
 
-def dispatch_request(settings: Settings, version: RegisteredVersion) -> DispatchRequest:
-    """The `repository_dispatch` that asks CD to ship `version`."""
+def dispatch_request(
+    settings: Settings, version: RegisteredVersion, release: Release
+) -> DispatchRequest:
+    """The `repository_dispatch` that asks CD to ship `version`, released by `release`."""
     return build_dispatch_request(
         api_url=settings.github.api_url,
         repo=settings.github.repo,
@@ -166,6 +168,7 @@ def dispatch_request(settings: Settings, version: RegisteredVersion) -> Dispatch
         run_id=version.run_id,
         metrics=version.metrics,
         alias=settings.promotion.production_alias,
+        release=release.release_id,
     )
 
 

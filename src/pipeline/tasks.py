@@ -25,14 +25,14 @@ from config.settings import GitHubSettings, MlflowSettings
 from config.spec import DatasetSpec
 from data_validation import gate, quarantine
 from data_validation.gate import ValidationOutcome
-from delivery import dispatch
+from delivery import delivered, dispatch
 from delivery.request import DispatchRequest, DispatchResult
 from evaluation import baselines
 from evaluation.baselines import Baselines
 from evaluation.holdout import Evaluation, EvaluationRules, evaluate_challenger
 from model_monitoring import drift, retrain
 from model_monitoring.measures import DriftSummary, Measured, ModelScores
-from registry import models, promotion, release, rollback, tracking
+from registry import history, models, promotion, release, rollback, tracking
 from registry.models import ModelFiles, RegisteredVersion
 from registry.release import Release
 from runs import batches, derived, ledger, predictions
@@ -107,6 +107,7 @@ get_version = _on_registry(models.get_version)
 apply_promotion = _on_registry(promotion.apply_verdict)
 log_model_card = _on_registry(models.log_model_card)
 resume_release = _on_registry(rollback.resume_interrupted)
+rollback_of_batch = _on_registry(history.rollback_of_batch)
 note_ledger_entry = _on_registry(tracking.note_ledger_entry)
 recorded_entry = _on_registry(tracking.recorded_entry)
 
@@ -264,9 +265,10 @@ def dispatch_release(
     request: DispatchRequest,
     dry_run: Path,
 ) -> DispatchResult:
-    """Ask CD to ship the released version (no token: record the request), then close it."""
-    result = dispatch.dispatch(request, github, dry_run_path=dry_run)
-    release.close_release(_client(settings), done, result.note)
+    """Ask CD to ship the released version once (no token: record the request), then close it."""
+    client = _client(settings)
+    result = delivered.tell_cd_once(client, done, request, github, dry_run_path=dry_run)
+    release.close_release(client, done, result.note)
     return result
 
 

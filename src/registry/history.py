@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 HISTORY_PREFIX = "driftloop.history."
 # The registry stores tag values of up to 5,000 characters; reasons are cut well below that.
@@ -56,3 +57,23 @@ def read_history(client: MlflowClient, name: str) -> list[AliasEvent]:
     tags = client.get_registered_model(name).tags
     events = [AliasEvent(**json.loads(v)) for k, v in tags.items() if k.startswith(HISTORY_PREFIX)]
     return sorted(events, key=lambda e: (e.at, e.seq))
+
+
+def rollback_of_batch(
+    client: MlflowClient, name: str, batch: str, production_alias: str
+) -> AliasEvent | None:
+    """The rollback that took `production` away from a version trained on `batch` (None: none).
+
+    An operator's rollback is a verdict on that batch's model: a run that finds the batch
+    unfinished (its process died after the release) must not train and release it again.
+    """
+    try:
+        events = read_history(client, name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    moves = [e for e in events if e.alias == production_alias]
+    released = {e.to_version for e in moves if e.action == "promote" and e.batch == batch}
+    undone = [e for e in moves if e.action == "rollback" and e.from_version in released]
+    return undone[-1] if undone else None

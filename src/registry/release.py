@@ -9,6 +9,7 @@ alias targets, the same history keys).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,8 @@ from registry.models import get_aliased_version
 logger = logging.getLogger(__name__)
 
 INTENT_TAG = "driftloop.release.intent"
+# Set just before CD is asked: a release that has it may have reached CD already.
+SENDING_TAG = "driftloop.release.sending"
 DISPATCHED_TAG = "driftloop.release.dispatched"
 PROMOTION_TAG = "driftloop.promotion"
 BATCH_TAG = "driftloop.batch_sha256"
@@ -55,6 +58,12 @@ class Release:
     def to_json(self) -> str:
         """The intent as stored on the target version."""
         return json.dumps(asdict(self), sort_keys=True)
+
+    @property
+    def release_id(self) -> str:
+        """The release's own name, sent to CD: the same release always has the same id."""
+        digest = hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+        return f"{self.name}-v{self.to_version}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -149,8 +158,23 @@ def move_production(
     return tuple(events)
 
 
+def mark_sending(client: MlflowClient, release: Release) -> None:
+    """Note on the version, before CD is asked, that this release may reach CD from now on."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(
+        release.name, release.to_version, SENDING_TAG, f"{release.release_id} {stamp}"
+    )
+
+
+def sending_since(client: MlflowClient, release: Release) -> str | None:
+    """When CD was first asked about this release (ISO time; None: it never was)."""
+    tags = client.get_model_version(release.name, release.to_version).tags
+    release_id, _, stamp = tags.get(SENDING_TAG, "").partition(" ")
+    return stamp if release_id == release.release_id and stamp else None
+
+
 def close_release(client: MlflowClient, release: Release, note: str) -> None:
-    """Close the release once CD was told: note how, then drop the intent."""
+    """Close the release once CD was told: note how, then drop the intent and the mark."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     client.set_model_version_tag(
         release.name,
@@ -158,7 +182,10 @@ def close_release(client: MlflowClient, release: Release, note: str) -> None:
         DISPATCHED_TAG,
         f"{stamp} {release.action}: {note}"[:4000],
     )
-    client.delete_model_version_tag(release.name, release.to_version, INTENT_TAG)
+    tags = client.get_model_version(release.name, release.to_version).tags
+    for key in (INTENT_TAG, SENDING_TAG):
+        if key in tags:
+            client.delete_model_version_tag(release.name, release.to_version, key)
 
 
 def pending_release(client: MlflowClient, name: str, production_alias: str) -> Release | None:

@@ -96,11 +96,11 @@ def roll_back(
 
 @dataclass(frozen=True)
 class RolledBack:
-    """A rollback carried out: the release, what CD answered, and any release it completed."""
+    """A rollback carried out: the release, what CD answered, and any release it superseded."""
 
     release: Release
     note: str
-    repaired: Release | None
+    superseded: Release | None
 
 
 def roll_back_and_dispatch(
@@ -111,29 +111,32 @@ def roll_back_and_dispatch(
     reason: str,
     actor: str,
     aliases: Aliases,
-    dispatch: Callable[[RegisteredVersion], str],
+    dispatch: Callable[[Release, RegisteredVersion], str],
 ) -> RolledBack:
-    """Complete an open release, roll back, and tell CD of each (`dispatch` returns its note).
+    """Roll back and tell CD (`dispatch` returns its note); the rollback wins over an open release.
 
-    Call this while holding the release lock. Each release is closed once CD was told; one that
-    could not be dispatched stays open for the next run or rollback.
+    A release a crashed run left open (its aliases moved, CD not told yet) has its alias moves
+    completed, so that `previous` is right, and is then closed unsent: the operator's rollback
+    replaces it, and CD hears only of the version production is rolled back to. Call this while
+    holding the release lock. The rollback is closed once CD was told; one that could not be
+    dispatched stays open for the next run or rollback.
 
     Raises:
         RollbackError: see `roll_back`.
     """
-
-    def dispatched(release: Release) -> str:
-        note = dispatch(models.get_version(client, name, release.to_version))
-        close_release(client, release, note)
-        return note
-
-    repaired = resume_interrupted(client, name, aliases)
-    if repaired is not None:
-        dispatched(repaired)
+    open_release = resume_interrupted(client, name, aliases)
     release = roll_back(
         client, name=name, to_version=to_version, reason=reason, actor=actor, aliases=aliases
     )
-    return RolledBack(release, dispatched(release), repaired)
+    if open_release is not None:
+        close_release(
+            client,
+            open_release,
+            f"superseded by the rollback to v{release.to_version} by {actor}; CD was not told",
+        )
+    note = dispatch(release, models.get_version(client, name, release.to_version))
+    close_release(client, release, note)
+    return RolledBack(release, note, open_release)
 
 
 def describe_history(client: MlflowClient, name: str, production_alias: str) -> list[str]:

@@ -112,6 +112,27 @@ def test_history_and_rollback_from_the_command_line(
     assert project.aliases()["production"] == "1"
 
 
+def test_a_rollback_wins_over_a_killed_release_and_the_rerun_does_not_release_it_again(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Production is v1 again (rolled back above). This run releases v3 and dies before CD.
+    project.run_killed(KILLED_RUN, str(project.batch("b6-concept.csv")))
+    assert project.aliases()["production"] == "3"
+    told = dispatched_versions(project)
+
+    assert main(["rollback", "--reason", "v3 looks wrong"]) == 0
+    assert "the unfinished promote to v3 was superseded unsent" in capsys.readouterr().out
+    assert project.aliases()["production"] == "1" and project.aliases()["previous"] == "3"
+    assert dispatched_versions(project) == [*told, "1"]  # CD never hears of v3
+
+    rerun = project.run("b6-concept.csv")
+    assert rerun.outcome == "kept production", rerun.message
+    assert "v3, trained on this batch, was rolled back to v1 by" in rerun.message
+    assert project.versions() == 3 and project.aliases()["production"] == "1"
+    assert dispatched_versions(project) == [*told, "1"]
+    assert pending_release(project.client, "toy", "production") is None
+
+
 def test_scoring_flow_writes_predictions_with_the_model_version(project: Project) -> None:
     batch = project.root / "to-score.csv"
     make_frame(300, seed=11, start=9000).drop(columns=["y"]).to_csv(batch, index=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ def payload_keys() -> set[str]:
         run_id="0123456789abcdef0123456789abcdef",
         metrics={"roc_auc": 0.85},
         alias="production",
+        release="toy-v7-0123456789ab",
     )
     return set(request.body["client_payload"])
 
@@ -93,3 +95,71 @@ def test_cd_listens_for_the_default_event_type(workflow: dict[Any, Any]) -> None
     types = triggers(workflow)["repository_dispatch"]["types"]
 
     assert GitHubSettings().event_type in types
+
+
+def ship_steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = workflow["jobs"]["ship"]["steps"]
+    return steps
+
+
+def step_with(workflow: dict[Any, Any], key: str, value: str) -> tuple[int, dict[str, Any]]:
+    found = [(i, s) for i, s in enumerate(ship_steps(workflow)) if value in str(s.get(key, ""))]
+    assert len(found) == 1, f"{len(found)} steps with {key} ~ {value!r}"
+    return found[0]
+
+
+FAKE_DOCKER = """#!/bin/sh
+# `docker buildx imagetools inspect IMAGE` succeeds for the images listed in $IMAGES.
+[ "$1 $2 $3" = "buildx imagetools inspect" ] && grep -qxF "$4" "$IMAGES"
+"""
+
+
+@pytest.mark.parametrize(
+    ("existing", "rebuild", "shipped"),
+    [
+        (["ghcr.io/acme/model/toy:v3"], "false", "true"),
+        (["ghcr.io/acme/model/toy:v2"], "false", "false"),
+        (["ghcr.io/acme/model/toy:v3"], "true", "false"),
+    ],
+)
+def test_a_version_whose_image_exists_is_not_built_again(
+    workflow: dict[Any, Any], tmp_path: Path, existing: list[str], rebuild: str, shipped: str
+) -> None:
+    _, check = step_with(workflow, "id", "shipped")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "docker").write_text(FAKE_DOCKER, encoding="utf-8")
+    (tools / "docker").chmod(0o755)
+    (tmp_path / "images").write_text("\n".join(existing) + "\n", encoding="utf-8")
+    output = tmp_path / "output"
+    env = {
+        "PATH": f"{tools}:/usr/bin:/bin",
+        "IMAGES": str(tmp_path / "images"),
+        "IMAGE": "ghcr.io/acme/model/toy",
+        "MODEL_VERSION": "3",
+        "REBUILD": rebuild,
+        "GITHUB_OUTPUT": str(output),
+    }
+    subprocess.run(["bash", "-e", "-c", check["run"]], env=env, check=True, capture_output=True)
+
+    assert output.read_text(encoding="utf-8").split() == [f"shipped={shipped}"]
+
+
+def test_the_image_is_built_only_when_not_shipped_and_the_alias_moves_when_it_was(
+    workflow: dict[Any, Any],
+) -> None:
+    checked, _ = step_with(workflow, "id", "shipped")
+    built, build = step_with(workflow, "id", "build")
+    moved, retag = step_with(workflow, "run", "imagetools create")
+
+    assert checked < built and checked < moved
+    assert build["if"] == "steps.shipped.outputs.shipped != 'true'"
+    assert retag["if"] == "steps.shipped.outputs.shipped == 'true' && env.MODEL_ALIAS != ''"
+    assert '--tag "$IMAGE:$MODEL_ALIAS" "$IMAGE:v$MODEL_VERSION"' in retag["run"]
+
+
+def test_each_cd_run_is_named_after_the_release_it_was_sent(
+    workflow: dict[Any, Any], payload_keys: set[str]
+) -> None:
+    assert "release" in payload_keys
+    assert "github.event.client_payload.release" in workflow["run-name"]

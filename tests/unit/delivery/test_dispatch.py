@@ -31,6 +31,7 @@ def request_for(api_url: str, repo: str = "acme/model") -> DispatchRequest:
         run_id="abc123",
         metrics={"roc_auc": 0.8512345678},
         alias="production",
+        release="toy-v7-0123456789ab",
     )
 
 
@@ -49,6 +50,7 @@ def test_dispatch_sends_githubs_contract(github: GitHubState) -> None:
             "model_version": "7",
             "run_id": "abc123",
             "alias": "production",
+            "release": "toy-v7-0123456789ab",
             "metrics": {"roc_auc": 0.851235},
         },
     }

@@ -53,6 +53,7 @@ def request_for(api_url: str, repo: str = "acme/model", event_type: str = "model
         run_id="abc123",
         metrics={"roc_auc": 0.85},
         alias="production",
+        release="toy-v7-0123456789ab",
     )
 
 

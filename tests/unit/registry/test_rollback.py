@@ -109,23 +109,48 @@ class Recorder:
         self.sent: list[str] = []
         self.fail = fail
 
-    def __call__(self, version) -> str:
+    def __call__(self, release, version) -> str:
         if self.fail:
             raise DispatchError("GitHub answered 503", status=503)
         self.sent.append(version.version)
         return "dispatched"
 
 
-def test_a_rollback_tells_cd_once_per_release_and_completes_an_open_one_first(client) -> None:
+def test_a_rollback_wins_over_an_open_release_and_cd_hears_only_of_the_rollback(client) -> None:
     close_release(client, release(client, "1", None), "dispatched")
-    opened = release(client, "2", "1")  # its run died before telling CD
+    close_release(client, release(client, "2", "1"), "dispatched")
+    opened = release(client, "3", "2")  # its run died before telling CD
     cd = Recorder()
     done = roll_back_and_dispatch(
-        client, name="m", to_version="1", reason="r", actor="op", aliases=ALIASES, dispatch=cd
+        client, name="m", to_version=None, reason="r", actor="op", aliases=ALIASES, dispatch=cd
     )
-    assert done.repaired == opened and done.release.to_version == "1"
-    assert cd.sent == ["2", "1"] and done.note == "dispatched"
+    assert done.superseded == opened and done.release.to_version == "2"
+    assert cd.sent == ["2"] and done.note == "dispatched"
     assert pending_release(client, "m", "production") is None
+    aliases = client.get_registered_model("m").aliases
+    assert (aliases["production"], aliases["previous"]) == (2, 3)
+    note = client.get_model_version("m", "3").tags["driftloop.release.dispatched"]
+    assert "superseded by the rollback to v2 by op; CD was not told" in note
+
+
+def test_an_open_release_whose_previous_alias_never_moved_is_completed_before_rolling_back(
+    client,
+) -> None:
+    close_release(client, release(client, "1", None), "dispatched")
+    close_release(client, release(client, "2", "1"), "dispatched")
+    opened = release(client, "3", "2")
+    # The run died after `production` moved and before `previous` did.
+    client.set_registered_model_alias("m", "previous", "1")
+    done = roll_back_and_dispatch(
+        client,
+        name="m",
+        to_version=None,
+        reason="r",
+        actor="op",
+        aliases=ALIASES,
+        dispatch=Recorder(),
+    )
+    assert done.superseded == opened and done.release.to_version == "2"
 
 
 def test_a_failed_dispatch_leaves_the_rollback_open_for_the_next_run(client) -> None:

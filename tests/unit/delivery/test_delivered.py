@@ -1,0 +1,137 @@
+"""CD hears of a release once, even when the run that sent it died before closing it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from config.settings import GitHubSettings
+from delivery.delivered import find_cd_run, tell_cd_once
+from delivery.errors import DispatchError
+from delivery.request import DispatchRequest, build_dispatch_request
+from fakes import GitHubState, fake_github
+from registry.release import Aliases, Release, apply_promotion, close_release, pending_release
+
+TOKEN = "ghp_delivered_0123456789"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[MlflowClient]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    registry.create_registered_model("m")
+    registry.create_model_version("m", source=(tmp_path / "model").as_uri(), run_id=None)
+    yield registry
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubState]:
+    with fake_github(TOKEN) as state:
+        yield state
+
+
+def released(client: MlflowClient) -> Release:
+    action = apply_promotion(
+        client,
+        name="m",
+        version="1",
+        promote=True,
+        reason="better",
+        evaluated_against=None,
+        actor="t",
+        batch=None,
+        aliases=Aliases(),
+    )
+    assert action.release is not None
+    return action.release
+
+
+def settings(github: GitHubState) -> GitHubSettings:
+    return GitHubSettings(
+        token=TOKEN, repo=github.repo, api_url=github.url, base_delay_seconds=0.01
+    )
+
+
+def request(github: GitHubState, release: Release) -> DispatchRequest:
+    return build_dispatch_request(
+        api_url=github.url,
+        repo=github.repo,
+        event_type="model-promoted",
+        model_name="m",
+        model_version="1",
+        run_id="abc",
+        metrics={},
+        alias="production",
+        release=release.release_id,
+    )
+
+
+def tell(client: MlflowClient, github: GitHubState, release: Release, tmp_path: Path) -> str:
+    result = tell_cd_once(
+        client, release, request(github, release), settings(github), dry_run_path=tmp_path / "d"
+    )
+    return result.note
+
+
+def test_a_release_sent_by_a_run_that_died_before_closing_it_is_not_sent_again(
+    client: MlflowClient, github: GitHubState, tmp_path: Path
+) -> None:
+    release = released(client)
+    assert tell(client, github, release, tmp_path) == "dispatched"
+    # The run dies here: the release stays open, as a SIGKILL before `close_release` leaves it.
+    assert pending_release(client, "m", "production") == release
+
+    note = tell(client, github, release, tmp_path)
+
+    assert len(github.received) == 1
+    assert note.startswith("CD already had this release (workflow run 1,")
+    assert github.runs[0]["display_title"] == f"ship m v1 (release {release.release_id})"
+
+
+def test_a_release_github_never_got_is_sent_again(
+    client: MlflowClient, github: GitHubState, tmp_path: Path
+) -> None:
+    release = released(client)
+    github.status_queue.append(500)  # the one attempt allowed fails: GitHub has no run for it
+    with pytest.raises(DispatchError, match="500"):
+        tell_cd_once(
+            client,
+            release,
+            request(github, release),
+            settings(github).model_copy(update={"attempts": 1}),
+            dry_run_path=tmp_path / "d",
+        )
+
+    assert tell(client, github, release, tmp_path) == "dispatched"
+    assert len(github.received) == 2 and len(github.runs) == 1
+
+
+def test_when_github_cannot_list_runs_the_release_is_sent_again(
+    client: MlflowClient, github: GitHubState, tmp_path: Path
+) -> None:
+    release = released(client)
+    tell(client, github, release, tmp_path)
+    github.list_queue.append(403)  # a token without `actions: read`
+
+    assert tell(client, github, release, tmp_path) == "dispatched"
+    assert len(github.received) == 2  # at least once; CD builds a version's image once
+
+
+def test_a_closed_release_is_not_found_for_another_release_of_the_same_version(
+    client: MlflowClient, github: GitHubState, tmp_path: Path
+) -> None:
+    first = released(client)
+    tell(client, github, first, tmp_path)
+    close_release(client, first, "dispatched")
+    again = Release(**{**first.__dict__, "at": "2026-12-01T15:00:00.000000+00:00"})
+
+    assert again.release_id != first.release_id
+    assert find_cd_run(settings(github), again.release_id, "2026-12-01T15:00:00+00:00") is None
+    assert tell(client, github, again, tmp_path) == "dispatched"
+    assert len(github.received) == 2
