@@ -21,7 +21,7 @@ from prefect.settings import PREFECT_API_URL
 from config.settings import get_settings
 from factories import make_frame, spec_for_frames
 from fakes import GitHubState, WebhookState, fake_github, fake_webhook
-from pipeline.flows import retraining_flow
+from pipeline.flows import monitoring_flow, retraining_flow
 
 
 @dataclass
@@ -69,19 +69,31 @@ class Project:
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
 
     def run(self, name: str, *, force: bool = False, **settings: str) -> Any:
-        names = [f"DRIFTLOOP_{key}" for key in settings]
-        saved = {n: os.environ.get(n) for n in names}
-        os.environ.update(dict(zip(names, settings.values(), strict=True)))
-        get_settings.cache_clear()
-        try:
+        with _settings(settings):
             return retraining_flow(batch=str(self.batch(name)), force_retrain=force)
-        finally:
-            for key, value in saved.items():  # the project's own values come back
-                if value is None:
-                    os.environ.pop(key)
-                else:
-                    os.environ[key] = value
-            get_settings.cache_clear()
+
+    def monitor(self, **settings: str) -> Any:
+        """Run the monitoring flow on the next unmonitored batch."""
+        with _settings(settings):
+            return monitoring_flow()
+
+
+@contextmanager
+def _settings(settings: dict[str, str]) -> Iterator[None]:
+    """DRIFTLOOP_<key> set to each value for the block; the project's own values come back."""
+    names = [f"DRIFTLOOP_{key}" for key in settings]
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update(dict(zip(names, settings.values(), strict=True)))
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
 
 
 @contextmanager

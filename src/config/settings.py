@@ -206,6 +206,12 @@ class PromotionSettings(BaseModel):
     lock_timeout_seconds: float = Field(
         600, gt=0, description="how long a run waits for another run's promotion to finish"
     )
+    lock_backend: Literal["file", "prefect"] = Field(
+        "file",
+        description="file: lock files next to the ledger (one host, or hosts sharing that "
+        "folder); prefect: global concurrency limits on the Prefect server (hosts that share "
+        "only the servers)",
+    )
     production_alias: str = "production"
     previous_alias: str = "previous"
     challenger_alias: str = "challenger"

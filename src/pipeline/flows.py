@@ -238,7 +238,12 @@ def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSum
         batch: A specific batch file; default: the first one no run has handled yet.
     """
     settings, dataset = _start(spec)
-    explicit = Path(batch) if batch else None
+    # It takes turns with the retraining runs: both append to the dataset's ledger.
+    with params.run_lock(settings, dataset.name):
+        return _monitor_next(settings, dataset, Path(batch) if batch else None)
+
+
+def _monitor_next(settings: Settings, dataset: DatasetSpec, explicit: Path | None) -> RunSummary:
     pending = tasks.find_batch(
         settings.paths.ledger,
         dataset.incoming,

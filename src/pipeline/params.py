@@ -9,12 +9,12 @@ from __future__ import annotations
 import getpass
 import logging
 import socket
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVEL
 
@@ -141,18 +141,20 @@ def lock_folder(settings: Settings) -> Path:
     return settings.paths.ledger.parent / ".locks"
 
 
-def release_lock(settings: Settings, name: str) -> FileLock:
-    """The lock that serializes the model's releases."""
-    return locks.release_lock(
-        lock_folder(settings), name, timeout=settings.promotion.lock_timeout_seconds
-    )
+def release_lock(settings: Settings, name: str) -> AbstractContextManager[Any]:
+    """The lock that serializes the model's releases (`promotion.lock_backend`)."""
+    timeout = settings.promotion.lock_timeout_seconds
+    if settings.promotion.lock_backend == "prefect":
+        return locks.server_lock(f"driftloop-release-{name}", timeout=timeout)
+    return locks.release_lock(lock_folder(settings), name, timeout=timeout)
 
 
-def run_lock(settings: Settings, name: str) -> FileLock:
-    """The lock that makes the dataset's runs take turns."""
-    return locks.run_lock(
-        lock_folder(settings), name, timeout=settings.promotion.lock_timeout_seconds
-    )
+def run_lock(settings: Settings, name: str) -> AbstractContextManager[Any]:
+    """The lock that makes the dataset's runs take turns (`promotion.lock_backend`)."""
+    timeout = settings.promotion.lock_timeout_seconds
+    if settings.promotion.lock_backend == "prefect":
+        return locks.server_lock(f"driftloop-run-{name}", timeout=timeout)
+    return locks.run_lock(lock_folder(settings), name, timeout=timeout)
 
 
 def dispatch_request(

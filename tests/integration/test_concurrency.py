@@ -10,9 +10,12 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from filelock import Timeout
 from flow_project import Project, toy_project
+from prefect import get_client
 
 from registry.history import read_history
+from registry.locks import run_lock
 from runs.ledger import read_ledger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,8 +43,8 @@ def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
         yield built
 
 
-def run_two_at_once(project: Project, *batches: str) -> list[dict[str, str]]:
-    env = project.child_env()
+def run_two_at_once(project: Project, *batches: str, **settings: str) -> list[dict[str, str]]:
+    env = project.child_env(**settings)
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", ONE_RUN, str(project.batch(b)) if b else ""],
@@ -83,3 +86,29 @@ def test_two_runs_of_the_same_batch_process_it_once_and_promote_at_most_once(
     assert project.versions() == versions + 1  # one retrain, not two
     moves = [e for e in read_history(project.client, "toy") if e.alias == "production"]
     assert len({m.to_version for m in moves}) == len(moves)  # no version promoted twice
+
+
+def test_runs_on_hosts_that_share_only_the_prefect_server_take_turns_too(
+    project: Project,
+) -> None:
+    # No lock file is shared: the lock is the one slot of a Prefect global concurrency limit.
+    versions = project.versions()
+    outcomes = run_two_at_once(
+        project, "b6-concept.csv", "b6-concept.csv", PROMOTION__LOCK_BACKEND="prefect"
+    )
+    assert sorted(o["outcome"] for o in outcomes)[-1] == "no new batch"
+    entries = read_ledger(project.root / "data" / "ledger.jsonl")
+    assert Counter(e.batch for e in entries)["b6-concept.csv"] == 1
+    assert project.versions() == versions + 1
+    with get_client(sync_client=True) as client:
+        limits = {limit.name: limit.limit for limit in client.read_global_concurrency_limits()}
+    assert limits == {"driftloop-run-toy": 1, "driftloop-release-toy": 1}
+
+
+def test_a_monitoring_run_waits_for_the_retraining_run_that_holds_the_dataset(
+    project: Project,
+) -> None:
+    held = run_lock(project.root / "data" / ".locks", "toy", timeout=1)
+    with held, pytest.raises(Timeout):
+        project.monitor(PROMOTION__LOCK_TIMEOUT_SECONDS="1")
+    assert project.monitor().outcome in {"monitored", "no new batch"}
