@@ -8,7 +8,7 @@ import logging
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import mlflow
@@ -24,6 +24,7 @@ from mlflow.utils.time import get_current_time_millis as now_ms
 
 from config.manifest import DataFile, Manifest, manifest_json, parse_manifest
 from registry.errors import RegistryError
+from registry.locations import download_confined, locate_run_artifacts, locate_version_files
 
 logger = logging.getLogger(__name__)
 
@@ -239,21 +240,35 @@ def _registered(name: str, version: ModelVersion) -> RegisteredVersion:
 
 
 def load_training_manifest(client: MlflowClient, run_id: str) -> Manifest:
-    """Read the training-data manifest logged with a model's run."""
-    with tempfile.TemporaryDirectory() as workdir:
-        local = client.download_artifacts(run_id, MANIFEST_ARTIFACT, workdir)
-        return parse_manifest(Path(local).read_text(encoding="utf-8"))
+    """Read the training-data manifest logged with a model's run.
+
+    Raises:
+        RegistryError: the run's artifacts lie outside its experiment's artifact store.
+    """
+    root = locate_run_artifacts(client, run_id)
+    return parse_manifest(_read_artifact(client, root, MANIFEST_ARTIFACT).decode("utf-8"))
 
 
 def load_calibration(client: MlflowClient, run_id: str) -> dict[str, list[float]] | None:
-    """Read the calibration logged with a model's run (None when it has none)."""
-    names = {a.path for a in client.list_artifacts(run_id)}
-    if CALIBRATION_ARTIFACT not in names:
+    """Read the calibration logged with a model's run (None when it has none).
+
+    Raises:
+        RegistryError: the run's artifacts lie outside its experiment's artifact store.
+    """
+    root = locate_run_artifacts(client, run_id)
+    listed = mlflow.artifacts.list_artifacts(artifact_uri=root, tracking_uri=client.tracking_uri)
+    # Listed by path from the root's parent folder ("artifacts/calibration.json").
+    if CALIBRATION_ARTIFACT not in {PurePosixPath(a.path).name for a in listed}:
         return None
-    calibration: dict[str, list[float]] = mlflow.artifacts.load_dict(
-        f"runs:/{run_id}/{CALIBRATION_ARTIFACT}"
+    calibration: dict[str, list[float]] = json.loads(
+        _read_artifact(client, root, CALIBRATION_ARTIFACT)
     )
     return calibration
+
+
+def _read_artifact(client: MlflowClient, root: str, path: str) -> bytes:
+    with tempfile.TemporaryDirectory() as workdir:
+        return download_confined(f"{root}/{path}", Path(workdir), client.tracking_uri).read_bytes()
 
 
 def log_model_card(client: MlflowClient, version: RegisteredVersion, card: str) -> None:
@@ -267,29 +282,35 @@ def log_model_card(client: MlflowClient, version: RegisteredVersion, card: str) 
 def read_model_artifacts(uri: str) -> dict[str, bytes]:
     """Read a registered model's data files, by artifact key, without running its code.
 
-    The version's files are downloaded and only data is read from them, located through the
-    MLmodel file (YAML, read safely). Nothing stored with the model is executed, so a tampered
-    registry cannot make the pipeline run code, and an artifact path that leads outside the
-    downloaded folder is refused. A registered version never changes, so the last two read stay
-    in memory: a retraining run scores the champion on the batch and again on the holdout.
+    The version's files are downloaded only from where they belong: inside the artifact store
+    of its run's experiment (a version whose registry entry points anywhere else, another
+    folder, host or bucket, is refused before anything is read). Only data is read from them,
+    located through the MLmodel file (YAML, read safely). Nothing stored with the model is
+    executed, so a tampered registry cannot make the pipeline run code, and an artifact path
+    that leads outside the downloaded folder is refused. A registered version never changes,
+    so the last two read stay in memory: a retraining run scores the champion on the batch and
+    again on the holdout.
 
     Raises:
-        RegistryError: an artifact path points outside the model's own files.
+        RegistryError: the version's files lie outside its run's experiment, or an artifact
+            path points outside the model's own files.
     """
-    return _read_model_artifacts(mlflow.get_registry_uri(), uri)
+    return _read_model_artifacts(mlflow.get_registry_uri(), mlflow.get_tracking_uri(), uri)
 
 
 @functools.lru_cache(maxsize=2)
-def _read_model_artifacts(registry_uri: str, uri: str) -> dict[str, bytes]:
-    # Keyed by the registry too: two registries can both hold a "models:/toy/1".
+def _read_model_artifacts(registry_uri: str, tracking_uri: str, uri: str) -> dict[str, bytes]:
+    # Keyed by the stores too: two registries can both hold a "models:/toy/1".
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    found = locate_version_files(client, uri)
     with tempfile.TemporaryDirectory() as workdir:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=workdir))
+        local = download_confined(found, Path(workdir), tracking_uri)
         description = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
         files = description["flavors"]["python_function"].get("artifacts", {})
         contents = {}
         for key, entry in files.items():
             path = (local / entry["path"]).resolve()
-            if not path.is_relative_to(local.resolve()):
+            if not path.is_relative_to(local):
                 raise RegistryError(
                     f"{uri}: artifact {key!r} points outside the model's files ({entry['path']})"
                 )

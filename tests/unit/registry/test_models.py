@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import mlflow
@@ -14,7 +16,7 @@ from registry import models, tracking
 from registry.errors import RegistryError
 from registry.models import ModelFiles
 from training.fit import fit_model
-from training.model_code import predict_scores
+from training.model_code import SCHEMA_ARTIFACT, predict_scores
 from training.params import TrainingParams
 from training.served import BoosterScorer, model_artifacts, model_code_path
 
@@ -75,3 +77,115 @@ def test_an_artifact_path_outside_the_model_is_refused(registered) -> None:
     models._read_model_artifacts.cache_clear()
     with pytest.raises(RegistryError, match="outside the model's files"):
         models.read_model_artifacts(version.uri)
+
+
+FOREIGN_SCHEMA = b'{"foreign": true}'
+
+
+def _model_folder(tmp_path: Path) -> Path:
+    [mlmodel] = list((tmp_path / "artifacts").rglob("MLmodel"))
+    return mlmodel.parent
+
+
+def _foreign_copy(tmp_path: Path, where: Path) -> Path:
+    # A copy of the model whose schema says where it was read from.
+    shutil.copytree(_model_folder(tmp_path), where)
+    (where / "artifacts" / "schema.json").write_bytes(FOREIGN_SCHEMA)
+    return where
+
+
+def _register_source(client: MlflowClient, version, source: str) -> str:
+    created = client.create_model_version("toy", source=source, run_id=version.run_id)
+    return f"models:/toy/{created.version}"
+
+
+def _tamper(tmp_path: Path, sql: str, *args: str) -> None:
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        db.execute(sql, args)
+
+
+def test_a_version_whose_source_is_a_foreign_local_folder_is_refused(registered) -> None:
+    client, version, _, tmp_path = registered
+    foreign = _foreign_copy(tmp_path, tmp_path / "elsewhere" / "model")
+    uri = _register_source(client, version, foreign.as_uri())
+    with pytest.raises(RegistryError, match=r"models:/toy/2: .*elsewhere.* outside .*train"):
+        models.read_model_artifacts(uri)
+
+
+def test_a_sibling_folder_named_like_the_artifact_root_is_refused(registered) -> None:
+    _, version, _, tmp_path = registered
+    sibling = _foreign_copy(tmp_path, tmp_path / "artifacts" / "train-evil" / "model")
+    # Rewritten in the store itself: the download location MLflow resolves the version to.
+    _tamper(tmp_path, "UPDATE model_versions SET storage_location = ?", sibling.as_uri())
+    models._read_model_artifacts.cache_clear()
+    with pytest.raises(RegistryError, match="train-evil"):
+        models.read_model_artifacts(version.uri)
+
+
+def test_a_path_that_climbs_out_of_the_artifact_root_is_refused(registered) -> None:
+    client, version, _, tmp_path = registered
+    _foreign_copy(tmp_path, tmp_path / "elsewhere" / "model")
+    climbing = f"{(tmp_path / 'artifacts' / 'train').as_uri()}/../../elsewhere/model"
+    with pytest.raises(RegistryError, match="outside"):
+        models.read_model_artifacts(_register_source(client, version, climbing))
+
+
+def test_a_link_inside_the_artifact_root_to_a_foreign_folder_is_refused(registered) -> None:
+    client, version, _, tmp_path = registered
+    foreign = _foreign_copy(tmp_path, tmp_path / "elsewhere" / "model")
+    link = tmp_path / "artifacts" / "train" / "linked"
+    link.symlink_to(foreign, target_is_directory=True)
+    with pytest.raises(RegistryError, match="outside"):
+        models.read_model_artifacts(_register_source(client, version, link.as_uri()))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://other.host/models/toy",
+        "s3://someone-elses-bucket/models/toy",
+        "mlflow-artifacts://other.host/1/models/toy",
+    ],
+)
+def test_a_version_on_a_foreign_host_or_scheme_is_refused(registered, source: str) -> None:
+    client, version, _, _ = registered
+    with pytest.raises(RegistryError, match="models:/toy/2"):
+        models.read_model_artifacts(_register_source(client, version, source))
+
+
+def test_a_version_pointing_at_another_experiments_run_is_refused(registered) -> None:
+    client, version, _, tmp_path = registered
+    other = client.create_run(tracking.ensure_experiment(client, "other", tmp_path / "artifacts"))
+    source = f"runs:/{other.info.run_id}/model"
+    with pytest.raises(RegistryError, match=r"artifacts/other/.* outside .*artifacts/train"):
+        models.read_model_artifacts(_register_source(client, version, source))
+
+
+def test_the_registered_version_still_loads_after_a_foreign_one_is_refused(registered) -> None:
+    client, version, result, tmp_path = registered
+    foreign = _foreign_copy(tmp_path, tmp_path / "elsewhere" / "model")
+    with pytest.raises(RegistryError):
+        models.read_model_artifacts(_register_source(client, version, foreign.as_uri()))
+    files = models.read_model_artifacts(version.uri)
+    assert files[SCHEMA_ARTIFACT] != FOREIGN_SCHEMA
+    assert BoosterScorer.from_artifacts(files).schema == json.loads(json.dumps(result.schema))
+
+
+def test_the_manifest_and_calibration_are_read_from_the_run(registered) -> None:
+    client, version, _, _ = registered
+    client.log_dict(version.run_id, {"x": [0.0, 1.0], "y": [0.1, 0.9]}, "calibration.json")
+    assert models.load_calibration(client, version.run_id) == {"x": [0.0, 1.0], "y": [0.1, 0.9]}
+    assert models.load_training_manifest(client, version.run_id) == ()
+
+
+def test_a_run_whose_artifacts_were_moved_elsewhere_is_not_read(registered) -> None:
+    client, version, _, tmp_path = registered
+    foreign = tmp_path / "elsewhere"
+    foreign.mkdir()
+    (foreign / "training_data.json").write_text("[]")
+    (foreign / "calibration.json").write_text('{"x": [], "y": []}')
+    _tamper(tmp_path, "UPDATE runs SET artifact_uri = ?", foreign.as_uri())
+    with pytest.raises(RegistryError, match="elsewhere"):
+        models.load_training_manifest(client, version.run_id)
+    with pytest.raises(RegistryError, match="elsewhere"):
+        models.load_calibration(client, version.run_id)
