@@ -94,12 +94,19 @@ def test_temporary_server_boots_in_the_background_and_can_be_awaited(monkeypatch
 
 
 def test_a_failed_early_start_is_left_to_the_flow_call(monkeypatch) -> None:
+    tried: list[int] = []
+    escaped: list[BaseException | None] = []
+
     def refuse(self) -> None:
+        tried.append(1)
         raise RuntimeError("port in use")
 
     monkeypatch.setattr(SubprocessASGIServer, "start", refuse)
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_value))
     with temporary_settings(EPHEMERAL, restore_defaults={PREFECT_API_URL}):
-        cli.start_temporary_server()()  # no exception: the flow's own start reports it
+        cli.start_temporary_server()()
+    # It tried, and the error stayed in the background thread: the flow's own start reports it.
+    assert tried == [1] and escaped == []
 
 
 def test_console_script_exits_with_mains_code_after_the_other_exit_hooks(tmp_path) -> None:

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).parents[2]
@@ -21,8 +20,7 @@ STAGE = re.compile(r"^FROM\s+\S+\s+AS\s+(\S+)", re.IGNORECASE)
 def venv_tool(name: str) -> str:
     # The dev dependencies put the binaries next to the interpreter running the tests.
     tool = shutil.which(name, path=str(Path(sys.executable).parent))
-    if tool is None:
-        pytest.skip(f"{name} is not installed (uv sync installs it with the dev dependencies)")
+    assert tool is not None, f"{name} is missing: `uv sync` installs it with the dev dependencies"
     return tool
 
 
