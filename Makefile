@@ -19,7 +19,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # only to the servers it is configured for (Prefect's analytics are off in pyproject.toml).
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: help install run demo simulate examples test test-unit test-all soak lint format typecheck all mlflow-ui clean
+.PHONY: help install run demo simulate examples browser test test-unit test-all soak lint format typecheck all mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,7 +58,21 @@ example-%: $(VENV_STAMP)
 
 examples: $(addprefix example-,$(EXAMPLES)) ## replay every example (one: make example-co2)
 
-test: $(VENV_STAMP) ## the whole test suite (unit, data, model and end-to-end flow tests)
+# The HTML escaping test opens the pages the project writes in a headless Chromium. With none
+# installed, `make test` installs Debian's when it can (root with apt-get); otherwise that test
+# skips and says why.
+BROWSERS := chromium chromium-headless-shell chromium-browser google-chrome
+
+browser:
+	@if ! command -v $(BROWSERS) > /dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& command -v apt-get > /dev/null; then \
+		echo "installing a headless Chromium for the HTML escaping test (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium-headless-shell > /dev/null; } \
+		|| echo "could not install chromium-headless-shell: the browser test will skip"; \
+	fi
+
+test: $(VENV_STAMP) browser ## the whole test suite (unit, data, model and end-to-end flow tests)
 	$(RUN) pytest
 
 test-unit: $(VENV_STAMP) ## unit tests only (fast)

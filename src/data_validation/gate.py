@@ -18,6 +18,7 @@ from great_expectations.datasource.fluent import PandasDatasource
 
 import great_expectations as gx
 from config.spec import DatasetSpec
+from data_validation.docs import use_text_views
 from data_validation.suite import (
     build_suites,
     every_row_suite,
@@ -70,13 +71,20 @@ class ValidationOutcome:
 
 
 def open_context(root: Path) -> FileDataContext:
-    """Open (creating on first use) the file-backed GX context rooted at `root`."""
+    """Open (creating on first use) the file-backed GX context rooted at `root`.
+
+    Its Data Docs sites render with the views of `data_validation.docs`, so that batch values
+    show as text.
+    """
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", context_root_dir=str(root.resolve()))
     assert isinstance(context, FileDataContext)  # mode="file" always returns one
+    changed = use_text_views(context)
     if context.variables.progress_bars is None:
         # Progress bars write to stderr on every validation and flood the flow's logs.
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        changed = True
+    if changed:
         context.variables.save()
     return context
 

@@ -17,7 +17,13 @@ from evidently.core.report import Snapshot
 from config.spec import DatasetSpec
 from model_monitoring.health import with_model_health
 from model_monitoring.measures import ColumnDrift, DriftSummary, DriftTests, ModelScores
-from model_monitoring.report import PREDICTION, data_definition, report_frame, report_metrics
+from model_monitoring.report import (
+    PREDICTION,
+    data_definition,
+    report_frame,
+    report_metrics,
+    script_safe_page,
+)
 from model_monitoring.significance import benjamini_hochberg, column_p_values
 
 logger = logging.getLogger(__name__)
@@ -179,9 +185,13 @@ def _evidently_can_rate(
 
 
 def write_report(snapshot: Snapshot, path: Path) -> Path:
-    """Save the Evidently report as a standalone HTML file."""
+    """Save the Evidently report as a standalone HTML file (its values shown as text).
+
+    Raises:
+        ReportLayoutError: Evidently's page no longer holds its data where it is escaped.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(path))
+    path.write_text(script_safe_page(snapshot.get_html_str(as_iframe=False)), encoding="utf-8")
     return path
 
 

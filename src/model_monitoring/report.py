@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -15,10 +16,21 @@ from evidently import (
 from evidently.metrics import ValueDrift
 from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
 
+from model_monitoring.errors import ReportLayoutError
 from model_monitoring.measures import DriftTests, ModelScores
 
 PREDICTION = "prediction"
 SAMPLE_SEED = 0  # the same rows are tested when a batch is measured again
+# Evidently's standalone page carries its data as two lines of JSON in one inline <script>
+# (evidently/legacy/utils/dashboard.py, `file_html_template`). JSON escapes every line break,
+# so no value can forge these lines.
+INLINE_DATA = re.compile(
+    r"^(?P<head>    var (?P<id>metric_[0-9a-f]{32}) = )(?P<data>.*)"
+    r"(?P<mid>;\n    var additional_graphs_(?P=id) = )(?P<graphs>.*)(?P<tail>;\n</script>)$",
+    re.MULTILINE,
+)
+# In a JSON string, \u003c is the same text to JavaScript; to the HTML parser it is no tag.
+SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
 def report_metrics(
@@ -142,3 +154,23 @@ def data_definition(
                 )
             ]
     return DataDefinition(**kwargs)
+
+
+def script_safe_page(page: str) -> str:
+    """Evidently's HTML `page` with `<`, `>` and `&` in its inline JSON as unicode escapes.
+
+    Evidently writes values into a <script> as they are, so a value holding `</script>` would
+    end the block and run what follows it; escaped, the page shows the same text.
+
+    Raises:
+        ReportLayoutError: The page does not hold Evidently's inline data block.
+    """
+    safe, found = INLINE_DATA.subn(_script_safe_data, page, count=1)
+    if not found:
+        raise ReportLayoutError("no inline data block found in the Evidently page (its layout?)")
+    return safe
+
+
+def _script_safe_data(match: re.Match[str]) -> str:
+    data, graphs = (match[part].translate(SCRIPT_SAFE) for part in ("data", "graphs"))
+    return f"{match['head']}{data}{match['mid']}{graphs}{match['tail']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runs.outcome import Outcome
+
+# Prefect renders the record as markdown, so the values in it must not start raw HTML or a link.
+# A code span (CommonMark: a backtick run closed by the next run of the same length) is shown as
+# is; outside one, a backslash escape is kept and `<` or `[` is escaped.
+MARKDOWN_TOKEN = re.compile(
+    r"(?P<code>(?<!`)(?P<fence>`+)(?!`).+?(?<!`)(?P=fence)(?!`))"
+    r"|(?P<escape>\\[!-/:-@\[-`{-~])|(?P<opener>[<\[])",
+    re.DOTALL,
+)
+LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 class Clock:
@@ -61,31 +72,35 @@ class DecisionRecord:
 
 
 def render_record(record: DecisionRecord) -> str:
-    """Render the record as markdown (also used as the Prefect artifact)."""
+    """Render the record as markdown (also used as the Prefect artifact).
+
+    Names and values in it show as text: names as code spans, and the prose of each stage with
+    `<` and `[` escaped outside its code spans.
+    """
     lines = [
         f"# driftloop run {record.run_name}: {record.outcome}",
         "",
-        f"- dataset: `{record.dataset}`",
-        f"- batch: `{record.batch}` ({record.rows} rows, sha256 `{record.batch_sha256[:12]}`)",
+        f"- dataset: {_code(record.dataset)}",
+        f"- batch: {_code(record.batch)} ({record.rows} rows, sha256 `{record.batch_sha256[:12]}`)",
         "",
         "## Validation",
         "",
-        record.validation,
+        _prose(record.validation),
     ]
     if record.unnamed_columns:
-        shown = ", ".join(f"`{c}`" for c in record.unnamed_columns)
+        shown = ", ".join(_code(c) for c in record.unnamed_columns)
         lines += ["", f"Columns the spec does not name (not used): {shown}"]
     if record.data_docs:
         lines += ["", f"Data Docs: [{_name(record.data_docs)}]({record.data_docs})"]
     if record.drift or record.drift_report:
-        lines += ["", "## Monitoring", ""] + [f"- {line}" for line in record.drift]
+        lines += ["", "## Monitoring", ""] + [f"- {_prose(line)}" for line in record.drift]
         if record.drift_report:
             lines += [
                 "",
                 f"Evidently report: [{_name(record.drift_report)}]({record.drift_report})",
             ]
     if record.decision:
-        lines += ["", "## Retrain decision", "", record.decision]
+        lines += ["", "## Retrain decision", "", _prose(record.decision)]
     if record.candidates:
         metrics = sorted({m for row in record.candidates for m in row.metrics})
         lines += [
@@ -99,11 +114,11 @@ def render_record(record: DecisionRecord) -> str:
             cells = [f"{row.metrics[m]:.4f}" if m in row.metrics else "" for m in metrics]
             lines.append(f"| {row.role} | {row.version} | " + " | ".join(cells) + " |")
     if record.promotion:
-        lines += ["", "## Promotion", "", record.promotion]
+        lines += ["", "## Promotion", "", _prose(record.promotion)]
     if record.registry:
-        lines += [""] + [f"- {line}" for line in record.registry]
+        lines += [""] + [f"- {_prose(line)}" for line in record.registry]
     if record.dispatch:
-        lines += ["", "## CD dispatch", "", record.dispatch]
+        lines += ["", "## CD dispatch", "", _prose(record.dispatch)]
     if record.seconds:
         stages = ", ".join(f"{stage} {secs:.2f} s" for stage, secs in record.seconds.items())
         lines += ["", f"Stage wall times: {stages}."]
@@ -119,3 +134,23 @@ def write_record(record: DecisionRecord, path: Path) -> Path:
 
 def _name(link: str) -> str:
     return link.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _code(value: str) -> str:
+    """`value` as one markdown code span, whatever backticks or line breaks it holds."""
+    flat = LINE_BREAK.sub(" ", value)
+    fence = "`" * (max(map(len, re.findall("`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _prose(text: str) -> str:
+    """Markdown `text` that cannot start raw HTML or a link (see `MARKDOWN_TOKEN`)."""
+    return MARKDOWN_TOKEN.sub(_neutralized, text)
+
+
+def _neutralized(token: re.Match[str]) -> str:
+    if token["code"]:
+        # Line breaks in a code span show as spaces; kept, one could start an HTML block.
+        return LINE_BREAK.sub(" ", token["code"])
+    return token["escape"] or "\\" + token["opener"]

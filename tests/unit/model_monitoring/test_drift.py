@@ -19,7 +19,8 @@ from model_monitoring.drift import (
     summarize_snapshot,
     write_report,
 )
-from model_monitoring.report import sample_positions, sample_rows
+from model_monitoring.errors import ReportLayoutError
+from model_monitoring.report import sample_positions, sample_rows, script_safe_page
 
 COLUMNS = {"numeric": ["x1", "x2"], "categorical": ["colour"]}
 
@@ -64,6 +65,11 @@ def test_shifted_column_is_flagged_by_distance_and_by_corrected_test(tmp_path: P
     assert not summary.drift_detected  # 1 of 3 is under the 0.5 share that counts as drift
     report = write_report(snapshot, tmp_path / "monitor.html")
     assert report.stat().st_size > 10_000 and "<html" in report.read_text()[:2000].lower()
+
+
+def test_a_page_without_evidently_inline_data_is_refused() -> None:
+    with pytest.raises(ReportLayoutError, match="no inline data block"):
+        script_safe_page("<html><script>var x = {};</script></html>")
 
 
 def test_correction_keeps_large_but_insignificant_distances_out() -> None:

@@ -159,6 +159,23 @@ def test_record_shows_the_champion_challenger_table() -> None:
     assert "[index.html](file:///gx/index.html)" in text
 
 
+def test_record_quotes_names_and_escapes_html_in_prose() -> None:
+    record = DecisionRecord(
+        run_name="r1",
+        dataset="toy",
+        batch="a`b.csv",
+        batch_sha256="f" * 64,
+        rows=10,
+        outcome="rejected",
+        validation="FAILED suite `toy`:\n\n- [colour] e.g. ['<img src=x>']",
+        unnamed_columns=("note\n<script>",),
+    )
+    text = render_record(record)
+    assert "- batch: ``a`b.csv`` (10 rows" in text
+    assert "`note <script>`" in text  # one code span, on one line
+    assert "FAILED suite `toy`:" in text and r"- \[colour] e.g. \['\<img src=x>']" in text
+
+
 def test_an_explicit_batch_outside_incoming_is_refused(tmp_path: Path) -> None:
     write_batches(tmp_path / "in", 1)
     outside = tmp_path / "elsewhere.csv"
