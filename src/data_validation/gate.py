@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.core.batch_definition import BatchDefinition
@@ -20,9 +21,13 @@ import great_expectations as gx
 from config.spec import DatasetSpec
 from data_validation.docs import use_text_views
 from data_validation.suite import (
+    MUST_VARY,
     build_suites,
+    clock_times,
     every_row_suite,
     every_row_suite_name,
+    must_vary,
+    span_seconds,
     suite_columns,
     unlabelled_suite_name,
 )
@@ -170,12 +175,19 @@ def validate_frame(
     """
     labelled = spec.target in frame.columns
     name = spec.name if labelled else unlabelled_suite_name(spec.name)
+    when = spec.timestamp
     if sample_rows <= 0 or len(frame) <= sample_rows:
-        return _validate(context, name, frame)
-    sampled = _validate(context, name, frame.sample(n=sample_rows, random_state=SAMPLE_SEED))
+        return _validate(context, name, frame, timestamp=when)
+    sample = frame.sample(n=sample_rows, random_state=SAMPLE_SEED)
+    sampled = _validate(context, name, sample, timestamp=when)
     every_row = context.suites.get(every_row_suite_name(name))
     checked = (
-        _validate(context, every_row.name, frame[suite_columns(every_row, present=frame.columns)])
+        _validate(
+            context,
+            every_row.name,
+            frame[suite_columns(every_row, present=frame.columns)],
+            timestamp=when,
+        )
         if every_row.expectations
         else None
     )
@@ -211,12 +223,18 @@ def _combined(
     )
 
 
-def _validate(context: FileDataContext, name: str, frame: pd.DataFrame) -> ValidationOutcome:
-    result = context.checkpoints.get(name).run(batch_parameters={"dataframe": frame})
+def _validate(
+    context: FileDataContext, name: str, frame: pd.DataFrame, *, timestamp: str | None
+) -> ValidationOutcome:
+    checkpoint = context.checkpoints.get(name)
+    suite = checkpoint.validation_definitions[0].suite
+    result = checkpoint.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=_variation_parameters(suite, frame, timestamp),
+    )
     identifier, validation = next(iter(result.run_results.items()))
-    present = set(map(str, frame.columns))
     failures = tuple(
-        _describe(r.to_json_dict(), present) for r in validation.results if not r.success
+        _describe(r.to_json_dict(), frame) for r in validation.results if not r.success
     )
     urls = context.get_docs_sites_urls(resource_identifier=identifier)
     docs_url = urls[0]["site_url"] if urls else None
@@ -238,16 +256,42 @@ def _validate(context: FileDataContext, name: str, frame: pd.DataFrame) -> Valid
     )
 
 
-def _describe(result: dict[str, Any], present: set[str]) -> FailedExpectation:
+def _variation_parameters(
+    suite: gx.ExpectationSuite, frame: pd.DataFrame, timestamp: str | None
+) -> dict[str, int]:
+    """The `min_value` of each must-vary check: 2 where this batch is long enough, else 0."""
+    times = clock_times(frame, timestamp)
+    parameters = {}
+    for expectation in suite.expectations:
+        meta = expectation.meta or {}
+        parameter = getattr(expectation, "min_value", None)
+        if meta.get("driftloop") != MUST_VARY or not isinstance(parameter, dict):
+            continue
+        column = getattr(expectation, "column", None)
+        known = frame[column].notna().to_numpy() if column in frame.columns else np.array([])
+        long_enough = must_vary(
+            int(known.sum()),
+            span_seconds(times[known]) if times is not None and known.any() else None,
+            longer_than_rows=int(meta["longer_than_rows"]),
+            longer_than_seconds=meta.get("longer_than_seconds"),
+        )
+        parameters[parameter["$PARAMETER"]] = 2 if long_enough else 0
+    return parameters
+
+
+def _describe(result: dict[str, Any], frame: pd.DataFrame) -> FailedExpectation:
     config = result["expectation_config"]
     kwargs = config.get("kwargs", {})
     details = result.get("result") or {}
     exception = (result.get("exception_info") or {}).get("exception_message")
     column = kwargs.get("column")
-    if column is not None and column not in present:
+    if column is not None and column not in set(map(str, frame.columns)):
         detail = "column missing from the batch"
     elif exception:
         detail = exception.splitlines()[0]
+    elif (config.get("meta") or {}).get("driftloop") == MUST_VARY:
+        values = frame[column].dropna()
+        detail = f"all {len(values)} values are {values.iloc[:1].tolist()[0]!r}; {config['notes']}"
     elif "unexpected_count" in details:
         sample = details.get("partial_unexpected_list", [])[:5]
         detail = (

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -48,7 +50,15 @@ NULL_WINDOWS = 10
 # (a level that keeps rising, a price index): a range would reject normal batches, so it gets
 # none, and drift tests watch it instead.
 TREND_SHARE = 0.2
+# A feature must hold two values or more in a batch only when the batch is longer than this many
+# times the longest stretch of rows in which the reference kept it at one value, in rows and in
+# the time the reference took for as many: a date part stays put for its period, a slow column
+# for a while, a stuck sensor for good. The margin leaves room for a longer stretch than the
+# reference happened to show (11 rows of one `origin` in the flights example's newer rows, 8 in
+# its reference).
+VARIATION_MARGIN = 2
 LABEL_META = {"driftloop": "label"}
+MUST_VARY = "must-vary"  # the `driftloop` meta of the check; the gate sets its `min_value`
 # Row checks without a `mostly` allowance: one bad row fails them, so they need every row.
 EVERY_ROW_TYPES = frozenset(
     {
@@ -144,6 +154,8 @@ def _profile_expectations(
             continue
         mostly = round(max(0.0, 1.0 - worst_null_share(ordered[column]) - NULL_ALLOWANCE), 4)
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly))
+    # Lags of the target are known only where the history reaches, so they need not vary either.
+    expectations += _variation_expectations(variation_rules(spec, reference, skip=skip_nulls))
     for column in spec.features.numeric:
         if range_escape(ordered[column]) > TREND_SHARE:
             continue
@@ -209,6 +221,167 @@ def trending_columns(spec: DatasetSpec, reference: pd.DataFrame) -> list[str]:
     """Numeric features the suite sets no range for, because the reference itself trends."""
     ordered = in_time_order(reference, spec.timestamp)
     return [c for c in spec.features.numeric if range_escape(ordered[c]) > TREND_SHARE]
+
+
+@dataclass(frozen=True)
+class VariationRule:
+    """The longest stretch of reference rows, in time order, that kept a feature at one value."""
+
+    column: str
+    stretch_rows: int  # of the column's non-null values
+    reference_rows: int  # the column's non-null values in the reference
+    reference_seconds: float | None  # from their first timestamp to their last; None without
+
+    @property
+    def checked(self) -> bool:
+        """Whether the reference is long enough to show the feature varies in longer batches."""
+        return VARIATION_MARGIN * self.stretch_rows < self.reference_rows
+
+    @property
+    def longer_than_rows(self) -> int:
+        """A batch with more non-null values than this must hold two values or more..."""
+        return VARIATION_MARGIN * self.stretch_rows
+
+    @property
+    def longer_than_seconds(self) -> float | None:
+        """... if it also spans more than the reference took for as many rows (None: any span).
+
+        Counting time as well as rows keeps a month's date part exempt in a month of a feed
+        that now brings more rows a month than the reference did.
+        """
+        if self.reference_seconds is None or not self.reference_rows:
+            return None
+        return self.longer_than_rows * self.reference_seconds / self.reference_rows
+
+    @property
+    def reason(self) -> str:
+        """Why the feature must vary in long batches, or why it need not, in words."""
+        if not self.checked:
+            return (
+                f"the reference kept it at one value for {self.stretch_rows} of its "
+                f"{self.reference_rows} rows in a row: no batch is long enough to tell"
+            )
+        seconds = self.longer_than_seconds
+        over = "" if seconds is None else f" over more than {_duration(seconds)}"
+        return (
+            f"the reference never kept it at one value for more than {_rows(self.stretch_rows)} "
+            f"in a row, so a batch of more than {_rows(self.longer_than_rows)}{over} must hold "
+            "two values or more"
+        )
+
+
+def variation_rules(
+    spec: DatasetSpec, reference: pd.DataFrame, *, skip: frozenset[str] = frozenset()
+) -> list[VariationRule]:
+    """Each model feature's longest one-value stretch in the reference, in time order."""
+    ordered = in_time_order(reference, spec.timestamp)
+    times = clock_times(ordered, spec.timestamp)
+    rules = []
+    for column in spec.model_columns:
+        if column in skip:
+            continue
+        values = ordered[column]
+        span = None if times is None else span_seconds(times[values.notna().to_numpy()])
+        rules.append(
+            VariationRule(column, longest_constant_stretch(values), int(values.notna().sum()), span)
+        )
+    return rules
+
+
+def longest_constant_stretch(values: pd.Series) -> int:
+    """The most consecutive non-null `values` that hold one value (nulls are passed over)."""
+    known = values.dropna()
+    if known.empty:
+        return 0
+    same = known if pd.api.types.is_numeric_dtype(known) else known.astype(str)
+    return int(np.bincount(same.ne(same.shift()).to_numpy().cumsum()).max())
+
+
+def clock_times(frame: pd.DataFrame, timestamp: str | None) -> pd.Series | None:
+    """`frame`'s timestamps as times, to measure spans on (None: no timestamp column).
+
+    A timestamp of plain numbers (a day or row index) has no unit to tell time by: spans are
+    then not measured, and the must-vary checks count rows alone.
+    """
+    if not timestamp or timestamp not in frame.columns:
+        return None
+    values = frame[timestamp]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    return pd.to_datetime(values, errors="coerce").reset_index(drop=True)
+
+
+def span_seconds(times: pd.Series) -> float | None:
+    """Seconds from the first of `times` to the last (None if none is known)."""
+    span = times.max() - times.min()
+    return None if pd.isna(span) else float(span / pd.Timedelta(seconds=1))
+
+
+def must_vary(
+    rows: int, seconds: float | None, *, longer_than_rows: int, longer_than_seconds: float | None
+) -> bool:
+    """Whether a batch of `rows` non-null values spanning `seconds` must hold two values."""
+    if rows <= longer_than_rows:
+        return False
+    return longer_than_seconds is None or (seconds is not None and seconds > longer_than_seconds)
+
+
+def describe_variation(rules: list[VariationRule]) -> list[str]:
+    """The must-vary checks in words: which features must vary in long batches, which need not."""
+    checked = [r for r in rules if r.checked]
+    exempt = [r for r in rules if not r.checked]
+    lines = []
+    if checked:
+        lines.append(
+            f"must vary in a batch longer than {VARIATION_MARGIN}x the reference's longest "
+            "stretch of one value (shorter batches may hold one value):"
+        )
+        for rule in checked:
+            seconds = rule.longer_than_seconds
+            over = "" if seconds is None else f" over more than {_duration(seconds)}"
+            lines.append(f"  {rule.column}: more than {rule.longer_than_rows} rows{over}")
+    if exempt:
+        lines.append("no must-vary check:")
+        lines += [f"  {rule.column}: {rule.reason}" for rule in exempt]
+    return lines
+
+
+def _variation_expectations(rules: list[VariationRule]) -> list[Expectation]:
+    expectations: list[Expectation] = []
+    names: set[str] = set()
+    for rule in rules:
+        if not rule.checked:
+            continue
+        # GX reads a parameter's name as an expression: letters, digits and `_` only.
+        base = name = "distinct_" + re.sub(r"\W", "_", rule.column, flags=re.ASCII)
+        while name in names:
+            name = f"{base}_{len(names)}"
+        names.add(name)
+        meta = {
+            "driftloop": MUST_VARY,
+            "longer_than_rows": rule.longer_than_rows,
+            "longer_than_seconds": rule.longer_than_seconds,
+        }
+        expectations.append(
+            gxe.ExpectColumnUniqueValueCountToBeBetween(
+                column=rule.column,
+                min_value={"$PARAMETER": name},
+                meta=meta,
+                notes=f"Catches a stuck value: {rule.reason} (a shorter one may hold one).",
+            )
+        )
+    return expectations
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} seconds"
 
 
 def in_time_order(frame: pd.DataFrame, timestamp: str | None) -> pd.DataFrame:

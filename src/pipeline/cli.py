@@ -205,7 +205,7 @@ def _suite(settings: Settings, args: argparse.Namespace) -> int:
     from config.spec import load_spec
     from data_validation.backtest import backtest_suite
     from data_validation.gate import ensure_suites, open_context
-    from data_validation.suite import trending_columns
+    from data_validation.suite import describe_variation, trending_columns, variation_rules
     from runs.batches import read_batch
     from runs.derived import derive
 
@@ -218,6 +218,8 @@ def _suite(settings: Settings, args: argparse.Namespace) -> int:
     trending = trending_columns(spec, reference)
     if trending:
         print("no range check (the reference itself trends): " + ", ".join(trending))
+    for line in describe_variation(variation_rules(spec, reference)):
+        print(line)
     trial = backtest_suite(spec, reference)
     print(
         f"false rejections on the reference's own newer rows: {trial.rejected} of "

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -7,9 +8,10 @@ import pandas as pd
 import pytest
 
 from config.spec import DatasetSpec
+from data_validation.docs import as_text
 from data_validation.gate import ensure_suites, open_context, validate_frame
 from data_validation.quarantine import quarantine_batch
-from data_validation.suite import build_suites
+from data_validation.suite import build_suites, variation_rules
 from factories import make_frame
 
 
@@ -78,6 +80,22 @@ def test_suites_are_stored_once_and_not_rewritten(tmp_path, spec, reference) -> 
     assert stored.read_text() == before
 
 
+def test_data_docs_render_with_the_text_views_and_the_config_is_saved_once(tmp_path) -> None:
+    open_context(tmp_path / "gx")
+    config = tmp_path / "gx" / "great_expectations.yml"
+    saved = config.read_text()
+    assert "class_name: TextPageView" in saved and "class_name: TextIndexPageView" in saved
+    open_context(tmp_path / "gx")
+    assert config.read_text() == saved
+
+
+def test_text_view_escapes_plain_values_and_keeps_content_blocks() -> None:
+    block = {"content_block_type": "string_template", "string_template": {"template": "x"}}
+    assert as_text("<b>&") == "&lt;b&gt;&amp;"
+    assert as_text(["<i>", block, 3]) == ["&lt;i&gt;", block, "3"]
+    assert as_text(block) is block and as_text(None) is None
+
+
 def test_quarantine_keeps_the_file_byte_for_byte(tmp_path, context, spec) -> None:
     batch = tmp_path / "incoming" / "b.csv"
     batch.parent.mkdir()
@@ -139,3 +157,51 @@ def test_a_suite_file_cut_off_is_set_aside_and_derived_again(
     ensure_suites(again, spec, lambda: reference)
     assert "set aside" in caplog.text and suite.with_name(f"{suite.name}.broken").is_file()
     assert validate_frame(again, reference.head(100), spec).success
+
+
+def test_a_sensor_stuck_at_zero_is_rejected_with_its_reason(context, spec: DatasetSpec) -> None:
+    # Before: x1 at 0.0 in every row passed (0.0 is inside its range), the model was promoted
+    # and the slice guard on x1 saw one group.
+    outcome = validate_frame(context, make_frame(200, seed=9).assign(x1=0.0), spec)
+    assert not outcome.success
+    [stuck] = outcome.failures
+    assert stuck.column == "x1"
+    assert stuck.expectation == "expect_column_unique_value_count_to_be_between(min_value=2)"
+    assert stuck.detail.startswith("all 200 values are 0.0; Catches a stuck value: the reference")
+
+
+def test_a_category_stuck_at_one_known_value_is_rejected(context, spec: DatasetSpec) -> None:
+    outcome = validate_frame(context, make_frame(200, seed=10).assign(colour="red"), spec)
+    assert [(f.column, f.expectation.split("(")[0]) for f in outcome.failures] == [
+        ("colour", "expect_column_unique_value_count_to_be_between")
+    ]
+
+
+def test_batches_no_longer_than_the_reference_stretch_may_hold_one_value(
+    context, spec: DatasetSpec, reference: pd.DataFrame
+) -> None:
+    # A one-row batch cannot vary; nor need colour in a batch as short as twice the longest
+    # stretch of one colour the reference had.
+    [colour] = [r for r in variation_rules(spec, reference) if r.column == "colour"]
+    assert validate_frame(context, make_frame(1, seed=11), spec).success
+    short = make_frame(colour.longer_than_rows, seed=12).assign(colour="red")
+    assert validate_frame(context, short, spec).success
+    longer = make_frame(colour.longer_than_rows + 1, seed=12).assign(colour="red")
+    assert not validate_frame(context, longer, spec).success
+
+
+def test_a_month_date_part_in_monthly_batches_passes_but_a_stuck_reading_does_not(
+    tmp_path: Path, daily_spec: DatasetSpec, daily
+) -> None:
+    context = open_context(tmp_path / "gx")
+    ensure_suites(context, daily_spec, lambda: daily("2023-01-01", "2025-01-01"))
+    months = pd.date_range("2025-01-01", "2026-01-01", freq="MS")
+    for seed, (start, end) in enumerate(itertools.pairwise(months)):
+        outcome = validate_frame(context, daily(str(start), str(end), seed=seed), daily_spec)
+        assert outcome.success, [str(f) for f in outcome.failures]
+    hourly = daily("2025-01-01", "2025-02-01", freq="h")  # 744 rows of one month
+    assert validate_frame(context, hourly, daily_spec).success
+    assert validate_frame(context, daily("2025-01-01", "2025-04-01"), daily_spec).success
+    stuck = daily("2025-03-01", "2025-04-01").assign(temp=0.0)
+    failed = validate_frame(context, stuck, daily_spec).failures
+    assert [f.column for f in failed] == ["temp"]
