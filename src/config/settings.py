@@ -37,8 +37,13 @@ class PathSettings(BaseModel):
     ledger: Path = Path("data/ledger.jsonl")
     predictions: Path = Path("data/predictions")
     gx_root: Path = Path("great_expectations")
+    # A flow's `spec` parameter can be set by anyone who reaches the Prefect server: a spec it
+    # names, and the data that spec names, stay inside the project unless this is set.
+    allow_outside_project: bool = Field(
+        False, description="let a spec a run names (--spec) and its data lie outside the project"
+    )
 
-    @field_validator("*")
+    @field_validator("spec", "reports", "quarantine", "ledger", "predictions", "gx_root")
     @classmethod
     def _stays_inside_the_project(cls, value: Path) -> Path:
         if not value.is_absolute() and ".." in value.parts:

@@ -340,3 +340,23 @@ def level_lag(spec: DatasetSpec) -> str | None:
         if feature.kind == "lag" and same and name in spec.model_columns:
             return name
     return None
+
+
+def check_inside(path: Path, spec: DatasetSpec, root: Path) -> None:
+    """Refuse a spec file, or data it names, that lies outside `root` (links followed).
+
+    Raises:
+        SpecError: naming each such path and the setting that allows them.
+    """
+    home = root.resolve()
+    named = {"the spec file": path, "reference": spec.reference, "incoming": spec.incoming}
+    outside = [f"{what} {where}" for what, where in named.items() if not _inside(where, home)]
+    if outside:
+        raise SpecError(
+            f"{', '.join(outside)} outside the project {home}: move it inside, or set "
+            "DRIFTLOOP_PATHS__ALLOW_OUTSIDE_PROJECT=true if that is meant"
+        )
+
+
+def _inside(path: Path, home: Path) -> bool:
+    return (path if path.is_absolute() else home / path).resolve().is_relative_to(home)

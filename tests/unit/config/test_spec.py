@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from config.errors import SpecError
-from config.spec import DatasetSpec, Task, load_spec
+from config.spec import DatasetSpec, Task, check_inside, load_spec
 from factories import spec_for_frames
 
 VALID = """
@@ -127,3 +127,23 @@ def test_an_unknown_time_zone_is_refused_with_examples(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(fields))
     with pytest.raises(SpecError, match="unknown time zone 'Mars/Olympus'"):
         load_spec(path)
+
+
+def test_a_flows_spec_and_its_data_stay_inside_the_project(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    inside = spec_for_frames("toy", "data/ref.parquet", "data/incoming")
+    spec = DatasetSpec.model_validate(inside)
+    check_inside(project / "toy.yaml", spec, project)
+
+    (tmp_path / "elsewhere").mkdir()
+    (project / "data" / "link").symlink_to(tmp_path / "elsewhere")
+    hostile = DatasetSpec.model_validate(
+        inside | {"reference": "/etc/passwd", "incoming": "data/link/incoming"}
+    )
+    with pytest.raises(SpecError) as caught:
+        check_inside(tmp_path / "sent.yaml", hostile, project)
+    message = str(caught.value)
+    assert "the spec file" in message and "reference /etc/passwd" in message
+    assert "incoming data/link/incoming" in message
+    assert "DRIFTLOOP_PATHS__ALLOW_OUTSIDE_PROJECT=true" in message
