@@ -1,12 +1,15 @@
-"""Bad batches through the real retraining flow: each is quarantined with its reason."""
+"""Bad and hostile batches through the real retraining flow: each is quarantined with its
+reason, or accepted or passed over for a stated one, and the loop goes on."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -192,6 +195,19 @@ CASES: dict[str, tuple[str, Callable[[], bytes], tuple[str, ...], dict[str, str]
         ("[x2] expect_column_values_to_be_in_type_list",),
         {},
     ),
+    "stuck-sensor": (
+        "c-stuck.csv",
+        lambda: with_column(38, "x2", 0.0),
+        ("[x2] expect_column_unique_value_count_to_be_between", "all 200 values are 0.0"),
+        {},
+    ),
+    "blank-lines-only": ("c-blank.csv", lambda: b"\n\n   \n", ("No columns to parse",), {}),
+    "nul-bytes-in-a-cell": (
+        "c-nul.csv",
+        lambda: csv(clean(39)).replace(b"red", b"r\x00d", 1),
+        ("binary data (NUL bytes)",),
+        {},
+    ),
     "too-large": (
         "c-large.parquet",
         lambda: parquet(clean(30)),
@@ -211,41 +227,158 @@ def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
         yield built
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_bad_batch_is_quarantined_with_its_reason(
-    project: Project, case: str, monkeypatch: pytest.MonkeyPatch
+def with_values(seed: int, column: str, values: list[str]) -> bytes:
+    """A clean batch with `values` in the first rows of `column` (within its allowances)."""
+    frame = clean(seed)
+    frame[column] = frame[column].astype(object)
+    frame.loc[: len(values) - 1, column] = values
+    return csv(frame)
+
+
+def resent(seed: int) -> bytes:
+    """The rows of an earlier clean batch sent again under new ids."""
+    return csv(clean(seed).assign(t=lambda f: f["t"] + 500))
+
+
+SCRIPT_VALUES = ['</script><script>document.title="PWNED"</script>', "<img src=x onerror=alert(1)>"]
+# Batches the loop accepts although they are odd, each for a stated reason:
+# (file name, content builder, the outcomes it may have, why it is accepted).
+ACCEPTED: dict[str, tuple[str, Callable[[], bytes], set[str], str]] = {
+    "script-in-categories": (
+        "c-script.csv",
+        lambda: with_values(31, "colour", SCRIPT_VALUES),
+        {"kept production"},
+        "2 unseen values of 200 are within the unseen-category allowance; pages show them as text",
+    ),
+    "one-row": (
+        "c-one-row.csv",
+        lambda: csv(clean(32).head(1)),
+        {"kept production"},
+        "one real row: too few to judge drift or train on, never a reason to lose it",
+    ),
+    "one-label": (
+        "c-one-label.csv",
+        lambda: csv(clean(33).assign(y=0)),
+        {"kept production"},
+        "a week without rain is real data; a retrain needs both classes in its window",
+    ),
+    "crlf-and-bom": (
+        "c-crlf.csv",
+        lambda: b"\xef\xbb\xbf" + csv(clean(34)).replace(b"\n", b"\r\n"),
+        {"kept production", "challenger lost", "promoted"},
+        "Windows line ends and a byte-order mark are still the same CSV",
+    ),
+    "hostile-extra-column": (
+        "c-extra.csv",
+        lambda: with_column(35, "=cmd|' /C calc'!A0", "../../etc/passwd"),
+        {"kept production", "challenger lost", "promoted"},
+        "a column the spec does not name is noted in the record and never read",
+    ),
+    "resent-rows-new-ids": (
+        "c-resent.csv",
+        lambda: resent(34),
+        {"kept production", "challenger lost", "promoted"},
+        "the same rows again are training rows only, never holdout rows",
+    ),
+    "reordered-columns": (
+        "c-reordered.csv",
+        lambda: csv(clean(36)[["y", "colour", "x2", "x1", "t"]]),
+        {"kept production", "challenger lost", "promoted"},
+        "columns are matched by name",
+    ),
+}
+
+
+def link_out(project: Project, path: Path) -> None:
+    outside = project.root.parent / "outside-the-project.csv"
+    outside.write_bytes(csv(clean(37)))
+    path.symlink_to(outside)
+
+
+# Files a scan of incoming passes over (with a warning), and why: they are never read.
+SKIPPED: dict[str, tuple[str, Callable[[Project, Path], None], str]] = {
+    "link-out-of-incoming": ("c-link.csv", link_out, "outside the incoming folder"),
+    "fifo": ("c-fifo.csv", lambda project, path: os.mkfifo(path), "not a regular file"),
+}
+
+
+def check_quarantined(
+    project: Project, error: DataValidationError, name: str, content: bytes, words: tuple[str, ...]
 ) -> None:
-    name, build, words, extra = CASES[case]
-    if "max_bytes" in extra:
-        monkeypatch.setattr("runs.batches.MAX_BATCH_BYTES", int(extra["max_bytes"]))
-    content = build()
-    project.batch(name).write_bytes(content)
-    production, versions = project.aliases()["production"], project.versions()
-    with pytest.raises(DataValidationError) as caught:
-        project.run(name)
-    message = str(caught.value)
-    assert name in message
+    """The file was moved to quarantine as it was, with a reason that names it and says why."""
+    message = str(error)
+    assert name in message and "Traceback" not in message
     for word in words:
         assert word in message, f"{word!r} not in {message[:2000]!r}"
-    assert "Traceback" not in message
-    moved = Path(caught.value.quarantined_to)
+    moved = Path(error.quarantined_to)
     assert moved.read_bytes() == content and not project.batch(name).exists()
     reason = (moved.parent / "reason.txt").read_text()
     assert reason.startswith(name) and words[0] in reason
-    last = read_ledger(project.root / "data" / "ledger.jsonl")[-1]
-    assert (last.batch, last.status) == (name, "quarantined")
-    assert project.aliases()["production"] == production and project.versions() == versions
     saved = json.loads((moved.parent / "validation.json").read_text())
-    unreadable = isinstance(caught.value, UnreadableBatchError)
-    assert unreadable == (saved["suite"] == "readable file")
+    assert isinstance(error, UnreadableBatchError) == (saved["suite"] == "readable file")
 
 
-def test_reordered_columns_are_matched_by_name_and_accepted(project: Project) -> None:
-    frame = clean(40)[["y", "colour", "x2", "x1", "t"]]
-    project.batch("d-reordered.csv").write_bytes(csv(frame))
-    summary = project.run("d-reordered.csv")
-    assert summary.outcome in {"kept production", "promoted", "challenger lost"}
-    assert read_ledger(project.root / "data" / "ledger.jsonl")[-1].status == "accepted"
+def scan(monkeypatch: pytest.MonkeyPatch, extra: dict[str, str] | None = None) -> Any:
+    """One run of the retraining flow as a schedule starts it: the next file in incoming."""
+    get_settings.cache_clear()
+    with monkeypatch.context() as patch:
+        if extra and "max_bytes" in extra:
+            patch.setattr("runs.batches.MAX_BATCH_BYTES", int(extra["max_bytes"]))
+        return retraining_flow()
+
+
+def test_a_hostile_corpus_never_stops_the_loop_and_never_moves_production(
+    project: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each hostile batch, then a clean one, into incoming; a scheduled run after each.
+
+    Every hostile file is quarantined with its reason, accepted for a stated reason, or passed
+    over with a warning; the clean batch after it is processed; production moves only when a
+    run accepted a batch and promoted on it.
+    """
+    ledger = project.root / "data" / "ledger.jsonl"
+    corpus = [*CASES, *ACCEPTED, *SKIPPED]
+    assert len(corpus) >= 30
+    for i, case in enumerate(corpus):
+        production, versions = project.aliases()["production"], project.versions()
+        clean_name = f"{i:02d}-z-clean.csv"
+        if case in CASES:
+            base, build, words, extra = CASES[case]
+            name, content = f"{i:02d}-{base}", build()
+            project.batch(name).write_bytes(content)
+            project.batch(clean_name).write_bytes(csv(clean(100 + i)))
+            with pytest.raises(DataValidationError) as caught:
+                scan(monkeypatch, extra)
+            check_quarantined(project, caught.value, name, content, words)
+            last = read_ledger(ledger)[-1]
+            assert (last.batch, last.status) == (name, "quarantined"), case
+            assert (project.aliases()["production"], project.versions()) == (production, versions)
+        elif case in ACCEPTED:
+            base, build, outcomes, _why = ACCEPTED[case]
+            name = f"{i:02d}-{base}"
+            project.batch(name).write_bytes(build())
+            project.batch(clean_name).write_bytes(csv(clean(100 + i)))
+            summary = scan(monkeypatch)
+            assert summary.batch == name and summary.outcome in outcomes, (case, summary)
+            assert read_ledger(ledger)[-1].status == "accepted", case
+            if summary.outcome != "promoted":
+                assert project.aliases()["production"] == production, case
+        else:
+            base, make, words = SKIPPED[case]
+            name = f"{i:02d}-{base}"
+            make(project, project.batch(name))
+            project.batch(clean_name).write_bytes(csv(clean(100 + i)))
+            caplog.clear()
+            summary = scan(monkeypatch)
+            assert summary.batch == clean_name, case  # passed over, the clean one taken
+            assert f"skipping {name} in incoming" in caplog.text and words in caplog.text, case
+            assert name not in {e.batch for e in read_ledger(ledger)}, case
+            project.batch(name).unlink()
+            continue
+        # The loop goes on: the next scheduled run takes the clean batch after it.
+        after = scan(monkeypatch)
+        assert after.batch == clean_name, (case, after)
+        assert read_ledger(ledger)[-1].status == "accepted", case
 
 
 def test_a_quarantined_file_no_longer_blocks_the_next_batch(project: Project) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from flow_project import Project, toy_project
 
+from data_validation.errors import DataValidationError
 from delivery.errors import DispatchError
 from factories import make_frame
 from registry.history import read_history
@@ -119,3 +120,23 @@ def test_github_failing_every_retry_fails_the_run_and_the_rerun_delivers_once(
     calls = project.github.received[before:]
     assert [c["body"]["client_payload"]["model_version"] for c in calls] == [released] * 3
     assert pending_release(project.client, "toy", "production") is None
+
+
+def test_a_run_killed_while_moving_a_bad_batch_to_quarantine_is_finished_by_a_plain_rerun(
+    project: Project,
+) -> None:
+    batch = "q00-broken.csv"
+    broken = make_frame(600, seed=70, start=30000).rename(columns={"x2": "x_two"})
+    broken.to_csv(project.batch(batch), index=False)
+    content = project.batch(batch).read_bytes()
+    # Its reason and validation are written; the file is still in incoming.
+    project.run_killed(KILLED_RUN, str(project.batch(batch)), "shutil:move", **SETTINGS)
+    ledger = project.root / "data" / "ledger.jsonl"
+    assert project.batch(batch).exists() and batch not in [e.batch for e in read_ledger(ledger)]
+
+    with pytest.raises(DataValidationError, match="x2"):
+        project.run(batch, **SETTINGS)
+    assert Counter(e.batch for e in read_ledger(ledger))[batch] == 1
+    moved = list((project.root / "data" / "quarantine").glob(f"*/{batch}"))
+    assert len(moved) == 1 and moved[0].read_bytes() == content
+    assert not project.batch(batch).exists()

@@ -1,7 +1,8 @@
-"""Soak: 200 small batches through the retraining flow in one process (`make soak`).
+"""Soak: many small batches through the retraining flow in one process.
 
 The ledger, the registry and the data directory must stay consistent with each other, and the
-process's memory must not keep growing.
+process's memory must not keep growing. `make test` runs a short soak (24 batches); `make soak`
+runs 200.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,16 +22,25 @@ from factories import make_frame
 from registry.release import pending_release
 from runs.ledger import read_ledger
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.soak]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-BATCHES = 200
 ROWS = 200
-# Every 50 batches the concept flips; every 40th batch arrives with a renamed column.
-FLIP_EVERY = 50
-BROKEN_EVERY = 40
-# Memory after warm-up may grow by at most this much over the remaining batches.
-GROWTH_LIMIT_MB = 150
-WARM_UP = 20
+
+
+@dataclass(frozen=True)
+class Soak:
+    """How long a soak runs: its batches, how often the concept flips and a batch is broken."""
+
+    batches: int
+    flip_every: int
+    broken_every: int
+    # Memory after warm-up may grow by at most this much over the remaining batches.
+    warm_up: int
+    growth_limit_mb: float
+
+
+SHORT = Soak(batches=24, flip_every=8, broken_every=6, warm_up=8, growth_limit_mb=150)
+LONG = Soak(batches=200, flip_every=50, broken_every=40, warm_up=20, growth_limit_mb=150)
 
 
 def rss_mb() -> float:
@@ -38,27 +49,40 @@ def rss_mb() -> float:
     return pages * 4096 / 2**20
 
 
-@pytest.fixture(scope="module")
-def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    with toy_project(tmp_path_factory.mktemp("soak"), "ghp_soak_secret_0123456789") as built:
+def soaked_project(root: Path, soak: Soak) -> Iterator[Project]:
+    with toy_project(root, "ghp_soak_secret_0123456789") as built:
         incoming = built.batch("x").parent
         for old in incoming.iterdir():
             old.unlink()
-        for i in range(BATCHES):
+        for i in range(soak.batches):
             frame = make_frame(
-                ROWS, seed=100 + i, start=2000 + ROWS * i, flip=(i // FLIP_EVERY) % 2 == 1
+                ROWS, seed=100 + i, start=2000 + ROWS * i, flip=(i // soak.flip_every) % 2 == 1
             )
-            if i % BROKEN_EVERY == BROKEN_EVERY - 1:
+            if i % soak.broken_every == soak.broken_every - 1:
                 frame = frame.rename(columns={"x2": "x_two"})
             frame.to_csv(incoming / f"s{i:03d}.csv", index=False)
         yield built
 
 
-def test_two_hundred_batches_leave_everything_consistent(project: Project) -> None:
+@pytest.fixture(scope="module")
+def short_project(
+    prefect_harness: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Project]:
+    yield from soaked_project(tmp_path_factory.mktemp("soak-short"), SHORT)
+
+
+@pytest.fixture(scope="module")
+def long_project(
+    prefect_harness: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Project]:
+    yield from soaked_project(tmp_path_factory.mktemp("soak"), LONG)
+
+
+def run_soak(project: Project, soak: Soak) -> None:
     outcomes: Counter[str] = Counter()
     memory: list[float] = []
     started = time.perf_counter()
-    for i in range(BATCHES):
+    for i in range(soak.batches):
         try:
             outcomes[project.run(f"s{i:03d}.csv").outcome] += 1
         except DataValidationError:
@@ -67,27 +91,37 @@ def test_two_hundred_batches_leave_everything_consistent(project: Project) -> No
     seconds = time.perf_counter() - started
 
     entries = read_ledger(project.root / "data" / "ledger.jsonl")
-    assert len(entries) == BATCHES and len({e.sha256 for e in entries}) == BATCHES
-    assert Counter(e.status for e in entries)["quarantined"] == BATCHES // BROKEN_EVERY
+    assert len(entries) == soak.batches and len({e.sha256 for e in entries}) == soak.batches
+    broken = soak.batches // soak.broken_every
+    assert Counter(e.status for e in entries)["quarantined"] == broken
     left = {p.name for p in project.batch("x").parent.glob("*.csv")}
     assert left == {e.batch for e in entries if e.status == "accepted"}  # only rejects moved
     quarantined = list((project.root / "data" / "quarantine").glob("*/s*.csv"))
-    assert len(quarantined) == BATCHES // BROKEN_EVERY
+    assert len(quarantined) == broken
     retrained = sum(e.retrained for e in entries)
     assert project.versions() == retrained
     assert "production" in project.aliases()
     assert pending_release(project.client, "toy", "production") is None
-    growth = max(memory[WARM_UP:]) - memory[WARM_UP - 1]
+    growth = max(memory[soak.warm_up :]) - memory[soak.warm_up - 1]
     report = {
-        "batches": BATCHES,
+        "batches": soak.batches,
         "seconds": round(seconds, 1),
         "outcomes": dict(outcomes),
         "retrains": retrained,
         "versions": project.versions(),
         "rss_mb_after_first": round(memory[0], 1),
-        "rss_mb_after_warm_up": round(memory[WARM_UP - 1], 1),
+        "rss_mb_after_warm_up": round(memory[soak.warm_up - 1], 1),
         "rss_mb_end": round(memory[-1], 1),
         "rss_mb_max": round(max(memory), 1),
     }
     print("soak:", json.dumps(report))
-    assert growth < GROWTH_LIMIT_MB, report
+    assert growth < soak.growth_limit_mb, report
+
+
+def test_a_short_soak_leaves_everything_consistent(short_project: Project) -> None:
+    run_soak(short_project, SHORT)
+
+
+@pytest.mark.soak
+def test_two_hundred_batches_leave_everything_consistent(long_project: Project) -> None:
+    run_soak(long_project, LONG)
