@@ -72,11 +72,12 @@ browser:
 		|| echo "could not install chromium-headless-shell: the browser test will skip"; \
 	fi
 
+# One worker per core, each taking whole test modules, so module fixtures are built once.
 test: $(VENV_STAMP) browser ## the whole test suite (unit, data, model and end-to-end flow tests)
-	$(RUN) pytest
+	$(RUN) pytest -n auto --dist loadfile
 
 test-unit: $(VENV_STAMP) ## unit tests only (fast)
-	$(RUN) pytest -m "not integration"
+	$(RUN) pytest -n auto --dist loadfile -m "not integration"
 
 test-all: test ## alias of test
 
