@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ def _profile_expectations(
         mostly = round(max(0.0, 1.0 - worst_null_share(ordered[column]) - NULL_ALLOWANCE), 4)
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly))
     # Lags of the target are known only where the history reaches, so they need not vary either.
-    expectations += _variation_expectations(variation_rules(spec, reference, skip=skip_nulls))
+    expectations += variation_expectations(variation_rules(spec, reference, skip=skip_nulls))
     for column in spec.features.numeric:
         if range_escape(ordered[column]) > TREND_SHARE:
             continue
@@ -346,7 +347,8 @@ def describe_variation(rules: list[VariationRule]) -> list[str]:
     return lines
 
 
-def _variation_expectations(rules: list[VariationRule]) -> list[Expectation]:
+def variation_expectations(rules: list[VariationRule]) -> list[Expectation]:
+    """A must-vary expectation per checked rule, each with a batch parameter of its own."""
     expectations: list[Expectation] = []
     names: set[str] = set()
     for rule in rules:
@@ -354,8 +356,9 @@ def _variation_expectations(rules: list[VariationRule]) -> list[Expectation]:
             continue
         # GX reads a parameter's name as an expression: letters, digits and `_` only.
         base = name = "distinct_" + re.sub(r"\W", "_", rule.column, flags=re.ASCII)
-        while name in names:
-            name = f"{base}_{len(names)}"
+        suffix = itertools.count(2)
+        while name in names:  # "a b" and "a-b" both read as a_b
+            name = f"{base}_{next(suffix)}"
         names.add(name)
         meta = {
             "driftloop": MUST_VARY,

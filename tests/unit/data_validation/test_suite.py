@@ -13,6 +13,7 @@ from data_validation.suite import (
     longest_constant_stretch,
     must_vary,
     unseen_allowance,
+    variation_expectations,
     variation_rules,
 )
 from factories import make_frame, toy_spec
@@ -133,3 +134,10 @@ def test_a_lag_of_the_target_need_not_vary_in_unlabelled_batches(daily_spec, dai
 
     assert varying(labelled) == {"temp", "month", "y_lag_1"}
     assert varying(unlabelled) == {"temp", "month"}
+
+
+def test_columns_whose_names_read_alike_get_a_parameter_each() -> None:
+    # "a-b" and "a b" both read as a_b, and "a_b_2" is the first name a suffix would give.
+    rules = [VariationRule(column, 1, 100, None) for column in ("a_b_2", "a-b", "a b")]
+    names = [e.min_value["$PARAMETER"] for e in variation_expectations(rules)]
+    assert sorted(names) == ["distinct_a_b", "distinct_a_b_2", "distinct_a_b_3"]
