@@ -3,7 +3,8 @@
 Both answer from a queue first (`status_queue`: a status, `(status, headers)` or an `Answer`),
 then judge the request like the real service would. Each dispatch GitHub accepts starts a CD
 workflow run, named as `.github/workflows/cd.yml`'s `run-name` names it; the fake lists them at
-`GET /repos/{repo}/actions/runs` as GitHub does.
+`GET /repos/{repo}/actions/workflows/cd.yml/runs` as GitHub does (newest first, filtered by
+`event` and `created`, in pages linked by a `Link: rel="next"` header).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import yaml
 
@@ -67,8 +69,30 @@ class GitHubState:
     status_queue: list[Queued] = field(default_factory=list)
     closing: threading.Event = field(default_factory=threading.Event)
     runs: list[dict[str, Any]] = field(default_factory=list)
-    # Answers to `GET .../actions/runs` before listing (e.g. 403 for a token without actions).
+    # Answers to `GET .../actions/workflows/cd.yml/runs` before listing (e.g. 403 for a token
+    # without `actions: read`).
     list_queue: list[int] = field(default_factory=list)
+
+    def add_run(self, title: str, created: datetime | None = None) -> dict[str, Any]:
+        """A CD workflow run, as a dispatch GitHub accepted starts one."""
+        number = len(self.runs) + 1
+        run = {
+            "id": number,
+            "event": "repository_dispatch",
+            "display_title": title,
+            "created_at": (created or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "html_url": f"{self.url}/{self.repo}/actions/runs/{number}",
+        }
+        self.runs.append(run)
+        return run
+
+    def list_runs(self, query: dict[str, list[str]]) -> tuple[list[dict[str, Any]], bool]:
+        """One page of runs, newest first, filtered as GitHub filters `event` and `created`."""
+        runs = [r for r in reversed(self.runs) if r["event"] in query.get("event", [r["event"]])]
+        since = query.get("created", [">=1970-01-01T00:00:00Z"])[0].removeprefix(">=")
+        runs = [r for r in runs if r["created_at"] >= since]
+        size, page = int(query.get("per_page", ["30"])[0]), int(query.get("page", ["1"])[0])
+        return runs[(page - 1) * size : page * size], page * size < len(runs)
 
 
 def run_name(payload: dict[str, Any]) -> str:
@@ -110,15 +134,7 @@ def _handler(
             queued = state.status_queue.pop(0) if state.status_queue else None
             answer = _answer(queued) if queued is not None else judge(self, body)
             if isinstance(state, GitHubState) and answer.status == 204:
-                number = len(state.runs) + 1
-                state.runs.append(
-                    {
-                        "id": number,
-                        "event": "repository_dispatch",
-                        "display_title": run_name(body.get("client_payload", {})),
-                        "html_url": f"{state.url}/{state.repo}/actions/runs/{number}",
-                    }
-                )
+                state.add_run(run_name(body.get("client_payload", {})))
             if answer.stall:
                 state.closing.wait(timeout=30)
             with suppress(OSError):  # a client that timed out has closed the connection
@@ -129,16 +145,22 @@ def _handler(
                 self._send(Answer(404))
                 return
             authorized = self.headers.get("Authorization") == f"Bearer {state.token}"
-            listing = urlsplit(self.path).path == f"/repos/{state.repo}/actions/runs"
+            asked = urlsplit(self.path)
+            listing = asked.path == f"/repos/{state.repo}/actions/workflows/cd.yml/runs"
             status = state.list_queue.pop(0) if state.list_queue else None
             if status is None and not authorized:
                 status = 401
             if status is not None or not listing:
                 self._send(Answer(status or 404))
                 return
-            runs = list(reversed(state.runs))  # GitHub lists the newest first
-            payload = json.dumps({"total_count": len(runs), "workflow_runs": runs}).encode()
+            query = parse_qs(asked.query)
+            runs, more = state.list_runs(query)
+            payload = json.dumps({"total_count": len(state.runs), "workflow_runs": runs}).encode()
             self.send_response(200)
+            if more:
+                page = int(query.get("page", ["1"])[0]) + 1
+                following = urlencode({**{k: v[0] for k, v in query.items()}, "page": page})
+                self.send_header("Link", f'<{state.url}{asked.path}?{following}>; rel="next"')
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

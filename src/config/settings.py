@@ -264,6 +264,7 @@ class GitHubSettings(BaseModel):
     token: SecretStr | None = None
     repo: str = "driftloop/driftloop"
     event_type: str = "model-promoted"
+    workflow: str = Field("cd.yml", description="the CD workflow file, whose runs are looked up")
     api_url: str = "https://api.github.com"
     timeout_seconds: float = Field(10.0, gt=0)
     attempts: int = Field(5, ge=1, description="tries of one dispatch before the run fails")

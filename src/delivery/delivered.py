@@ -3,7 +3,7 @@
 A run can die after GitHub accepted a dispatch and before the release was closed. The next
 run finds the release open and would ask CD again. So the version is marked before each
 dispatch (`registry.release.mark_sending`), and an open release that carries the mark is first
-looked for among CD's workflow runs: `.github/workflows/cd.yml` names each run after the
+looked for among the CD workflow's runs: `.github/workflows/cd.yml` names each run after the
 release id it was sent (`run-name`). Only when GitHub shows no such run is it sent again; CD
 itself ships a version's image once, so even a resend GitHub could not rule out changes
 nothing there.
@@ -80,14 +80,15 @@ def find_cd_run(
     *,
     transport: httpx.BaseTransport | None = None,
 ) -> CdRun | None:
-    """The CD workflow run GitHub lists for `release_id`, created since `since` (ISO time).
+    """The run of the CD workflow GitHub lists for `release_id`, created since `since` (ISO time).
 
     None when there is none, or when GitHub cannot say (unreachable, or a token without
     `actions: read`): the caller then sends again, which CD's own check makes harmless.
     """
     assert github.token is not None
     start = datetime.fromisoformat(since) - CLOCK_SLACK
-    url: str | None = f"{github.api_url.rstrip('/')}/repos/{github.repo}/actions/runs"
+    base = github.api_url.rstrip("/")
+    url: str | None = f"{base}/repos/{github.repo}/actions/workflows/{github.workflow}/runs"
     query: dict[str, str | int] | None = {
         "event": "repository_dispatch",
         "created": f">={start.strftime('%Y-%m-%dT%H:%M:%SZ')}",

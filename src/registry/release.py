@@ -159,7 +159,12 @@ def move_production(
 
 
 def mark_sending(client: MlflowClient, release: Release) -> None:
-    """Note on the version, before CD is asked, that this release may reach CD from now on."""
+    """Note on the version, before CD is asked, that this release may reach CD from now on.
+
+    The first time is kept: a CD run started by the first attempt is looked for from then on.
+    """
+    if sending_since(client, release) is not None:
+        return
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     client.set_model_version_tag(
         release.name, release.to_version, SENDING_TAG, f"{release.release_id} {stamp}"

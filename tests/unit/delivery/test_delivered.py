@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import mlflow
@@ -10,11 +11,11 @@ import pytest
 from mlflow import MlflowClient
 
 from config.settings import GitHubSettings
-from delivery.delivered import find_cd_run, tell_cd_once
+from delivery.delivered import tell_cd_once
 from delivery.errors import DispatchError
 from delivery.request import DispatchRequest, build_dispatch_request
 from fakes import GitHubState, fake_github
-from registry.release import Aliases, Release, apply_promotion, close_release, pending_release
+from registry.release import Aliases, Release, apply_promotion, pending_release, sending_since
 
 TOKEN = "ghp_delivered_0123456789"
 
@@ -123,15 +124,38 @@ def test_when_github_cannot_list_runs_the_release_is_sent_again(
     assert len(github.received) == 2  # at least once; CD builds a version's image once
 
 
-def test_a_closed_release_is_not_found_for_another_release_of_the_same_version(
+def test_a_mark_another_release_left_does_not_count_for_this_one(
     client: MlflowClient, github: GitHubState, tmp_path: Path
 ) -> None:
     first = released(client)
-    tell(client, github, first, tmp_path)
-    close_release(client, first, "dispatched")
+    tell(client, github, first, tmp_path)  # CD has this one; the run died before closing it
     again = Release(**{**first.__dict__, "at": "2026-12-01T15:00:00.000000+00:00"})
-
     assert again.release_id != first.release_id
-    assert find_cd_run(settings(github), again.release_id, "2026-12-01T15:00:00+00:00") is None
-    assert tell(client, github, again, tmp_path) == "dispatched"
+
+    assert tell(client, github, again, tmp_path) == "dispatched"  # its own, never looked up
     assert len(github.received) == 2
+
+
+def test_a_cd_run_a_few_minutes_older_than_the_mark_is_found_but_not_an_older_one(
+    client: MlflowClient, github: GitHubState, tmp_path: Path
+) -> None:
+    release = released(client)
+    tell(client, github, release, tmp_path)
+    since = datetime.fromisoformat(str(sending_since(client, release)))
+    github.runs[0]["created_at"] = (since - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert tell(client, github, release, tmp_path).startswith("CD already had this release")
+
+    github.runs[0]["created_at"] = (since - timedelta(minutes=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert tell(client, github, release, tmp_path) == "dispatched"  # outside the clock slack
+
+
+def test_the_run_is_found_past_the_first_page_of_newer_runs(
+    client: MlflowClient, github: GitHubState, tmp_path: Path
+) -> None:
+    release = released(client)
+    tell(client, github, release, tmp_path)
+    for n in range(150):  # other releases' runs since, newest first
+        github.add_run(f"ship other v{n} (release other-v{n}-000000000000)")
+
+    assert tell(client, github, release, tmp_path).startswith("CD already had this release")
+    assert len(github.received) == 1
