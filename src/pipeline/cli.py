@@ -339,9 +339,11 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if done.resent:
+        print(f"sent the rollback to v{done.release.to_version} that CD had not been told of")
     if done.superseded:
         open_one = done.superseded
-        print(f"the unfinished {open_one.action} to v{open_one.to_version} was superseded unsent")
+        print(f"the unfinished {open_one.action} to v{open_one.to_version} was superseded")
     back = done.release
     event = Notification(
         "model_rolled_back",

@@ -25,6 +25,7 @@ from registry.release import (
     pending_release,
     plan_release,
     production_version,
+    sending_since,
 )
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class RolledBack:
     release: Release
     note: str
     superseded: Release | None
+    resent: bool = False  # an earlier rollback that CD had not been told of, sent now
 
 
 def roll_back_and_dispatch(
@@ -115,28 +117,41 @@ def roll_back_and_dispatch(
 ) -> RolledBack:
     """Roll back and tell CD (`dispatch` returns its note); the rollback wins over an open release.
 
-    A release a crashed run left open (its aliases moved, CD not told yet) has its alias moves
-    completed, so that `previous` is right, and is then closed unsent: the operator's rollback
-    replaces it, and CD hears only of the version production is rolled back to. Call this while
-    holding the release lock. The rollback is closed once CD was told; one that could not be
-    dispatched stays open for the next run or rollback.
+    A promotion a crashed run left open (its aliases moved, CD not told yet) has its alias
+    moves completed, so that `previous` is right, and is then closed unsent: the operator's
+    rollback replaces it, and CD hears of the version production is rolled back to. An open
+    rollback (one whose dispatch failed) is the operator's own: it is sent and closed, and no
+    second rollback is stacked on it. Call this while holding the release lock. The rollback is
+    closed once CD was told; one that could not be dispatched stays open for the next run or
+    rollback.
 
     Raises:
         RollbackError: see `roll_back`.
     """
+
+    def told(release: Release) -> str:
+        note = dispatch(release, models.get_version(client, name, release.to_version))
+        close_release(client, release, note)
+        return note
+
     open_release = resume_interrupted(client, name, aliases)
+    if open_release is not None and open_release.action == "rollback":
+        logger.info("sending the rollback to v%s that was not dispatched", open_release.to_version)
+        return RolledBack(open_release, told(open_release), None, resent=True)
     release = roll_back(
         client, name=name, to_version=to_version, reason=reason, actor=actor, aliases=aliases
     )
     if open_release is not None:
+        maybe = sending_since(client, open_release) is not None
+        told_of = (
+            "CD may have been told (its dispatch was under way)" if maybe else "CD was not told"
+        )
         close_release(
             client,
             open_release,
-            f"superseded by the rollback to v{release.to_version} by {actor}; CD was not told",
+            f"superseded by the rollback to v{release.to_version} by {actor}; {told_of}",
         )
-    note = dispatch(release, models.get_version(client, name, release.to_version))
-    close_release(client, release, note)
-    return RolledBack(release, note, open_release)
+    return RolledBack(release, told(release), open_release)
 
 
 def describe_history(client: MlflowClient, name: str, production_alias: str) -> list[str]:

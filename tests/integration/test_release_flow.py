@@ -121,7 +121,7 @@ def test_a_rollback_wins_over_a_killed_release_and_the_rerun_does_not_release_it
     told = dispatched_versions(project)
 
     assert main(["rollback", "--reason", "v3 looks wrong"]) == 0
-    assert "the unfinished promote to v3 was superseded unsent" in capsys.readouterr().out
+    assert "the unfinished promote to v3 was superseded" in capsys.readouterr().out
     assert project.aliases()["production"] == "1" and project.aliases()["previous"] == "3"
     assert dispatched_versions(project) == [*told, "1"]  # CD never hears of v3
 

@@ -14,6 +14,7 @@ from registry.release import (
     Release,
     apply_promotion,
     close_release,
+    mark_sending,
     pending_release,
 )
 from registry.rollback import (
@@ -169,3 +170,45 @@ def test_a_failed_dispatch_leaves_the_rollback_open_for_the_next_run(client) -> 
     still = pending_release(client, "m", "production")
     assert still is not None and still.action == "rollback" and still.to_version == "1"
     assert resume_interrupted(client, "m", ALIASES) == still
+
+
+def test_running_rollback_again_after_its_dispatch_failed_sends_it_and_rolls_back_no_further(
+    client,
+) -> None:
+    close_release(client, release(client, "1", None), "dispatched")
+    close_release(client, release(client, "2", "1"), "dispatched")
+    with pytest.raises(DispatchError):
+        roll_back_and_dispatch(
+            client,
+            name="m",
+            to_version=None,
+            reason="r",
+            actor="op",
+            aliases=ALIASES,
+            dispatch=Recorder(fail=True),
+        )
+    cd = Recorder()
+    done = roll_back_and_dispatch(
+        client, name="m", to_version=None, reason="r", actor="op", aliases=ALIASES, dispatch=cd
+    )
+    assert done.resent and done.release.to_version == "1" and cd.sent == ["1"]
+    assert client.get_registered_model("m").aliases["production"] == 1
+    assert pending_release(client, "m", "production") is None
+
+
+def test_a_superseded_release_whose_dispatch_was_under_way_says_cd_may_have_heard(client) -> None:
+    close_release(client, release(client, "1", None), "dispatched")
+    close_release(client, release(client, "2", "1"), "dispatched")
+    opened = release(client, "3", "2")
+    mark_sending(client, opened)  # the run died after asking CD
+    roll_back_and_dispatch(
+        client,
+        name="m",
+        to_version=None,
+        reason="r",
+        actor="op",
+        aliases=ALIASES,
+        dispatch=Recorder(),
+    )
+    note = client.get_model_version("m", "3").tags["driftloop.release.dispatched"]
+    assert "CD may have been told (its dispatch was under way)" in note
