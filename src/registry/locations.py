@@ -52,12 +52,22 @@ def store_location(uri: str, tracking_uri: str) -> StoreLocation:
     if parsed.scheme == "mlflow-artifacts" and tracking_uri.startswith(("http:", "https:")):
         parsed = urllib.parse.urlparse(MlflowArtifactsRepository.resolve_uri(uri, tracking_uri))
     extra = "".join((parsed.params, parsed.query, parsed.fragment))
-    host = parsed.netloc.rpartition("@")[2].lower()
-    if parsed.scheme in {"", "file"}:
+    scheme = parsed.scheme.lower()
+    user, at, host = parsed.netloc.rpartition("@")
+    host = host.lower()
+    if at and scheme not in {"http", "https"}:
+        # In wasbs://container@account/... the user part names the container: it is part of
+        # where the files are (a password, if any, is not).
+        host = f"{user.partition(':')[0]}@{host}"
+    if scheme in {"", "file"}:
         local = PurePosixPath(Path(local_file_uri_to_path(uri)).resolve())
         return StoreLocation("file", "" if host == "localhost" else host, local, extra)
-    path = PurePosixPath("/", urllib.parse.unquote(parsed.path))
-    return StoreLocation(parsed.scheme.lower(), host, path, extra)
+    raw = urllib.parse.unquote(parsed.path)
+    if "//" in raw.strip("/"):
+        # An object store keeps root//1/x apart from root/1/x; a path would fold them.
+        extra += "(empty path segment)"
+    path = PurePosixPath("/", raw)
+    return StoreLocation(scheme, host, path, extra)
 
 
 def lies_inside(found: str, root: str, tracking_uri: str) -> bool:

@@ -47,6 +47,7 @@ def test_other_servers_experiments_and_schemes_lie_outside(found: str) -> None:
         ("s3://BUCKET/root/1", True),
         ("gs://bucket/root/1", False),
         ("s3://bucket/root/1?versionId=3", False),
+        ("s3://bucket/root//1/models/m-abc", False),
     ],
 )
 def test_cloud_locations_compare_by_scheme_bucket_and_whole_segments(
@@ -69,3 +70,16 @@ def test_local_locations_compare_resolved_paths(tmp_path: Path) -> None:
     assert not lies_inside(link.as_uri(), root.as_uri(), tracking)
     assert not lies_inside(f"file://other.host{root}/1", root.as_uri(), tracking)
     assert not lies_inside("file:///etc/passwd", root.as_uri(), tracking)
+
+
+@pytest.mark.parametrize(
+    ("found", "inside"),
+    [
+        ("wasbs://good@acct.blob.core.windows.net/root/1/models/m-abc", True),
+        ("wasbs://evil@acct.blob.core.windows.net/root/1/models/m-abc", False),
+        ("abfss://evil@acct.dfs.core.windows.net/root/1", False),
+    ],
+)
+def test_an_azure_container_is_part_of_the_location(found: str, inside: bool) -> None:
+    root = "wasbs://good@acct.blob.core.windows.net/root"
+    assert lies_inside(found, root, SERVER) is inside
