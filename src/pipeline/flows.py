@@ -6,6 +6,7 @@ Each flow lists its stages in order, and every early exit is a `return` (or `rai
 from __future__ import annotations
 
 import tempfile
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
@@ -48,6 +49,9 @@ from runs.ledger import accepted_entries, changed_in_place, regime_files, restor
 from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import clear_replay, write_timeline
 from training.errors import TrainingError
+
+# How long a monitoring run waits for a run of its dataset that holds the run lock.
+MONITOR_WAIT = 10.0
 
 
 @flow(name="retraining", on_failure=[notify_failed_run])
@@ -238,8 +242,15 @@ def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSum
         batch: A specific batch file; default: the first one no run has handled yet.
     """
     settings, dataset = _start(spec)
-    # It takes turns with the retraining runs: both append to the dataset's ledger.
-    with params.run_lock(settings, dataset.name):
+    # It takes turns with the retraining runs, as both append to the dataset's ledger; but it
+    # never waits out a retrain: the next monitoring run measures what this one leaves.
+    with ExitStack() as held:
+        try:
+            held.enter_context(params.run_lock(settings, dataset.name, timeout=MONITOR_WAIT))
+        except TimeoutError:
+            busy = f"another run of {dataset.name} is under way; the next monitoring run measures"
+            get_run_logger().info("busy: %s", busy)
+            return RunSummary(None, Outcome.BUSY, busy)
         return _monitor_next(settings, dataset, Path(batch) if batch else None)
 
 
@@ -277,7 +288,8 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
     version on every row. The batch is not recorded in the run ledger: scoring never trains.
 
     Args:
-        batch: CSV or Parquet file to score.
+        batch: CSV or Parquet file to score, inside the project (see
+            `paths.allow_outside_project`).
         spec: Dataset spec YAML (default: settings `paths.spec`).
         out: Output file (`.parquet` or CSV) inside `paths.predictions`; default:
             `<paths.predictions>/<batch>.v<N>.csv`. A path leading outside it is refused.
@@ -288,7 +300,7 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
     """
     settings, dataset = _start(spec)
     chosen = params.chosen_predictions_path(settings, out)
-    path = Path(batch)
+    path = params.scored_batch_path(settings, batch)
     frame, validation = tasks.validate_batch(
         settings.paths.gx_root,
         dataset,

@@ -149,9 +149,15 @@ def release_lock(settings: Settings, name: str) -> AbstractContextManager[Any]:
     return locks.release_lock(lock_folder(settings), name, timeout=timeout)
 
 
-def run_lock(settings: Settings, name: str) -> AbstractContextManager[Any]:
-    """The lock that makes the dataset's runs take turns (`promotion.lock_backend`)."""
-    timeout = settings.promotion.lock_timeout_seconds
+def run_lock(
+    settings: Settings, name: str, *, timeout: float | None = None
+) -> AbstractContextManager[Any]:
+    """The lock that makes the dataset's runs take turns (`promotion.lock_backend`).
+
+    It waits `timeout` seconds (default: `promotion.lock_timeout_seconds`), then raises
+    TimeoutError.
+    """
+    timeout = settings.promotion.lock_timeout_seconds if timeout is None else timeout
     if settings.promotion.lock_backend == "prefect":
         return locks.server_lock(f"driftloop-run-{name}", timeout=timeout)
     return locks.run_lock(lock_folder(settings), name, timeout=timeout)
@@ -206,6 +212,24 @@ def chosen_predictions_path(settings: Settings, out: str | None) -> Path | None:
     if chosen.suffix.lower() not in {".csv", ".parquet"}:
         raise ConfigError(f"--out {out}: name a .csv or .parquet file")
     return chosen
+
+
+def scored_batch_path(settings: Settings, batch: str) -> Path:
+    """The file a scoring run reads, checked like `out`: inside the project unless allowed.
+
+    Raises:
+        ConfigError: `batch` lies outside the working directory (links followed) and
+            `paths.allow_outside_project` is not set.
+    """
+    path = Path(batch)
+    home = Path.cwd().resolve()
+    inside = (path if path.is_absolute() else home / path).resolve().is_relative_to(home)
+    if not inside and not settings.paths.allow_outside_project:
+        raise ConfigError(
+            f"--batch {batch}: lies outside the project {home}; copy it inside, or set "
+            "DRIFTLOOP_PATHS__ALLOW_OUTSIDE_PROJECT=true if that is meant"
+        )
+    return path
 
 
 def version_tags(manifest: Manifest, reasons: tuple[str, ...], batch_sha256: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ class Outcome(StrEnum):
     """Every way a run can end (the values are what records, timelines and the CLI show)."""
 
     NO_NEW_BATCH = "no new batch"
+    BUSY = "busy"  # another run of the dataset held it: a monitoring run leaves the batch be
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
     MONITORED = "monitored"

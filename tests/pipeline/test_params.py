@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from config.errors import SettingsError
+from config.errors import ConfigError, SettingsError
 from config.settings import Settings, load_settings
 from config.spec import DatasetSpec
 from factories import spec_for_frames
@@ -82,3 +82,23 @@ def test_drops_and_margins_are_relative_for_regression_unless_set(monkeypatch) -
     settings = load_settings()
     assert not params.retrain_rules(settings, regression).relative
     assert params.promotion_rule(settings, binary).relative
+
+
+def test_a_scoring_run_reads_only_files_inside_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (tmp_path / "secret.csv").write_text("a\n1\n")
+    (project / "data" / "link.csv").symlink_to(tmp_path / "secret.csv")
+    monkeypatch.chdir(project)
+    settings = Settings()
+
+    assert params.scored_batch_path(settings, "data/to-score.csv") == Path("data/to-score.csv")
+    for outside in (str(tmp_path / "secret.csv"), "../secret.csv", "data/link.csv"):
+        with pytest.raises(ConfigError, match="outside the project"):
+            params.scored_batch_path(settings, outside)
+    allowed = settings.model_copy(
+        update={"paths": settings.paths.model_copy(update={"allow_outside_project": True})}
+    )
+    assert params.scored_batch_path(allowed, "../secret.csv") == Path("../secret.csv")
