@@ -61,10 +61,11 @@ examples: $(addprefix example-,$(EXAMPLES)) ## replay every example (one: make e
 # The HTML escaping test opens the pages the project writes in a headless Chromium. With none
 # installed, `make test` installs Debian's when it can (root with apt-get); otherwise that test
 # skips and says why.
-BROWSERS := chromium chromium-headless-shell chromium-browser google-chrome
+# The same names tests/unit/test_html_escaping.py looks for (or a browser named by CHROME_BIN).
+BROWSERS := chromium chromium-headless-shell chromium-browser google-chrome google-chrome-stable
 
 browser:
-	@if ! command -v $(BROWSERS) > /dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	@if [ -z "$$CHROME_BIN" ] && ! command -v $(BROWSERS) > /dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 		&& command -v apt-get > /dev/null; then \
 		echo "installing a headless Chromium for the HTML escaping test (apt-get)"; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
