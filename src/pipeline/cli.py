@@ -256,12 +256,17 @@ def _split(settings: Settings, args: argparse.Namespace) -> int:
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     """Reset local state, materialize the demo data, run every batch; one line per outcome."""
+    from config.settings import get_settings
     from config.spec import load_spec
     from data_validation.errors import DataValidationError
     from demo_data.workspace import materialize_demo_data, reset_local_state
     from pipeline.flows import retraining_flow
     from runs.batches import list_batches
 
+    # Parallel tuning trials finish in a varying order; one at a time, every demo run prints
+    # the same outcomes (unless the user chose otherwise).
+    os.environ.setdefault("DRIFTLOOP_TRAINING__TUNING_JOBS", "1")
+    get_settings.cache_clear()
     reset_local_state(settings.paths, settings.mlflow)
     how = materialize_demo_data(Path.cwd())
     spec = load_spec(settings.paths.spec)
