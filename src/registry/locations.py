@@ -62,7 +62,9 @@ def store_location(uri: str, tracking_uri: str) -> StoreLocation:
     if scheme in {"", "file"}:
         local = PurePosixPath(Path(local_file_uri_to_path(uri)).resolve())
         return StoreLocation("file", "" if host == "localhost" else host, local, extra)
-    raw = urllib.parse.unquote(parsed.path)
+    # MLflow's object-store readers use the path as it is written (an S3 key may hold %6F);
+    # only a URL is percent-decoded by the server that answers it.
+    raw = urllib.parse.unquote(parsed.path) if scheme in {"http", "https"} else parsed.path
     if "//" in raw.strip("/"):
         # An object store keeps root//1/x apart from root/1/x; a path would fold them.
         extra += "(empty path segment)"

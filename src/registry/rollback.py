@@ -120,10 +120,11 @@ def roll_back_and_dispatch(
     A promotion a crashed run left open (its aliases moved, CD not told yet) has its alias
     moves completed, so that `previous` is right, and is then closed unsent: the operator's
     rollback replaces it, and CD hears of the version production is rolled back to. An open
-    rollback (one whose dispatch failed) is the operator's own: it is sent and closed, and no
-    second rollback is stacked on it. Call this while holding the release lock. The rollback is
-    closed once CD was told; one that could not be dispatched stays open for the next run or
-    rollback.
+    rollback (one whose dispatch failed) is the operator's own: asked again (with no version, or
+    the same one), it is sent and closed and no second rollback is stacked on it; asked for
+    another version, it is superseded like an open promotion. Call this while holding the
+    release lock. The rollback is closed once CD was told; one that could not be dispatched
+    stays open for the next run or rollback.
 
     Raises:
         RollbackError: see `roll_back`.
@@ -135,7 +136,12 @@ def roll_back_and_dispatch(
         return note
 
     open_release = resume_interrupted(client, name, aliases)
-    if open_release is not None and open_release.action == "rollback":
+    unsent_rollback = open_release is not None and open_release.action == "rollback"
+    if (
+        open_release is not None
+        and unsent_rollback
+        and to_version in {None, open_release.to_version}
+    ):
         logger.info("sending the rollback to v%s that was not dispatched", open_release.to_version)
         return RolledBack(open_release, told(open_release), None, resent=True)
     release = roll_back(

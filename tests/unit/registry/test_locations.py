@@ -48,6 +48,7 @@ def test_other_servers_experiments_and_schemes_lie_outside(found: str) -> None:
         ("gs://bucket/root/1", False),
         ("s3://bucket/root/1?versionId=3", False),
         ("s3://bucket/root//1/models/m-abc", False),
+        ("s3://bucket/ro%6Ft/1/model", False),  # the key is ro%6Ft/..., not root/...
     ],
 )
 def test_cloud_locations_compare_by_scheme_bucket_and_whole_segments(

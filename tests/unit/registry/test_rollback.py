@@ -212,3 +212,32 @@ def test_a_superseded_release_whose_dispatch_was_under_way_says_cd_may_have_hear
     )
     note = client.get_model_version("m", "3").tags["driftloop.release.dispatched"]
     assert "CD may have been told (its dispatch was under way)" in note
+
+
+def test_a_rollback_to_another_version_supersedes_an_unsent_one(client) -> None:
+    close_release(client, release(client, "1", None), "dispatched")
+    close_release(client, release(client, "2", "1"), "dispatched")
+    close_release(client, release(client, "3", "2"), "dispatched")
+    with pytest.raises(DispatchError):
+        roll_back_and_dispatch(
+            client,
+            name="m",
+            to_version=None,
+            reason="r",
+            actor="op",
+            aliases=ALIASES,
+            dispatch=Recorder(fail=True),
+        )
+    cd = Recorder()
+    done = roll_back_and_dispatch(
+        client,
+        name="m",
+        to_version="1",
+        reason="further",
+        actor="op",
+        aliases=ALIASES,
+        dispatch=cd,
+    )
+    assert not done.resent and done.release.to_version == "1" and cd.sent == ["1"]
+    assert done.superseded is not None and done.superseded.to_version == "2"
+    assert client.get_registered_model("m").aliases["production"] == 1
