@@ -72,6 +72,7 @@ class GitHubState:
     # Answers to `GET .../actions/workflows/cd.yml/runs` before listing (e.g. 403 for a token
     # without `actions: read`).
     list_queue: list[int] = field(default_factory=list)
+    listings: int = 0  # requests for the runs listing received
 
     def add_run(self, title: str, created: datetime | None = None) -> dict[str, Any]:
         """A CD workflow run, as a dispatch GitHub accepted starts one."""
@@ -146,6 +147,7 @@ def _handler(
                 return
             authorized = self.headers.get("Authorization") == f"Bearer {state.token}"
             asked = urlsplit(self.path)
+            state.listings += 1
             listing = asked.path == f"/repos/{state.repo}/actions/workflows/cd.yml/runs"
             status = state.list_queue.pop(0) if state.list_queue else None
             if status is None and not authorized:

@@ -132,8 +132,9 @@ def test_a_mark_another_release_left_does_not_count_for_this_one(
     again = Release(**{**first.__dict__, "at": "2026-12-01T15:00:00.000000+00:00"})
     assert again.release_id != first.release_id
 
-    assert tell(client, github, again, tmp_path) == "dispatched"  # its own, never looked up
-    assert len(github.received) == 2
+    listed = github.listings
+    assert tell(client, github, again, tmp_path) == "dispatched"
+    assert len(github.received) == 2 and github.listings == listed  # never looked up
 
 
 def test_a_cd_run_a_few_minutes_older_than_the_mark_is_found_but_not_an_older_one(
@@ -147,6 +148,7 @@ def test_a_cd_run_a_few_minutes_older_than_the_mark_is_found_but_not_an_older_on
 
     github.runs[0]["created_at"] = (since - timedelta(minutes=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert tell(client, github, release, tmp_path) == "dispatched"  # outside the clock slack
+    assert sending_since(client, release) == since.isoformat()  # the first send's time kept
 
 
 def test_the_run_is_found_past_the_first_page_of_newer_runs(
