@@ -11,6 +11,13 @@ from config.spec import DatasetSpec
 from factories import make_frame, toy_spec
 
 
+@pytest.fixture(autouse=True)
+def _no_mlflow_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    # MLflow exports the last URI a test connected to as MLFLOW_TRACKING_URI, which driftloop
+    # reads when its own setting is not given: no test inherits another's store that way.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def frame() -> pd.DataFrame:
     return make_frame()

@@ -51,10 +51,17 @@ class PathSettings(BaseModel):
         return value
 
 
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
 class MlflowSettings(BaseModel):
     """Tracking server and registry; SQLite and a local artifact folder by default."""
 
-    tracking_uri: str = "sqlite:///mlflow.db"
+    # MLflow's own variable, which MLflow users have set already, applies when driftloop's
+    # (DRIFTLOOP_MLFLOW__TRACKING_URI) is not given.
+    tracking_uri: str = Field(
+        default_factory=lambda: os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    )
     artifact_root: Path = Path("mlartifacts")
     training_experiment: str = "driftloop-training"
     monitoring_experiment: str = "driftloop-monitoring"
@@ -313,7 +320,7 @@ class Settings(BaseSettings):
     )
 
     paths: PathSettings = PathSettings()
-    mlflow: MlflowSettings = MlflowSettings()
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     validation: ValidationSettings = ValidationSettings()
     incoming: IncomingSettings = IncomingSettings()
     drift: DriftSettings = DriftSettings()

@@ -21,7 +21,8 @@ def reset_local_state(paths: PathSettings, mlflow: MlflowSettings) -> list[Path]
     """Remove what earlier local runs left behind.
 
     That is the SQLite registry and its artifacts, the ledger, the quarantine, predictions,
-    reports and GX results. Remote stores (a tracking server) are never touched.
+    reports and GX results, inside the working directory only. Remote stores (a tracking
+    server) and files elsewhere are never touched.
 
     Returns:
         The paths removed.
@@ -41,7 +42,12 @@ def reset_local_state(paths: PathSettings, mlflow: MlflowSettings) -> list[Path]
     if uri.startswith("sqlite:///"):
         targets += [Path(uri.removeprefix("sqlite:///")), mlflow.artifact_root]
     removed = []
+    home = Path.cwd().resolve()
     for path in targets:
+        if not path.resolve().is_relative_to(home):
+            # A store elsewhere (MLFLOW_TRACKING_URI naming a team's SQLite file, an absolute
+            # ledger) is not the demo's to remove.
+            continue
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():

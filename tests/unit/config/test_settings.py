@@ -106,3 +106,12 @@ def test_passwords_in_urls_are_redacted_wherever_they_are_quoted() -> None:
     )
     assert redact_url("https://user:pw@host/x") == "https://user:***@host/x"
     assert redact_url("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
+def test_mlflows_own_tracking_uri_applies_unless_driftloops_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert load_settings().mlflow.tracking_uri == "http://127.0.0.1:5000"
+    monkeypatch.setenv("DRIFTLOOP_MLFLOW__TRACKING_URI", "sqlite:///team.db")
+    assert load_settings().mlflow.tracking_uri == "sqlite:///team.db"
