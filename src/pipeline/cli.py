@@ -20,6 +20,8 @@ from config.settings import PolicyName
 
 # Commands that run flows (and so need a Prefect server).
 FLOW_COMMANDS = frozenset({"run", "monitor", "score", "demo", "simulate"})
+# Commands whose spec and batch are checked before Prefect or any stage library starts.
+CHECKED_FIRST = frozenset({"run", "monitor", "score"})
 IMPORT_WAIT_SECONDS = 30.0
 INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
@@ -130,6 +132,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = get_settings()
+        if args.command in CHECKED_FIRST:
+            from pipeline.preflight import check_run_inputs
+
+            batch = getattr(args, "batch", None)
+            check_run_inputs(
+                settings,
+                spec=_text(args.spec),
+                batch=None if batch is None else str(batch),
+                scoring=args.command == "score",
+            )
         if args.command in FLOW_COMMANDS:
             server_ready = start_temporary_server()
             import pipeline.flows  # noqa: F401 - the stage libraries load while the server boots

@@ -218,6 +218,25 @@ class BatchFile:
         return self.path.name
 
 
+def check_named_batch(explicit: Path, incoming: Path) -> None:
+    """Refuse a batch named by a run that is missing, not a plain file, or outside `incoming`.
+
+    Raises:
+        BatchReadError: the message names the file and the fix.
+    """
+    if not explicit.exists():
+        raise BatchReadError(f"batch {explicit} does not exist")
+    unsafe = unsafe_reason(explicit, explicit.parent)
+    if unsafe is not None:
+        raise BatchReadError(f"batch {explicit} is {unsafe}")
+    if not explicit.resolve().is_relative_to(incoming.resolve()):
+        # A rejected batch is moved into quarantine: only files in incoming may be moved.
+        raise BatchReadError(
+            f"batch {explicit} is outside the dataset's incoming folder {incoming}; "
+            "copy it there first"
+        )
+
+
 def find_next_batch(
     incoming: Path,
     processed: set[str],
@@ -238,17 +257,7 @@ def find_next_batch(
         BatchReadError: `explicit` does not exist or lies outside `incoming`.
     """
     if explicit is not None:
-        if not explicit.exists():
-            raise BatchReadError(f"batch {explicit} does not exist")
-        unsafe = unsafe_reason(explicit, explicit.parent)
-        if unsafe is not None:
-            raise BatchReadError(f"batch {explicit} is {unsafe}")
-        if not explicit.resolve().is_relative_to(incoming.resolve()):
-            # A rejected batch is moved into quarantine: only files in incoming may be moved.
-            raise BatchReadError(
-                f"batch {explicit} is outside the dataset's incoming folder {incoming}; "
-                "copy it there first"
-            )
+        check_named_batch(explicit, incoming)
         candidate = BatchFile(explicit, content_hash(explicit))
         return None if candidate.sha256 in processed else candidate
     for path in list_batches(incoming):

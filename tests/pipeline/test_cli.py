@@ -13,7 +13,8 @@ from prefect.settings import (
     temporary_settings,
 )
 
-from factories import spec_for_frames
+from config.settings import get_settings
+from factories import make_frame, spec_for_frames
 from pipeline import cli
 from pipeline.cli import build_parser, main
 
@@ -134,3 +135,46 @@ def test_console_script_keeps_argparse_exit_codes() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["run", "--batch", "data/incoming/toy/nosuch.csv"], "does not exist"),
+        (["run", "--batch", "elsewhere.csv"], "outside the dataset's incoming folder"),
+        (["monitor", "--batch", "elsewhere.csv"], "outside the dataset's incoming folder"),
+        (["run", "--spec", "no-reference.yaml"], "not found: fix `reference`"),
+        (["run", "--spec", "no-feature.yaml"], "lacks 'dewpoint' (features.numeric)"),
+        (["run", "--spec", "typo.yaml"], "task: must be one of"),
+        (["score", "--batch", "nosuch.csv"], "batch nosuch.csv does not exist"),
+    ],
+)
+def test_a_mistake_in_what_a_run_names_exits_2_before_prefect_starts(
+    tmp_path, monkeypatch, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    (tmp_path / "data" / "incoming" / "toy").mkdir(parents=True)
+    make_frame(50).to_parquet(tmp_path / "data" / "ref.parquet")
+    (tmp_path / "elsewhere.csv").write_text("t,x1\n1,2\n")
+    spec = spec_for_frames("toy", "data/ref.parquet", "data/incoming/toy")
+    specs = {
+        "toy.yaml": spec,
+        "no-reference.yaml": spec | {"reference": "data/none.parquet"},
+        "no-feature.yaml": spec | {"features": {"numeric": ["x1", "dewpoint"]}},
+        "typo.yaml": spec | {"task": "binery"},
+    }
+    for name, content in specs.items():
+        (tmp_path / name).write_text(yaml.safe_dump(content))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DRIFTLOOP_PATHS__SPEC", "toy.yaml")
+    get_settings.cache_clear()
+
+    def no_server() -> None:
+        raise AssertionError("Prefect started before the mistake was found")
+
+    monkeypatch.setattr(cli, "start_temporary_server", no_server)
+    try:
+        assert main(argv) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert words in err and err.startswith("driftloop: ") and "Traceback" not in err
