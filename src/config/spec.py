@@ -350,7 +350,7 @@ def check_inside(path: Path, spec: DatasetSpec, root: Path) -> None:
     """
     home = root.resolve()
     named = {"the spec file": path, "reference": spec.reference, "incoming": spec.incoming}
-    outside = [f"{what} {where}" for what, where in named.items() if not _inside(where, home)]
+    outside = [f"{what} {where}" for what, where in named.items() if not lies_inside(where, home)]
     if outside:
         raise SpecError(
             f"{', '.join(outside)} outside the project {home}: move it inside, or set "
@@ -358,5 +358,6 @@ def check_inside(path: Path, spec: DatasetSpec, root: Path) -> None:
         )
 
 
-def _inside(path: Path, home: Path) -> bool:
-    return (path if path.is_absolute() else home / path).resolve().is_relative_to(home)
+def lies_inside(path: Path, home: Path) -> bool:
+    """Whether `path` (relative ones from `home`; links followed) lies inside the folder `home`."""
+    return (path if path.is_absolute() else home / path).resolve().is_relative_to(home.resolve())

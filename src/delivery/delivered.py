@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 
 from config.settings import GitHubSettings
 from delivery import dispatch as sending
-from delivery.request import GITHUB_API_VERSION, DispatchRequest, DispatchResult
+from delivery.request import GITHUB_HEADERS, DispatchRequest, DispatchResult
 from registry.release import Release, mark_sending, sending_since
 
 logger = logging.getLogger(__name__)
@@ -94,12 +94,7 @@ def find_cd_run(
         "created": f">={start.strftime('%Y-%m-%dT%H:%M:%SZ')}",
         "per_page": 100,
     }
-    headers = {
-        "Accept": "application/vnd.github+json",
-        "X-GitHub-Api-Version": GITHUB_API_VERSION,
-        "Authorization": f"Bearer {github.token.get_secret_value()}",
-        "User-Agent": "driftloop",
-    }
+    headers = {**GITHUB_HEADERS, "Authorization": f"Bearer {github.token.get_secret_value()}"}
     with httpx.Client(timeout=github.timeout_seconds, transport=transport) as http:
         for _ in range(MOST_PAGES):
             if url is None:

@@ -11,6 +11,12 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 GITHUB_API_VERSION = "2022-11-28"
+# What every request to GitHub's REST API carries (the token is added when sending).
+GITHUB_HEADERS = {
+    "Accept": "application/vnd.github+json",
+    "X-GitHub-Api-Version": GITHUB_API_VERSION,
+    "User-Agent": "driftloop",
+}
 # GitHub accepts at most 10 top-level keys in client_payload.
 MAX_PAYLOAD_KEYS = 10
 
@@ -66,11 +72,7 @@ def build_dispatch_request(
     return DispatchRequest(
         method="POST",
         url=f"{api_url.rstrip('/')}/repos/{repo}/dispatches",
-        headers={
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": GITHUB_API_VERSION,
-            "User-Agent": "driftloop",
-        },
+        headers=dict(GITHUB_HEADERS),
         body={"event_type": event_type, "client_payload": payload},
     )
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from config.settings import MlflowSettings, PathSettings
+from config.spec import lies_inside
 from demo_data.rainfall import write_demo_data
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def reset_local_state(paths: PathSettings, mlflow: MlflowSettings) -> list[Path]
     removed = []
     home = Path.cwd().resolve()
     for path in targets:
-        if not path.resolve().is_relative_to(home):
+        if not lies_inside(path, home):
             # A store elsewhere (MLFLOW_TRACKING_URI naming a team's SQLite file, an absolute
             # ledger) is not the demo's to remove.
             continue

@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 
 from config.manifest import Manifest, content_hashes
 from config.settings import PolicyName, Settings, get_settings
-from config.spec import DatasetSpec, check_inside, load_spec
+from config.spec import DatasetSpec, load_spec
 from data_validation.errors import DataValidationError
 from data_validation.gate import ValidationOutcome
 from data_validation.quarantine import changed_outcome, rejection
@@ -35,6 +35,7 @@ from pipeline.outcomes import (
     retrain_notice,
     unnamed_notice,
 )
+from pipeline.preflight import checked_spec
 from registry.errors import RegistryError
 from registry.models import RegisteredVersion
 from registry.release import BATCH_TAG, Release
@@ -407,14 +408,7 @@ def complete_interrupted_release(settings: Settings, name: str) -> None:
 def _start(spec: str | None) -> tuple[Settings, DatasetSpec]:
     params.show_stage_logs()
     settings = get_settings()
-    path = Path(spec) if spec else settings.paths.spec
-    dataset = load_spec(path)
-    # A spec named by a run's parameter (which anyone who reaches the Prefect server can set)
-    # stays inside the project; the configured one is the operator's.
-    if spec and not settings.paths.allow_outside_project:
-        check_inside(path, dataset, Path.cwd())
-    check_reference(dataset)
-    return settings, dataset
+    return settings, checked_spec(settings, spec)
 
 
 def _production(settings: Settings, dataset: DatasetSpec) -> RegisteredVersion | None:

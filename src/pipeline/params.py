@@ -21,7 +21,7 @@ from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVE
 from config.errors import ConfigError
 from config.manifest import Manifest
 from config.settings import PolicyName, Settings
-from config.spec import DatasetSpec, Task, level_lag
+from config.spec import DatasetSpec, Task, level_lag, lies_inside
 from delivery.request import DispatchRequest, build_dispatch_request
 from evaluation.holdout import EvaluationRules
 from evaluation.metrics import DEFAULT_METRIC, watched_metrics
@@ -221,10 +221,8 @@ def scored_batch_path(settings: Settings, batch: str) -> Path:
         ConfigError: `batch` lies outside the working directory (links followed) and
             `paths.allow_outside_project` is not set.
     """
-    path = Path(batch)
-    home = Path.cwd().resolve()
-    inside = (path if path.is_absolute() else home / path).resolve().is_relative_to(home)
-    if not inside and not settings.paths.allow_outside_project:
+    path, home = Path(batch), Path.cwd().resolve()
+    if not lies_inside(path, home) and not settings.paths.allow_outside_project:
         raise ConfigError(
             f"--batch {batch}: lies outside the project {home}; copy it inside, or set "
             "DRIFTLOOP_PATHS__ALLOW_OUTSIDE_PROJECT=true if that is meant"

@@ -55,6 +55,27 @@ def release(client: MlflowClient, version: str, against: str | None) -> Release:
     return action.release
 
 
+def released_in_turn(client: MlflowClient, *versions: str) -> None:
+    """Promote each version in turn, each release closed (CD told)."""
+    before = None
+    for version in versions:
+        close_release(client, release(client, version, before), "dispatched")
+        before = version
+
+
+def rollback(client: MlflowClient, cd, to_version: str | None = None, reason: str = "r"):
+    """`driftloop rollback` by the operator `op`, telling CD through `cd`."""
+    return roll_back_and_dispatch(
+        client,
+        name="m",
+        to_version=to_version,
+        reason=reason,
+        actor="op",
+        aliases=ALIASES,
+        dispatch=cd,
+    )
+
+
 def test_a_closed_release_leaves_nothing_to_resume(client) -> None:
     close_release(client, release(client, "1", None), "dispatched")
     assert pending_release(client, "m", "production") is None
@@ -70,8 +91,7 @@ def test_an_open_release_is_resumed_until_it_is_closed(client) -> None:
 
 
 def test_rollback_goes_to_previous_and_records_it(client) -> None:
-    close_release(client, release(client, "1", None), "dispatched")
-    close_release(client, release(client, "2", "1"), "dispatched")
+    released_in_turn(client, "1", "2")
     back = roll_back(
         client, name="m", to_version=None, reason="bad latency", actor="op", aliases=ALIASES
     )
@@ -118,13 +138,10 @@ class Recorder:
 
 
 def test_a_rollback_wins_over_an_open_release_and_cd_hears_only_of_the_rollback(client) -> None:
-    close_release(client, release(client, "1", None), "dispatched")
-    close_release(client, release(client, "2", "1"), "dispatched")
+    released_in_turn(client, "1", "2")
     opened = release(client, "3", "2")  # its run died before telling CD
     cd = Recorder()
-    done = roll_back_and_dispatch(
-        client, name="m", to_version=None, reason="r", actor="op", aliases=ALIASES, dispatch=cd
-    )
+    done = rollback(client, cd)
     assert done.superseded == opened and done.release.to_version == "2"
     assert cd.sent == ["2"] and done.note == "dispatched"
     assert pending_release(client, "m", "production") is None
@@ -137,35 +154,23 @@ def test_a_rollback_wins_over_an_open_release_and_cd_hears_only_of_the_rollback(
 def test_an_open_release_whose_previous_alias_never_moved_is_completed_before_rolling_back(
     client,
 ) -> None:
-    close_release(client, release(client, "1", None), "dispatched")
-    close_release(client, release(client, "2", "1"), "dispatched")
+    released_in_turn(client, "1", "2")
     opened = release(client, "3", "2")
     # The run died after `production` moved and before `previous` did.
     client.set_registered_model_alias("m", "previous", "1")
-    done = roll_back_and_dispatch(
+    done = rollback(
         client,
-        name="m",
-        to_version=None,
-        reason="r",
-        actor="op",
-        aliases=ALIASES,
-        dispatch=Recorder(),
+        Recorder(),
     )
     assert done.superseded == opened and done.release.to_version == "2"
 
 
 def test_a_failed_dispatch_leaves_the_rollback_open_for_the_next_run(client) -> None:
-    close_release(client, release(client, "1", None), "dispatched")
-    close_release(client, release(client, "2", "1"), "dispatched")
+    released_in_turn(client, "1", "2")
     with pytest.raises(DispatchError):
-        roll_back_and_dispatch(
+        rollback(
             client,
-            name="m",
-            to_version=None,
-            reason="r",
-            actor="op",
-            aliases=ALIASES,
-            dispatch=Recorder(fail=True),
+            Recorder(fail=True),
         )
     still = pending_release(client, "m", "production")
     assert still is not None and still.action == "rollback" and still.to_version == "1"
@@ -175,69 +180,40 @@ def test_a_failed_dispatch_leaves_the_rollback_open_for_the_next_run(client) -> 
 def test_running_rollback_again_after_its_dispatch_failed_sends_it_and_rolls_back_no_further(
     client,
 ) -> None:
-    close_release(client, release(client, "1", None), "dispatched")
-    close_release(client, release(client, "2", "1"), "dispatched")
+    released_in_turn(client, "1", "2")
     with pytest.raises(DispatchError):
-        roll_back_and_dispatch(
+        rollback(
             client,
-            name="m",
-            to_version=None,
-            reason="r",
-            actor="op",
-            aliases=ALIASES,
-            dispatch=Recorder(fail=True),
+            Recorder(fail=True),
         )
     cd = Recorder()
-    done = roll_back_and_dispatch(
-        client, name="m", to_version=None, reason="r", actor="op", aliases=ALIASES, dispatch=cd
-    )
+    done = rollback(client, cd)
     assert done.resent and done.release.to_version == "1" and cd.sent == ["1"]
     assert client.get_registered_model("m").aliases["production"] == 1
     assert pending_release(client, "m", "production") is None
 
 
 def test_a_superseded_release_whose_dispatch_was_under_way_says_cd_may_have_heard(client) -> None:
-    close_release(client, release(client, "1", None), "dispatched")
-    close_release(client, release(client, "2", "1"), "dispatched")
+    released_in_turn(client, "1", "2")
     opened = release(client, "3", "2")
     mark_sending(client, opened)  # the run died after asking CD
-    roll_back_and_dispatch(
+    rollback(
         client,
-        name="m",
-        to_version=None,
-        reason="r",
-        actor="op",
-        aliases=ALIASES,
-        dispatch=Recorder(),
+        Recorder(),
     )
     note = client.get_model_version("m", "3").tags["driftloop.release.dispatched"]
     assert "CD may have been told (its dispatch was under way)" in note
 
 
 def test_a_rollback_to_another_version_supersedes_an_unsent_one(client) -> None:
-    close_release(client, release(client, "1", None), "dispatched")
-    close_release(client, release(client, "2", "1"), "dispatched")
-    close_release(client, release(client, "3", "2"), "dispatched")
+    released_in_turn(client, "1", "2", "3")
     with pytest.raises(DispatchError):
-        roll_back_and_dispatch(
+        rollback(
             client,
-            name="m",
-            to_version=None,
-            reason="r",
-            actor="op",
-            aliases=ALIASES,
-            dispatch=Recorder(fail=True),
+            Recorder(fail=True),
         )
     cd = Recorder()
-    done = roll_back_and_dispatch(
-        client,
-        name="m",
-        to_version="1",
-        reason="further",
-        actor="op",
-        aliases=ALIASES,
-        dispatch=cd,
-    )
+    done = rollback(client, cd, to_version="1", reason="further")
     assert not done.resent and done.release.to_version == "1" and cd.sent == ["1"]
     assert done.superseded is not None and done.superseded.to_version == "2"
     assert client.get_registered_model("m").aliases["production"] == 1
