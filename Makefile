@@ -19,16 +19,20 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # only to the servers it is configured for (Prefect's analytics are off in pyproject.toml).
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: help install run demo simulate examples browser test test-unit test-all soak lint format typecheck all mlflow-ui clean
+.PHONY: help install run demo simulate examples browser test test-unit test-all soak readme lint format typecheck all mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
+	@echo "installing uv into .tools/ (once)"
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv
 
+# The first sync downloads ~300 packages, then compiles their bytecode (1-2 minutes, silent),
+# so that every later command starts twice as fast.
 $(VENV_STAMP): pyproject.toml uv.lock | $(UV)
+	@echo "setting up .venv from uv.lock: install, then compile bytecode (1-2 minutes the first time)"
 	$(UV) sync --locked --compile-bytecode
 	@touch $@
 
@@ -39,9 +43,12 @@ run: $(VENV_STAMP) ## run the demo from scratch: every demo batch through the re
 
 demo: run ## same as run
 
+# The replay reads freshly written demo batches from a folder of its own: the project's
+# data/incoming (where batches may have been added or quarantined) is never rewritten.
+SIM_DATA := reports/demo-batches
 simulate: $(VENV_STAMP) ## replay the demo batches through the real loop; timeline in reports/simulation
-	$(RUN) python -m dvc repro --quiet demo_data
-	$(RUN) driftloop simulate --spec data/rainfall.yaml --batches data/incoming/rainfall \
+	$(RUN) python -m demo_data.rainfall --out $(SIM_DATA) --spec $(SIM_DATA)/rainfall.yaml
+	$(RUN) driftloop simulate --spec $(SIM_DATA)/rainfall.yaml --batches $(SIM_DATA)/incoming/rainfall \
 		--out reports/simulation $(if $(POLICY),--policy $(POLICY))
 
 # Each example's history is cut into a reference and batches, then replayed (examples/README.md).
@@ -84,6 +91,9 @@ test-all: test ## alias of test
 
 soak: $(VENV_STAMP) ## 200 small batches through the flow: ledger, registry, data and memory stay sane
 	$(RUN) pytest -m soak -p no:cacheprovider -s
+
+readme: $(VENV_STAMP) ## every README command in order, in a copy of the project (about 10 min)
+	$(RUN) pytest -m readme -p no:cacheprovider -s tests/integration/test_readme_in_order.py
 
 lint: $(VENV_STAMP) ## ruff, then actionlint (with shellcheck) and hadolint
 	$(RUN) ruff check .

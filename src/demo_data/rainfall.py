@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +97,33 @@ def _as_delivered(number: int, batch: pd.DataFrame) -> pd.DataFrame:
     return batch
 
 
+def write_demo_spec(spec: Path, out: Path, target: Path) -> Path:
+    """Write a copy of the demo's spec `spec` at `target` whose data paths lead into `out`.
+
+    `make simulate` replays freshly written demo batches this way, so it never rewrites the
+    project's own incoming folder (where a user may have added batches).
+    """
+    raw = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    raw["reference"] = (out / "reference" / f"{DATASET}.parquet").as_posix()
+    raw["incoming"] = (out / "incoming" / DATASET).as_posix() + "/"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return target
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line for the `dvc.yaml` stage that materializes the demo data."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("data"))
-    write_demo_data(parser.parse_args(argv).out)
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        help="also write a copy of data/rainfall.yaml here, its paths leading into --out",
+    )
+    args = parser.parse_args(argv)
+    write_demo_data(args.out)
+    if args.spec:
+        write_demo_spec(Path("data") / f"{DATASET}.yaml", args.out, args.spec)
 
 
 if __name__ == "__main__":

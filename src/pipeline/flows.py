@@ -44,6 +44,7 @@ from runs.batches import (
     BatchFile,
     build_manifest,
     check_reference,
+    check_replay_folders,
     copy_batches,
 )
 from runs.ledger import accepted_entries, changed_in_place, regime_files, restored_entry
@@ -360,9 +361,11 @@ def simulation_flow(
     """
     params.show_stage_logs()
     root = Path(out).resolve()
+    original = load_spec(Path(spec))
+    check_replay_folders(Path(batches), root, original.reference)
     clear_replay(root, keep=Path(batches))
     settings = params.replay_settings(get_settings(), root, policy)
-    dataset = load_spec(Path(spec)).model_copy(update={"incoming": root / "incoming"})
+    dataset = original.model_copy(update={"incoming": root / "incoming"})
     check_reference(dataset)
     summaries = []
     for path in copy_batches(Path(batches), dataset.incoming):

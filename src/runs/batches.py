@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from config.errors import SpecError
+from config.errors import ConfigError, SpecError
 from config.manifest import DataFile, Manifest
 from config.spec import ColumnTypes, DatasetSpec
 from runs.categories import with_text_categories
@@ -356,6 +356,30 @@ def check_reference(spec: DatasetSpec) -> None:
         raise SpecError(
             f"the reference {path.name} lacks {named}, named in the dataset spec; it has: "
             + ", ".join(sorted(present))
+        )
+
+
+def check_replay_folders(batches: Path, out: Path, reference: Path) -> None:
+    """Refuse a replay whose output folder overlaps what it reads.
+
+    A replay rewrites its output folder: with the batches or the reference inside it they would
+    be deleted, and with the output inside the batches folder its files (timeline.csv, the
+    ledger) would be read as batches by the next replay.
+
+    Raises:
+        ConfigError: the folders overlap; the message names both and the fix.
+    """
+    out_at, batches_at = out.resolve(), batches.resolve()
+    clash = None
+    if out_at == batches_at or batches_at.is_relative_to(out_at):
+        clash = f"the batches folder {batches} is inside the output folder {out}"
+    elif out_at.is_relative_to(batches_at):
+        clash = f"the output folder {out} is inside the batches folder {batches}"
+    elif reference.resolve().is_relative_to(out_at):
+        clash = f"the spec's reference {reference} is inside the output folder {out}"
+    if clash:
+        raise ConfigError(
+            f"{clash}, and a replay rewrites its output: choose an --out folder apart from both"
         )
 
 
