@@ -53,8 +53,8 @@ def tell_cd_once(
     """Ask CD to ship the release unless GitHub shows CD already has it; the caller closes it.
 
     Raises:
-        DispatchError: GitHub refused the dispatch, or kept failing (see `dispatch`).
-        httpx.TransportError: the API stayed unreachable.
+        DispatchError: GitHub refused the dispatch, or kept failing or unreachable (see
+            `dispatch`).
     """
     since = sending_since(client, release)
     if since is not None and github.token is not None:

@@ -12,13 +12,23 @@ from typing import Any, Literal
 import httpx
 
 from config.settings import redact_credentials
+from delivery.answers import retry_after_wait
+from delivery.retries import Backoff, Failure, keep_trying
 
 logger = logging.getLogger(__name__)
+
+# Not apprise (installed with Prefect): its Slack plugin sends its own layout (a title and one
+# text block, or a template file), dropping the fact fields and the `driftloop` object; its
+# retries (off by default) wait a fixed time and never read `Retry-After`; importing it takes
+# 70-140 ms, and its first URL 180-350 ms more (~600 plugin modules). It would add services
+# (Teams, e-mail), not replace code here.
 
 Event = Literal[
     "batch_rejected",
     "unexpected_columns",
     "retrain_decided",
+    "retrain_held_back",
+    "drift_detected",
     "model_promoted",
     "model_rolled_back",
     "run_failed",
@@ -27,6 +37,8 @@ TITLES: dict[Event, str] = {
     "batch_rejected": "Batch rejected",
     "unexpected_columns": "Unexpected columns",
     "retrain_decided": "Retraining",
+    "retrain_held_back": "Retrain held back",
+    "drift_detected": "Drift detected",
     "model_promoted": "Model promoted",
     "model_rolled_back": "Model rolled back",
     "run_failed": "Run failed",
@@ -36,6 +48,9 @@ HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 MAX_FIELDS = 10
 FIELD_LIMIT = 2000
+# A notification never holds a run for long: 3 requests, 1 + 2 s of back-off, or up to 30 s in
+# all when the webhook names its wait (Slack's 429 carries `Retry-After`).
+WEBHOOK_BACKOFF = Backoff(attempts=3, base_delay=1.0, max_delay=30.0, max_total=30.0)
 
 
 @dataclass(frozen=True)
@@ -105,14 +120,16 @@ def send_notification(
     url: str,
     notification: Notification,
     *,
-    attempts: int = 3,
-    base_delay: float = 1.0,
+    attempts: int = WEBHOOK_BACKOFF.attempts,
+    base_delay: float = WEBHOOK_BACKOFF.base_delay,
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Post the notification to the webhook; a failure is logged, never raised.
 
-    Server errors (5xx, 429) and transport errors are retried with a doubling wait; any other
-    refusal is final. The URL is a secret (Slack's embed a token), so logs name only its host.
+    Server errors (5xx, 429) and transport errors are retried (`delivery.retries`): after the
+    `Retry-After` the webhook names, else a doubling wait; a wait longer than 30 s, or any
+    other refusal, is final. The URL is a secret (Slack's embed a token), so logs name only
+    its host.
 
     Args:
         client: The HTTP client (its timeout bounds each attempt).
@@ -128,35 +145,34 @@ def send_notification(
     Raises:
         ValueError: `attempts` is less than 1.
     """
-    if attempts < 1:
-        raise ValueError(f"attempts must be at least 1, got {attempts}")
     host, body = _host(url), build_message(notification)
+    backoff = replace(WEBHOOK_BACKOFF, attempts=attempts, base_delay=base_delay)
+
+    def waiting(failure: Failure, attempt: int, delay: float) -> None:
+        logger.warning(
+            "webhook at %s %s; attempt %d of %d in %.1f s%s",
+            host,
+            failure.label,
+            attempt,
+            attempts,
+            delay,
+            failure.why,
+        )
+
     with _redacted_httpx_logs(url):
-        for attempt in range(1, attempts + 1):
-            problem, retryable = _post(client, url, body)
-            if problem is None:
-                logger.info("notified %s about %s", host, notification.event)
-                return True
-            if not retryable or attempt == attempts:
-                logger.warning(
-                    "notification %s not delivered to %s after %d attempt(s): %s",
-                    notification.event,
-                    host,
-                    attempt,
-                    problem,
-                )
-                return False
-            delay = base_delay * 2 ** (attempt - 1)
-            logger.warning(
-                "webhook at %s %s; attempt %d of %d in %.1f s",
-                host,
-                problem,
-                attempt + 1,
-                attempts,
-                delay,
-            )
-            sleep(delay)
-    raise AssertionError("unreachable: the last attempt returns")
+        tried = keep_trying(lambda: _post(client, url, body), backoff, sleep=sleep, on_wait=waiting)
+    if tried.failure is None:
+        logger.info("notified %s about %s", host, notification.event)
+        return True
+    logger.warning(
+        "notification %s not delivered to %s after %d attempt(s): %s%s",
+        notification.event,
+        host,
+        tried.attempts,
+        tried.failure.label,
+        "" if tried.next_wait is None else f" (it asks to wait {tried.next_wait:.0f} s)",
+    )
+    return False
 
 
 def notify(url: str | None, notification: Notification, *, timeout: float) -> bool:
@@ -167,19 +183,22 @@ def notify(url: str | None, notification: Notification, *, timeout: float) -> bo
         return send_notification(client, url, notification)
 
 
-def _post(client: httpx.Client, url: str, body: dict[str, Any]) -> tuple[str | None, bool]:
-    """Send once: (None, _) when accepted, else (what went wrong, whether to retry)."""
+def _post(client: httpx.Client, url: str, body: dict[str, Any]) -> Failure | None:
+    """Send once: None when accepted, else what went wrong and whether to retry."""
     try:
         response = client.post(url, json=body)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        return f"has an invalid URL ({type(exc).__name__})", False
+        return Failure(f"has an invalid URL ({type(exc).__name__})", False)
     except httpx.TransportError as exc:
-        return _scrub(f"could not be reached ({type(exc).__name__}: {exc})", url), True
+        return Failure(_scrub(f"could not be reached ({type(exc).__name__}: {exc})", url), True)
     if response.is_success:
-        return None, False
+        return None
     status = response.status_code
-    retryable = status >= 500 or status == 429  # noqa: PLR2004 - Too Many Requests
-    return _scrub(f"answered {status} ({response.text[:100]})", url), retryable
+    label = _scrub(f"answered {status} ({response.text[:100]})", url)
+    if status >= 500 or status == 429:  # noqa: PLR2004 - Too Many Requests
+        wait, why = retry_after_wait(response, time.time()) or (None, "")
+        return Failure(label, True, status, wait=wait, why=why)
+    return Failure(label, False, status)
 
 
 def _facts(n: Notification) -> list[dict[str, str]]:

@@ -8,7 +8,7 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from delivery.dispatch import dispatch_with_retries
+from delivery.dispatch import dispatch_with_retries, is_transient_dispatch_error
 from delivery.errors import DispatchError
 from delivery.request import DispatchRequest, build_dispatch_request
 from fakes import Answer, GitHubState, fake_github
@@ -147,6 +147,31 @@ def test_retry_after_longer_than_max_delay_fails_fast(github: GitHubState, clock
         deliver(request_for(github.url), clock)
     assert clock.sleeps == [] and caught.value.status == 429
     assert caught.value.retry_at == START + 900
+
+
+def test_waits_past_the_total_budget_fail_naming_the_time_to_retry(
+    github: GitHubState, clock: Clock
+) -> None:
+    github.status_queue += [(503, {"Retry-After": "250"})] * 3
+    with pytest.raises(DispatchError) as caught:
+        deliver(request_for(github.url), clock)
+    assert clock.sleeps == [250.0, 250.0] and caught.value.attempts == 3
+    assert caught.value.retry_at == START + 750
+    assert "after 500 s of waiting already, past max_total_wait (600 s)" in str(caught.value)
+    assert not is_transient_dispatch_error(caught.value)
+
+
+def test_an_error_after_spent_retries_is_not_transient_so_retry_layers_never_multiply(
+    github: GitHubState, clock: Clock
+) -> None:
+    github.status_queue += [503] * 3
+    with pytest.raises(DispatchError) as retried:
+        deliver(request_for(github.url), clock, attempts=3)
+    assert retried.value.attempts == 3 and not is_transient_dispatch_error(retried.value)
+    github.status_queue.append(Answer(403, message="You have exceeded a secondary rate limit."))
+    with pytest.raises(DispatchError) as once:
+        deliver(request_for(github.url), clock, attempts=1)
+    assert once.value.status == 403 and is_transient_dispatch_error(once.value)
 
 
 def test_plain_403_is_a_permission_problem_and_not_retried(

@@ -117,6 +117,22 @@ def test_a_rate_limit_and_a_timeout_are_retried(webhook: WebhookState) -> None:
     assert delivered and sleeps == [1.0, 2.0]
 
 
+def test_a_rate_limit_waits_as_long_as_retry_after_says(webhook: WebhookState) -> None:
+    webhook.status_queue.append((429, {"Retry-After": "3"}))
+    delivered, sleeps = notify(webhook.url)
+    assert delivered and sleeps == [3.0]
+
+
+def test_a_retry_after_too_long_for_a_notification_gives_up_at_once(
+    webhook: WebhookState, caplog: pytest.LogCaptureFixture
+) -> None:
+    webhook.status_queue.append((503, {"Retry-After": "120"}))
+    delivered, sleeps = notify(webhook.url)
+    assert not delivered and sleeps == [] and len(webhook.received) == 1
+    assert "after 1 attempt(s): answered 503" in caplog.text
+    assert "(it asks to wait 120 s)" in caplog.text
+
+
 def test_permanent_failure_returns_false_and_keeps_the_url_out_of_the_logs(
     webhook: WebhookState, caplog: pytest.LogCaptureFixture
 ) -> None:
