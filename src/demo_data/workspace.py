@@ -1,12 +1,19 @@
-"""The demo's workspace: reset what earlier local runs left, materialize the demo data."""
+"""The demo's workspace: the local state it made (and only that), and the demo data.
+
+The demo records what it wrote in a marker file; the next demo resets only state the marker
+vouches for, so a project's own registry or ledger is never removed without consent.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import MlflowSettings, PathSettings
@@ -16,47 +23,165 @@ from demo_data.rainfall import write_demo_data
 logger = logging.getLogger(__name__)
 
 DEMO_STAGE = "demo_data"
+DEMO_MARKER = Path(".driftloop-demo.json")
+MARKER_FORMAT = 1
+# The reports folder itself stays (it is part of the project layout); its contents go.
+KEPT_IN_REPORTS = frozenset({".gitkeep"})
+
+
+@dataclass(frozen=True)
+class StatePath:
+    """A place local runs write to: a file, a folder, or (for reports) a folder's contents."""
+
+    path: Path
+    kind: str
+    contents_only: bool = False
+
+
+def state_paths(paths: PathSettings, mlflow: MlflowSettings, home: Path) -> list[StatePath]:
+    """Where local runs keep state, relative paths anchored at `home`.
+
+    That is the SQLite registry and its artifacts, the ledger, the quarantine, predictions,
+    reports and GX results (a tracking server's store is not local state).
+    """
+    places = [
+        StatePath(paths.ledger, "a ledger"),
+        StatePath(paths.quarantine, "quarantined batches"),
+        StatePath(paths.predictions, "predictions"),
+        StatePath(paths.reports, "reports", contents_only=True),
+        StatePath(paths.gx_root / "uncommitted" / "validations", "validation results"),
+        StatePath(paths.gx_root / "uncommitted" / "data_docs", "data docs"),
+    ]
+    uri = mlflow.tracking_uri
+    if uri.startswith("sqlite:///"):
+        places += [
+            StatePath(Path(uri.removeprefix("sqlite:///")), "a registry"),
+            StatePath(mlflow.artifact_root, "model artifacts"),
+        ]
+    return [StatePath(home / p.path, p.kind, p.contents_only) for p in places]
 
 
 def reset_local_state(paths: PathSettings, mlflow: MlflowSettings) -> list[Path]:
-    """Remove what earlier local runs left behind.
+    """Remove what earlier local runs left behind, inside the working directory only.
 
-    That is the SQLite registry and its artifacts, the ledger, the quarantine, predictions,
-    reports and GX results, inside the working directory only. Remote stores (a tracking
-    server) and files elsewhere are never touched.
+    Remote stores (a tracking server) and files elsewhere are never touched. Whether the demo
+    may remove them is `foreign_state`'s question, asked first.
 
     Returns:
         The paths removed.
     """
-    reports = paths.reports
-    # The reports folder itself stays (it is part of the project layout); its contents go.
-    kept = {".gitkeep"}
-    targets = [
-        paths.ledger,
-        paths.quarantine,
-        paths.predictions,
-        *(p for p in sorted(reports.glob("*")) if p.name not in kept),
-        paths.gx_root / "uncommitted" / "validations",
-        paths.gx_root / "uncommitted" / "data_docs",
-    ]
-    uri = mlflow.tracking_uri
-    if uri.startswith("sqlite:///"):
-        targets += [Path(uri.removeprefix("sqlite:///")), mlflow.artifact_root]
     removed = []
     home = Path.cwd().resolve()
-    for path in targets:
-        if not lies_inside(path, home):
+    for place in state_paths(paths, mlflow, home):
+        if not lies_inside(place.path, home):
             # A store elsewhere (MLFLOW_TRACKING_URI naming a team's SQLite file, an absolute
             # ledger) is not the demo's to remove.
             continue
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        else:
-            continue
-        removed.append(path)
+        for path in _held(place):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
     return removed
+
+
+def foreign_state(paths: PathSettings, mlflow: MlflowSettings, home: Path) -> list[StatePath]:
+    """The local state inside `home` that the demo's marker does not vouch for.
+
+    The marker vouches for a place whose contents are as the demo left them (or, after an
+    interrupted demo, for every place it was writing to). Without a marker, all of it is
+    foreign; empty places and places outside `home` (never reset) are not state.
+    """
+    marker = read_demo_marker(home)
+    foreign = []
+    for place in state_paths(paths, mlflow, home):
+        if not lies_inside(place.path, home) or not _held(place):
+            continue
+        if marker is None or not marker.vouches(place, home):
+            foreign.append(place)
+    return foreign
+
+
+def write_demo_marker(
+    paths: PathSettings, mlflow: MlflowSettings, home: Path, *, finished: bool
+) -> Path:
+    """Record the state the demo made: where it writes (at its start), as it left it (at the end).
+
+    Returns:
+        The marker file.
+    """
+    state = {
+        _key(place.path, home): fingerprint(place, home) if finished else None
+        for place in state_paths(paths, mlflow, home)
+        if lies_inside(place.path, home) and (not finished or _held(place))
+    }
+    marker = home / DEMO_MARKER
+    content = {"format": MARKER_FORMAT, "made_by": "driftloop demo", "finished": finished}
+    marker.write_text(json.dumps(content | {"state": state}, indent=2) + "\n", encoding="utf-8")
+    return marker
+
+
+@dataclass(frozen=True)
+class DemoMarker:
+    """What the marker says: where the demo wrote and, once it finished, how it left each place."""
+
+    finished: bool
+    state: dict[str, str | None]
+
+    def vouches(self, place: StatePath, home: Path) -> bool:
+        """Whether the demo made what `place` in the project `home` holds now."""
+        key = _key(place.path, home)
+        if key not in self.state:
+            return False
+        return not self.finished or self.state[key] == fingerprint(place, home)
+
+
+def read_demo_marker(home: Path) -> DemoMarker | None:
+    """The demo's marker in `home`, or None when there is none (or it is not one)."""
+    try:
+        content = json.loads((home / DEMO_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(content, dict) or content.get("format") != MARKER_FORMAT:
+        return None
+    state = content.get("state")
+    if not isinstance(state, dict):
+        return None
+    return DemoMarker(finished=content.get("finished") is True, state=state)
+
+
+def fingerprint(place: StatePath, home: Path) -> str:
+    """A digest of every file's name (from `home`), size and modification time under `place`.
+
+    Sizes and times, not contents: a registry of gigabytes is fingerprinted at once, and any
+    later run that writes there (a promotion, a ledger line) changes them.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(_files(place)):
+        status = path.stat()
+        digest.update(f"{_key(path, home)}\t{status.st_size}\t{status.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _held(place: StatePath) -> list[Path]:
+    path = place.path
+    if not place.contents_only:
+        return [path] if path.is_file() or (path.is_dir() and any(path.iterdir())) else []
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.iterdir() if p.name not in KEPT_IN_REPORTS)
+
+
+def _files(place: StatePath) -> list[Path]:
+    found = []
+    for path in _held(place):
+        found += [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return found
+
+
+def _key(path: Path, home: Path) -> str:
+    return path.resolve().relative_to(home.resolve()).as_posix()
 
 
 def materialize_demo_data(root: Path) -> str:

@@ -14,14 +14,15 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING
 
-from config.settings import PolicyName
+from pipeline import console
+from pipeline.arguments import build_parser, verbosity
+
+__all__ = ["build_parser", "main", "run", "start_temporary_server"]
 
 # Commands that run flows (and so need a Prefect server).
 FLOW_COMMANDS = frozenset({"run", "monitor", "score", "demo", "simulate"})
-# Commands whose spec and batch are checked before Prefect or any stage library starts.
-CHECKED_FIRST = frozenset({"run", "monitor", "score"})
 IMPORT_WAIT_SECONDS = 30.0
 INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
@@ -62,109 +63,80 @@ def _start_quietly(imported: threading.Event) -> None:
         SubprocessASGIServer().start()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for `driftloop`."""
-    parser = argparse.ArgumentParser(
-        prog="driftloop",
-        description="Keep a production model healthy: validate each batch, measure drift, "
-        "retrain when the evidence says so, promote only a better model, dispatch it to CD.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="process the next incoming batch (one flow run)")
-    run.add_argument("--spec", type=Path, help="dataset spec YAML (default: DRIFTLOOP_PATHS__SPEC)")
-    run.add_argument("--batch", type=Path, help="process this batch file instead of the next one")
-    run.add_argument("--force-retrain", action="store_true", help="retrain whatever drift says")
-    monitor = commands.add_parser(
-        "monitor", help="validate and measure the next batch, write its record; never trains"
-    )
-    monitor.add_argument("--spec", type=Path, help="dataset spec YAML")
-    monitor.add_argument("--batch", type=Path, help="measure this batch file")
-    commands.add_parser("demo", help="reset local state and run the built-in demo, all batches")
-    simulate = commands.add_parser(
-        "simulate", help="replay a folder of batches through the real loop; write a timeline"
-    )
-    simulate.add_argument("--spec", type=Path, required=True, help="dataset spec YAML")
-    simulate.add_argument("--batches", type=Path, required=True, help="folder of batch files")
-    simulate.add_argument("--out", type=Path, required=True, help="output folder")
-    simulate.add_argument(
-        "--policy",
-        choices=get_args(PolicyName),
-        help="named retrain policy (default: DRIFTLOOP_POLICY__NAME or 'default')",
-    )
-    score = commands.add_parser(
-        "score", help="score a batch with the production model; write predictions beside it"
-    )
-    score.add_argument("--batch", type=Path, required=True, help="CSV or Parquet file to score")
-    score.add_argument("--spec", type=Path, help="dataset spec YAML")
-    score.add_argument(
-        "--out", type=Path, help="output file (default: DRIFTLOOP_PATHS__PREDICTIONS)"
-    )
-    history = commands.add_parser("history", help="print every alias move of the model")
-    history.add_argument("--spec", type=Path, help="dataset spec YAML")
-    rollback = commands.add_parser(
-        "rollback", help="move production back (to `previous` by default) and dispatch it to CD"
-    )
-    rollback.add_argument("--spec", type=Path, help="dataset spec YAML")
-    rollback.add_argument("--to", dest="to_version", help="version to put back in production")
-    rollback.add_argument("--reason", default="manual rollback", help="recorded in the history")
-    split = commands.add_parser(
-        "split", help="cut one history file into the spec's reference and time-ordered batches"
-    )
-    split.add_argument("file", type=Path, help="the history (CSV or Parquet)")
-    split.add_argument("--spec", type=Path, help="dataset spec YAML: where the parts go")
-    where = split.add_mutually_exclusive_group(required=True)
-    where.add_argument("--reference-until", help="the reference is every row up to this time")
-    where.add_argument("--reference-fraction", type=float, help="or this oldest share of rows")
-    size = split.add_mutually_exclusive_group(required=True)
-    size.add_argument("--every", help="one batch per period, e.g. 1W, 28D, MS (by the timestamp)")
-    size.add_argument("--rows", type=int, help="or one batch per this many rows")
-    suite = commands.add_parser("suite", help="derive the GE expectation suites from the reference")
-    suite.add_argument("--spec", type=Path, help="dataset spec YAML")
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `driftloop` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the `driftloop` console script.
+
+    Returns:
+        The exit status: 0 done, 1 a rejected batch or a failed run, 2 a mistake in the
+        command, a setting or the spec (one line naming it and the fix).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.verbosity = loudness = verbosity(parser, args)
     from config.errors import ConfigError
-    from config.settings import get_settings
     from data_validation.errors import DataValidationError
 
     try:
-        settings = get_settings()
-        if args.command in CHECKED_FIRST:
-            from pipeline.preflight import check_run_inputs
-
-            batch = getattr(args, "batch", None)
-            check_run_inputs(
-                settings,
-                spec=_text(args.spec),
-                batch=None if batch is None else str(batch),
-                scoring=args.command == "score",
-            )
-        if args.command in FLOW_COMMANDS:
-            server_ready = start_temporary_server()
-            import pipeline.flows  # noqa: F401 - the stage libraries load while the server boots
-
-            server_ready()
-        runners: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
-            "run": _run,
-            "monitor": _monitor,
-            "simulate": _simulate,
-            "score": _score,
-            "suite": _suite,
-            "demo": _demo,
-            "history": _history,
-            "rollback": _rollback,
-            "split": _split,
-        }
-        return runners[args.command](settings, args)
+        return _main(args)
     except ConfigError as exc:
-        print(f"driftloop: {exc}", file=sys.stderr)
-        return 2
-    except DataValidationError as exc:  # a rejected batch: the message lists every failure
-        print(f"driftloop: {exc}", file=sys.stderr)
-        return 1
+        return console.report_mistake(exc, loudness)
+    except DataValidationError as exc:  # a rejected batch: its verdict and failed checks
+        return console.report_rejection(exc, exc.failures, loudness)
+    except Exception as exc:  # noqa: BLE001 - the last word of a command line: one line, exit 1
+        return console.report_unexpected(exc, loudness)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from config.settings import get_settings
+
+    settings = get_settings()
+    check_first(settings, args)
+    if args.command in FLOW_COMMANDS:
+        console.prepare_libraries(args.verbosity)
+        server_ready = start_temporary_server()
+        import pipeline.flows  # noqa: F401 - the stage libraries load while the server boots
+
+        console.quiet_libraries(args.verbosity)
+        server_ready()
+    runners: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+        "run": _run,
+        "monitor": _monitor,
+        "simulate": _simulate,
+        "score": _score,
+        "suite": _suite,
+        "demo": _demo,
+        "history": _history,
+        "rollback": _rollback,
+        "split": _split,
+    }
+    return runners[args.command](settings, args)
+
+
+def check_first(settings: Settings, args: argparse.Namespace) -> None:
+    """Check what the command names before Prefect or any stage library is loaded.
+
+    Raises:
+        ConfigError: the first mistake found, with its fix.
+    """
+    from pipeline import preflight
+
+    command = args.command
+    if command in {"run", "monitor", "score"}:
+        batch = None if args.batch is None else str(args.batch)
+        spec, scoring = _text(args.spec), command == "score"
+        preflight.check_run_inputs(settings, spec=spec, batch=batch, scoring=scoring)
+    elif command == "suite":
+        preflight.checked_spec(settings, _text(args.spec))
+    elif command == "simulate":
+        preflight.check_replay_inputs(args.spec, args.batches, args.out)
+    elif command == "split":
+        preflight.check_split_inputs(settings, args.spec, args.file)
+    elif command == "demo":
+        preflight.check_demo_consent(settings, Path.cwd(), yes=args.yes)
+    else:  # history, rollback: only the spec's name is read
+        from config.spec import load_spec
+
+        load_spec(args.spec or settings.paths.spec)
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
@@ -258,8 +230,7 @@ def _split(settings: Settings, args: argparse.Namespace) -> int:
             reference, batches, reference_path=spec.reference, incoming=spec.incoming
         )
     except BatchReadError as exc:
-        print(f"driftloop: {exc}", file=sys.stderr)
-        return 2
+        return console.report_mistake(exc, args.verbosity)
     sizes = ", ".join(str(len(b)) for b in batches)
     print(f"reference: {len(reference)} rows -> {written[0]}")
     print(f"{len(batches)} batches ({sizes} rows) -> {spec.incoming}")
@@ -267,23 +238,41 @@ def _split(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    """Reset local state, materialize the demo data, run every batch; one line per outcome."""
+    """Reset the demo's own state, materialize the demo data, run every batch; a line each.
+
+    The marker written first vouches for what an interrupted demo leaves; the one written last
+    records how the demo left each place, so the next demo can tell whether anything else has
+    written there since.
+    """
     from config.settings import get_settings
-    from config.spec import load_spec
-    from data_validation.errors import DataValidationError
-    from demo_data.workspace import materialize_demo_data, reset_local_state
-    from pipeline.flows import retraining_flow
-    from runs.batches import list_batches
+    from demo_data.workspace import reset_local_state, write_demo_marker
 
     # Parallel tuning trials finish in a varying order; one at a time, every demo run prints
     # the same outcomes (unless the user chose otherwise).
     os.environ.setdefault("DRIFTLOOP_TRAINING__TUNING_JOBS", "1")
     get_settings.cache_clear()
+    home = Path.cwd()
     reset_local_state(settings.paths, settings.mlflow)
-    how = materialize_demo_data(Path.cwd())
+    write_demo_marker(settings.paths, settings.mlflow, home, finished=False)
+    try:
+        _demo_batches(settings, home, args.verbosity)
+    finally:
+        write_demo_marker(settings.paths, settings.mlflow, home, finished=True)
+    return 0
+
+
+def _demo_batches(settings: Settings, home: Path, loudness: int) -> None:
+    from config.spec import load_spec
+    from data_validation.errors import DataValidationError
+    from demo_data.workspace import materialize_demo_data
+    from pipeline.flows import retraining_flow
+    from runs.batches import list_batches
+
+    how = materialize_demo_data(home)
     spec = load_spec(settings.paths.spec)
     batches = list_batches(spec.incoming)
-    print(f"demo data: {how}; {len(batches)} batches in {spec.incoming}")
+    if loudness > console.QUIET:
+        print(f"demo data: {how}; {len(batches)} batches in {spec.incoming}")
     for batch in batches:
         try:
             summary = retraining_flow(spec=str(settings.paths.spec), batch=str(batch))
@@ -293,7 +282,6 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
             continue
         shown = summary.production_version or "-"
         print(f"{batch.name}: {summary.outcome}: {summary.message} [production v{shown}]")
-    return 0
 
 
 def _history(settings: Settings, args: argparse.Namespace) -> int:
@@ -347,14 +335,14 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
                 dispatch=to_cd,
             )
     except RollbackError as exc:
-        print(f"driftloop: {exc}", file=sys.stderr)
+        print(console.error_line(str(exc)), file=sys.stderr)
         return 1
     except (DispatchError, httpx.TransportError) as exc:
-        print(
-            f"driftloop: production moved, but CD was not told: {exc}; the release stays open "
-            "and the next run or `driftloop rollback` sends it",
-            file=sys.stderr,
+        told = (
+            f"production moved, but CD was not told: {exc}; the release stays open and the "
+            "next run or `driftloop rollback` sends it"
         )
+        print(console.error_line(told), file=sys.stderr)
         return 1
     if done.resent:
         print(f"sent the rollback to v{done.release.to_version} that CD had not been told of")

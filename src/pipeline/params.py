@@ -298,11 +298,21 @@ def stamp() -> str:
 
 def show_stage_logs() -> None:
     """Let the stage packages' INFO lines through Prefect's handlers, at Prefect's log level."""
+    from pipeline.console import STAGE_LOGGERS  # noqa: PLC0415 - one list, kept by the console
+
     # Prefect attaches its handlers to PREFECT_LOGGING_EXTRA_LOGGERS but leaves their level at
-    # the root's WARNING, which would hide every decision line the stages log at INFO.
+    # the root's WARNING, which would hide every decision line the stages log at INFO. Those
+    # come from pyproject.toml in this repository's folder only: run from anywhere else, the
+    # stage packages get the handlers here.
     level = PREFECT_LOGGING_LEVEL.value()
-    for name in PREFECT_LOGGING_EXTRA_LOGGERS.value():
+    configured = set(PREFECT_LOGGING_EXTRA_LOGGERS.value())
+    to_api = logging.getLogger("prefect.extra").handlers
+    for name in [*configured, *STAGE_LOGGERS]:
         stage_logger = logging.getLogger(name)
+        if name not in configured:
+            for handler in to_api:
+                if handler not in stage_logger.handlers:
+                    stage_logger.addHandler(handler)
         if stage_logger.level == logging.NOTSET:
             stage_logger.setLevel(level)
 
