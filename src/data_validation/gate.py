@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.core.batch_definition import BatchDefinition
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context import FileDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.datasource.fluent import PandasDatasource
@@ -147,15 +149,24 @@ def check_batch(
     load_reference: Callable[[], pd.DataFrame],
     *,
     sample_rows: int,
+    batch: str | None = None,
 ) -> ValidationOutcome:
-    """Validate a batch in the GX project at `root`, deriving the suites on first use."""
+    """Validate a batch in the GX project at `root`, deriving the suites on first use.
+
+    `batch` (the file's name) names the validation in Data Docs.
+    """
     context = open_context(root)
     ensure_suites(context, spec, load_reference)
-    return validate_frame(context, frame, spec, sample_rows=sample_rows)
+    return validate_frame(context, frame, spec, sample_rows=sample_rows, batch=batch)
 
 
 def validate_frame(
-    context: FileDataContext, frame: pd.DataFrame, spec: DatasetSpec, *, sample_rows: int = 0
+    context: FileDataContext,
+    frame: pd.DataFrame,
+    spec: DatasetSpec,
+    *,
+    sample_rows: int = 0,
+    batch: str | None = None,
 ) -> ValidationOutcome:
     """Validate a batch against the dataset's suite and build the Data Docs page for it.
 
@@ -169,17 +180,21 @@ def validate_frame(
         frame: The batch as read from disk.
         spec: The dataset spec.
         sample_rows: Rows the whole suite sees at most.
+        batch: The batch file's name: the run name its results are listed under in Data Docs
+            (their run names would otherwise read `__none__`).
 
     Returns:
         The outcome, with every failed expectation and the Data Docs URL of this result.
     """
     labelled = spec.target in frame.columns
     name = spec.name if labelled else unlabelled_suite_name(spec.name)
+    # Both checks of one batch share a run, so Data Docs list them together.
+    run = RunIdentifier(run_name=batch, run_time=datetime.now(UTC))
     when = spec.timestamp
     if sample_rows <= 0 or len(frame) <= sample_rows:
-        return _validate(context, name, frame, timestamp=when)
+        return _validate(context, name, frame, timestamp=when, run=run)
     sample = frame.sample(n=sample_rows, random_state=SAMPLE_SEED)
-    sampled = _validate(context, name, sample, timestamp=when)
+    sampled = _validate(context, name, sample, timestamp=when, run=run)
     every_row = context.suites.get(every_row_suite_name(name))
     checked = (
         _validate(
@@ -187,6 +202,7 @@ def validate_frame(
             every_row.name,
             frame[suite_columns(every_row, present=frame.columns)],
             timestamp=when,
+            run=run,
         )
         if every_row.expectations
         else None
@@ -224,13 +240,19 @@ def _combined(
 
 
 def _validate(
-    context: FileDataContext, name: str, frame: pd.DataFrame, *, timestamp: str | None
+    context: FileDataContext,
+    name: str,
+    frame: pd.DataFrame,
+    *,
+    timestamp: str | None,
+    run: RunIdentifier,
 ) -> ValidationOutcome:
     checkpoint = context.checkpoints.get(name)
     suite = checkpoint.validation_definitions[0].suite
     result = checkpoint.run(
         batch_parameters={"dataframe": frame},
         expectation_parameters=_variation_parameters(suite, frame, timestamp),
+        run_id=run,
     )
     identifier, validation = next(iter(result.run_results.items()))
     failures = tuple(

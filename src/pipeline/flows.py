@@ -23,7 +23,7 @@ from delivery.request import DispatchResult
 from model_monitoring.measures import Measured, ModelScores
 from model_monitoring.report import sample_rows
 from model_monitoring.retrain import new_labelled_rows
-from pipeline import params, tasks
+from pipeline import notices, params, tasks
 from pipeline.faults import BatchProcessingError, guarded, quarantine_fault
 from pipeline.outcomes import (
     Run,
@@ -312,6 +312,11 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
     )
     if not validation.success:
         raise rejection(validation, path.name, path, None)
+    unnamed = dataset.unnamed_columns(frame.columns)
+    if unnamed:
+        notice = notices.unnamed_notice(dataset.name, unnamed, batch=path.name)
+        get_run_logger().warning("%s: %s", path.name, notice.summary)
+        announce(settings, notice)
     production = _production(settings, dataset)
     if production is None:
         raise RegistryError(f"{dataset.name} has no production model yet: run the retraining flow")
@@ -480,7 +485,17 @@ def _measure(
         report_path=report,
         reference_rows=len(reference),
     )
-    logged_as = tasks.log_monitoring(settings.mlflow, logged["batch"], drift, report, logged)
+    logged_as = tasks.log_monitoring(
+        settings.mlflow,
+        logged["batch"],
+        drift,
+        report,
+        logged,
+        spec=dataset,
+        frame=frame,
+        reference=reference,
+        manifest=manifest,
+    )
     frames = {manifest[0].sha256: reference} if len(manifest) == 1 else {}
     metric = params.metric(settings, dataset)
     measured = Measured(drift, report, manifest, metric, watch, frames, logged_as)

@@ -26,13 +26,16 @@ from evaluation.holdout import Evaluation
 from evaluation.slices import render_slice_table
 from model_monitoring.measures import Measured, describe_drift
 from model_monitoring.retrain import RetrainDecision
-from pipeline import params, tasks
+from pipeline import notices, params, tasks
 from registry.card import CardFacts, render_model_card
 from registry.models import RegisteredVersion
 from registry.promotion import PromotionDecision, describe_promotion
 from registry.release import RegistryAction
+from registry.tracking import report_artifact
 from runs.batches import BatchFile
+from runs.index import write_index
 from runs.ledger import LedgerEntry, Status
+from runs.links import Evidence
 from runs.outcome import Outcome, RunSummary
 from runs.record import CandidateRow, Clock, DecisionRecord
 from training.fit import TrainingResult
@@ -100,8 +103,12 @@ def finish(
     tasks.record_batch(run.settings.paths.ledger, entry)
     if run.measured and run.measured.run_id:  # the store's copy, should the ledger be lost
         tasks.note_ledger_entry(run.settings.mlflow, run.measured.run_id, asdict(entry))
-    record = run.settings.paths.reports / f"decision-{run.name}.md"
-    tasks.write_decision_record(_record(run, outcome), record)
+    reports, card = run.settings.paths.reports, _card(run)
+    record = reports / f"decision-{run.name}.md"
+    card_page = reports / f"model-card-{run.name}.html" if card else None
+    tracking = run.settings.mlflow.tracking_uri
+    tasks.write_decision_record(_record(run, outcome, card_page), record, tracking, card=card)
+    write_index(reports)  # after the record, so the index lists this run too
     production = run.production.version if run.production else None
     current = version if promoted else production
     shown = f"v{current}" if current else "none yet"
@@ -163,14 +170,9 @@ def retrain_notice(run: Run) -> Notification:
 
 def unnamed_notice(run: Run) -> Notification:
     """The warning that a batch carries columns the spec does not name (they are not used)."""
-    shown = ", ".join(f"`{c}`" for c in run.unnamed[:20])
-    get_run_logger().warning("%s: columns the spec does not name, not used: %s", run.batch, shown)
-    return Notification(
-        "unexpected_columns",
-        run.dataset.name,
-        f"{len(run.unnamed)} columns the spec does not name, not used: {shown}",
-        batch=run.batch.name,
-    )
+    notice = notices.unnamed_notice(run.dataset.name, run.unnamed, batch=run.batch.name)
+    get_run_logger().warning("%s: %s", run.batch.name, notice.summary)
+    return notice
 
 
 def notify_failed_run(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
@@ -211,6 +213,21 @@ def _notice(run: Run, outcome: Outcome, message: str, record: Path) -> Notificat
             details={"CD": run.dispatched.note},
             **where,
         )
+    production = run.production.version if run.production else None
+    if outcome is Outcome.MONITORED and run.measured is not None:
+        return notices.drift_notice(
+            run.dataset.name,
+            run.measured.drift,
+            rules=params.retrain_rules(run.settings, run.dataset),
+            baselines=run.production.metrics if run.production else {},
+            watch=run.measured.watch,
+            model_version=production,
+            **where,
+        )
+    if outcome in (Outcome.KEPT, Outcome.DRY_RUN) and run.decision is not None:
+        return notices.held_back_notice(
+            run.dataset.name, run.decision, model_version=production, **where
+        )
     return None
 
 
@@ -234,7 +251,7 @@ def _entry(run: Run, status: Status, path: Path) -> LedgerEntry:
     )
 
 
-def _record(run: Run, outcome: Outcome) -> DecisionRecord:
+def _record(run: Run, outcome: Outcome, card_page: Path | None) -> DecisionRecord:
     measured, action, evaluation, production = (
         run.measured,
         run.action,
@@ -247,6 +264,7 @@ def _record(run: Run, outcome: Outcome) -> DecisionRecord:
     if run.challenger and run.training:
         rows.append(CandidateRow("challenger", run.challenger.version, run.training.metrics))
     decided = run.decision.explain() if run.decision else None
+    docs = run.validation.docs_url if run.validation else None
     promotion = None
     if run.promotion and action and evaluation:
         promotion = describe_promotion(run.promotion, action, evaluation)
@@ -262,16 +280,35 @@ def _record(run: Run, outcome: Outcome) -> DecisionRecord:
         outcome=outcome,
         validation=run.validation.describe() if run.validation else "not run",
         unnamed_columns=run.unnamed,
-        data_docs=run.validation.docs_url if run.validation else None,
+        data_docs=_evidence(docs) if docs else None,
         drift=tuple(describe_drift(measured.drift, measured.metric)) if measured else (),
-        drift_report=measured.report.resolve().as_uri() if measured else None,
+        drift_report=_evidence(measured.report, measured.run_id) if measured else None,
         decision=MONITORING_ONLY if outcome is Outcome.MONITORED else decided,
         candidates=tuple(rows),
         promotion=promotion,
         registry=tuple(moves),
         dispatch=run.dispatched.note if run.dispatched else None,
+        model_card=_evidence(card_page, run.challenger.run_id)
+        if card_page and run.challenger
+        else None,
+        metric=measured.metric if measured else "",
+        value=measured.drift.realized.get(measured.metric) if measured else None,
+        estimated=measured.drift.estimated.get(measured.metric) if measured else None,
         seconds=dict(run.clock.seconds),
     )
+
+
+def _evidence(where: str | Path, run_id: str = "") -> Evidence:
+    """A record's link target, a local one shown relative to the working directory."""
+    local = Evidence(str(where)).path
+    return Evidence(relative(local) if local else str(where), run_id)
+
+
+def _card(run: Run) -> str | None:
+    """The model card the run logged with its challenger, if it registered one."""
+    if run.challenger and run.training and run.evaluation and run.promotion and run.action:
+        return model_card(run)
+    return None
 
 
 def model_card(run: Run) -> str:
@@ -299,7 +336,15 @@ def model_card(run: Run) -> str:
             lost=action.lost,
             champion_version=run.production.version if run.production else None,
             retrain_reasons=run.decision.reasons if run.decision else (),
-            drift_report=run.measured.report.resolve().as_uri() if run.measured else None,
+            # The report as the monitoring run keeps it: a location that resolves wherever the
+            # tracking store does, not a path on this machine.
+            drift_report=(
+                tasks.artifact_location(
+                    run.settings.mlflow, run.measured.run_id, report_artifact(run.measured.report)
+                )
+                if run.measured and run.measured.run_id
+                else None
+            ),
             slice_table=render_slice_table(evaluation.slices) if evaluation.slices else None,
             tuning=result.tuning,
             inputs=list(spec.served_columns),

@@ -32,12 +32,13 @@ from evaluation.baselines import Baselines
 from evaluation.holdout import Evaluation, EvaluationRules, evaluate_challenger
 from model_monitoring import drift, retrain
 from model_monitoring.measures import DriftSummary, Measured, ModelScores
-from registry import history, models, promotion, release, rollback, tracking
+from registry import card, history, models, promotion, release, rollback, tracking
 from registry.models import ModelFiles, RegisteredVersion
 from registry.release import Release
 from runs import batches, derived, ledger, predictions
 from runs.errors import BatchReadError
-from runs.record import DecisionRecord, write_record
+from runs.links import tracking_links
+from runs.record import DecisionRecord, render_record, write_record
 from training.fit import TrainingResult, fit_on_files
 from training.model_code import predict_scores
 from training.served import (
@@ -110,6 +111,7 @@ resume_release = _on_registry(rollback.resume_interrupted)
 rollback_of_batch = _on_registry(history.rollback_of_batch)
 note_ledger_entry = _on_registry(tracking.note_ledger_entry)
 recorded_entry = _on_registry(tracking.recorded_entry)
+artifact_location = _on_registry(tracking.artifact_location)
 
 
 @task(**UNCACHED)
@@ -128,7 +130,10 @@ def validate_batch(
             raise  # nothing left to quarantine
         return pd.DataFrame(), quarantine.unreadable_outcome(str(exc))
     reference = partial(_reference, spec)
-    return frame, gate.check_batch(gx_root, spec, frame, reference, sample_rows=sample_rows)
+    outcome = gate.check_batch(
+        gx_root, spec, frame, reference, sample_rows=sample_rows, batch=path.name
+    )
+    return frame, outcome
 
 
 def _reference(spec: DatasetSpec) -> pd.DataFrame:
@@ -162,17 +167,39 @@ def log_monitoring(
     summary: DriftSummary,
     report: Path,
     params: dict[str, Any],
+    *,
+    spec: DatasetSpec,
+    frame: pd.DataFrame,
+    reference: pd.DataFrame,
+    manifest: Manifest,
 ) -> str:
-    """Record the measurement in the MLflow monitoring experiment."""
+    """Record the measurement in the MLflow monitoring experiment, with the data it measured.
+
+    The batch is logged as found in the spec's incoming folder, hashed by its file's sha256 when
+    `params` has it (a monitored batch); a scored batch is hashed by its rows.
+    """
     client, experiment = _client(settings), settings.monitoring_experiment
     found = tracking.ensure_experiment(client, experiment, settings.artifact_root)
+    stage, version = str(params.get("stage", "monitor")), params.get("model_version")
+    sha256 = params.get("sha256")
+    measured = tracking.dataset_input(
+        batch,
+        context="batch",
+        digest=str(sha256) if sha256 else tracking.frame_digest(frame),
+        source=tracking.project_path(spec.incoming / batch) if sha256 else batch,
+        frame=frame,
+        target=spec.target if spec.target in frame.columns else None,
+    )
     return tracking.log_monitoring_run(
         found,
+        name=tracking.run_name(stage, spec.name, batch, version),
         batch=batch,
         metrics=summary.as_metrics(),
         params=params,
         report=report,
         summary=asdict(summary),
+        stage=stage,
+        inputs=[measured, *tracking.file_inputs(manifest, context="reference", frame=reference)],
     )
 
 
@@ -186,7 +213,7 @@ def register(
     tags: dict[str, str],
     workdir: Path,
 ) -> RegisteredVersion:
-    """Log the challenger (XGBoost format, signature, input example) and register a version."""
+    """Log the challenger (XGBoost format, signature, input example, datasets) and register it."""
     experiment = tracking.ensure_experiment(
         _client(settings), settings.training_experiment, settings.artifact_root
     )
@@ -209,6 +236,11 @@ def register(
         tuning=result.tuning,
         calibration=result.calibration,
         trials=[asdict(t) for t in result.trials],
+        batch=tracking.batch_file(manifest, tags.get(release.BATCH_TAG)),
+        purpose=card.purpose(spec.name, spec.task.value, spec.target, spec.served_columns),
+        inputs=tracking.training_inputs(
+            manifest, result.holdout, dataset=spec.name, target=spec.target
+        ),
     )
 
 
@@ -256,7 +288,8 @@ def score_baselines(
     )
 
 
-# No task-level retries: the dispatch retries itself, honouring Retry-After and rate limits.
+# No task-level retries: the dispatch retries itself, honouring Retry-After and rate limits
+# (at most `github.attempts` requests and 600 s of waiting), so the two layers never multiply.
 @task(**UNCACHED)
 def dispatch_release(
     settings: MlflowSettings,
@@ -273,11 +306,17 @@ def dispatch_release(
 
 
 @task(**UNCACHED)
-def write_decision_record(record: DecisionRecord, path: Path) -> Path:
-    """Write the run's decision record and publish it as a Prefect artifact."""
-    written = write_record(record, path)
+def write_decision_record(
+    record: DecisionRecord, path: Path, tracking_uri: str, *, card: str | None = None
+) -> Path:
+    """Write the run's decision record (markdown, HTML) and publish it as a Prefect artifact.
+
+    The files link to the evidence relatively; the artifact, read in the Prefect UI, links only
+    what resolves there (the MLflow run pages, with a tracking server) and names the rest.
+    """
+    written = write_record(record, path, card=card)
     create_markdown_artifact(
-        markdown=written.read_text(encoding="utf-8"),
+        markdown=render_record(record, tracking_links(tracking_uri)),
         key=f"decision-{record.dataset}".lower().replace("_", "-"),
         description=f"driftloop decision for {record.batch}",
     )

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.manifest import DataFile
 from evaluation.comparison import PairedDifference
-from registry.promotion import PromotionDecision
+
+if TYPE_CHECKING:
+    # Only named in annotations: promotion imports the release, whose history uses this
+    # module's markdown helpers.
+    from registry.promotion import PromotionDecision
+
+# Values on the card show as text: outside a code span, `<` (raw HTML) and `[` (a link) are
+# escaped; a code span (a backtick run closed by the next run of the same length) stays as is.
+_MARKDOWN_TOKEN = re.compile(
+    r"(?P<code>(?<!`)(?P<fence>`+)(?!`).+?(?<!`)(?P=fence)(?!`))|(?P<opener>[<\[])"
+)
+_LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 @dataclass(frozen=True)
@@ -45,15 +57,18 @@ class CardFacts:
 
 
 def render_model_card(facts: CardFacts) -> str:
-    """The card as markdown: data, features, metrics with intervals, slices, drift, decision."""
+    """The card as markdown: data, features, metrics with intervals, slices, drift, decision.
+
+    Names and values show as text (names as code spans, see `code` and `prose`).
+    """
     decision = facts.decision
     verdict = "promoted to production" if facts.promoted else "not promoted"
     lines = [
-        f"# Model card: {facts.name} v{facts.version}",
+        f"# Model card: {prose(facts.name)} v{facts.version}",
         "",
-        f"- Task: {facts.task}, target `{facts.target}`",
-        f"- Training run: `{facts.run_id}`"
-        + (f", code `{facts.git_commit}`" if facts.git_commit else ""),
+        f"- Task: {prose(facts.task)}, target {code(facts.target)}",
+        f"- Training run: {code(facts.run_id)}"
+        + (f", code {code(facts.git_commit)}" if facts.git_commit else ""),
         f"- Created: {facts.created_at}",
         f"- Outcome: **{verdict}**",
         "",
@@ -64,16 +79,16 @@ def render_model_card(facts: CardFacts) -> str:
         "",
         "| file | sha256 |",
         "|---|---|",
-        *[f"| `{e.path}` | `{e.sha256[:16]}` |" for e in facts.manifest],
+        *[f"| {cell(code(e.path))} | {cell(code(e.sha256[:16]))} |" for e in facts.manifest],
         "",
         "## Features",
         "",
-        f"- Numeric ({len(facts.numeric)}): " + (", ".join(f"`{c}`" for c in facts.numeric) or "-"),
+        f"- Numeric ({len(facts.numeric)}): " + (", ".join(map(code, facts.numeric)) or "-"),
         f"- Categorical ({len(facts.categorical)}): "
-        + (", ".join(f"`{c}` ({len(v)} values)" for c, v in facts.categorical.items()) or "-"),
-        *[f"- Derived `{name}`: {how}" for name, how in facts.derived.items()],
+        + (", ".join(f"{code(c)} ({len(v)} values)" for c, v in facts.categorical.items()) or "-"),
+        *[f"- Derived {code(name)}: {prose(how)}" for name, how in facts.derived.items()],
         *(
-            ["- The served model takes: " + ", ".join(f"`{c}`" for c in facts.inputs)]
+            ["- The served model takes: " + ", ".join(map(code, facts.inputs))]
             if facts.inputs
             else []
         ),
@@ -86,10 +101,11 @@ def render_model_card(facts: CardFacts) -> str:
         "",
         "## Parameters",
         "",
-        ", ".join(f"`{k}`={v}" for k, v in sorted(facts.params.items())),
+        ", ".join(f"{code(k)}={prose(str(v))}" for k, v in sorted(facts.params.items())),
     ]
     if facts.tuning:
-        lines += ["", "Tuning: " + ", ".join(f"{k} {v}" for k, v in sorted(facts.tuning.items()))]
+        tuning = ", ".join(f"{k} {v}" for k, v in sorted(facts.tuning.items()))
+        lines += ["", "Tuning: " + prose(tuning)]
     lines += ["", "## Comparison with the champion", ""]
     lines += _comparison(decision.comparisons, facts.champion_version)
     lines += ["", "## Slices", "", facts.slice_table or "No slice columns in the dataset spec."]
@@ -101,20 +117,54 @@ def render_model_card(facts: CardFacts) -> str:
         "(its training files).",
     ]
     if facts.drift_report:
-        lines.append(f"The monitoring report that led to this training: {facts.drift_report}")
+        lines.append(f"The monitoring report that led to this training: {link(facts.drift_report)}")
     lines += ["", "## Decision", ""]
     if facts.retrain_reasons:
-        lines.append("Trained because: " + "; ".join(facts.retrain_reasons))
+        lines.append("Trained because: " + "; ".join(map(prose, facts.retrain_reasons)))
         lines.append("")
-    lines += [f"Rule: {decision.rule}.", "", f"Verdict: {decision.reason}", ""]
+    lines += [f"Rule: {prose(decision.rule)}.", "", f"Verdict: {prose(decision.reason)}", ""]
     if facts.lost:
-        lines += [f"Not released: {facts.lost}", ""]
+        lines += [f"Not released: {prose(facts.lost)}", ""]
     return "\n".join(lines)
+
+
+def code(value: str) -> str:
+    """`value` as one markdown code span, whatever backticks or line breaks it holds."""
+    flat = _LINE_BREAK.sub(" ", str(value))
+    fence = "`" * (max(map(len, re.findall("`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def prose(text: str) -> str:
+    """`text` on one line, as markdown that cannot start raw HTML or a link.
+
+    Code spans in it are kept; outside them, `<` and `[` are escaped.
+    """
+    flat = _LINE_BREAK.sub(" ", text)
+    return _MARKDOWN_TOKEN.sub(lambda t: t["code"] or "\\" + t["opener"], flat)
+
+
+def cell(text: str) -> str:
+    """Markdown `text` made safe for a table cell: a `|` in it no longer ends the cell."""
+    return text.replace("|", "\\|")
+
+
+def link(location: str) -> str:
+    """A report location: a link when a browser opens it, else a code span to copy.
+
+    `runs:/` and `models:/` locations resolve through MLflow wherever its store is reachable
+    (`mlflow artifacts download -u ...`); a browser does not open them.
+    """
+    if location.startswith(("http://", "https://")):
+        name = location.rstrip("/").rsplit("/", 1)[-1]
+        return f"[{prose(name)}](<{location.replace('>', '%3E').replace(' ', '%20')}>)"
+    return code(location)
 
 
 def _metric_row(metric: str, value: float, interval: tuple[float, float] | None) -> str:
     shown = f"{interval[0]:.4f} - {interval[1]:.4f}" if interval else "-"
-    return f"| {metric} | {value:.4f} | {shown} |"
+    return f"| {cell(prose(metric))} | {value:.4f} | {shown} |"
 
 
 def _comparison(comparisons: Sequence[PairedDifference], champion: str | None) -> list[str]:
@@ -128,10 +178,22 @@ def _comparison(comparisons: Sequence[PairedDifference], champion: str | None) -
         "| metric | challenger | champion | gain | lower bound | upper bound |",
         "|---|---|---|---|---|---|",
         *[
-            f"| {d.metric} | {d.challenger:.4f} | {d.champion:.4f} | {d.gain:+.4f} | "
+            f"| {cell(prose(d.metric))} | {d.challenger:.4f} | {d.champion:.4f} | {d.gain:+.4f} | "
             f"{d.low:+.4f} | {d.high:+.4f} |"
             for d in comparisons
         ],
         "",
         f"Bounds are one-sided at {first.confidence:.0%} confidence.",
     ]
+
+
+TASK_WORDS = {"binary": "binary classification", "multiclass": "multiclass classification"}
+
+
+def purpose(dataset: str, task: str, target: str, inputs: Sequence[str]) -> str:
+    """What a model predicts, in one markdown sentence (for the registered model's page)."""
+    kind = TASK_WORDS.get(task, task)
+    return (
+        f"Predicts {code(target)} ({kind}) for the {code(dataset)} dataset from "
+        f"{len(inputs)} inputs; trained, judged and released by driftloop."
+    )

@@ -15,7 +15,7 @@ import mlflow
 import pandas as pd
 import yaml
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
@@ -24,7 +24,9 @@ from mlflow.utils.time import get_current_time_millis as now_ms
 
 from config.manifest import DataFile, Manifest, manifest_json, parse_manifest
 from registry.errors import RegistryError
+from registry.history import PURPOSE_TAG
 from registry.locations import download_confined, locate_run_artifacts, locate_version_files
+from registry.tracking import run_name
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +87,14 @@ def log_model_version(
     tuning: dict[str, Any] | None = None,
     calibration: dict[str, list[float]] | None = None,
     trials: Sequence[dict[str, Any]] = (),
+    batch: str | None = None,
+    purpose: str | None = None,
+    inputs: Sequence[DatasetInput] = (),
 ) -> RegisteredVersion:
     """Log a training run with its model (XGBoost format, served by code) and register it.
+
+    The run is named by the batch it was trained for and, once registered, the version it made
+    ("rainfall batch-07.csv -> v3").
 
     Args:
         experiment_id: Training experiment.
@@ -102,6 +110,9 @@ def log_model_version(
         tuning: The tuning summary, when the model was tuned.
         calibration: Isotonic calibration of P(positive) fitted on the holdout, if any.
         trials: Tuning trials (number, params, value, state, seconds), logged as nested runs.
+        batch: The batch file this model was trained for (None: not from a batch).
+        purpose: What the model predicts, in one sentence, kept on the registered model.
+        inputs: The datasets it was trained and scored on (see `tracking.training_inputs`).
 
     Returns:
         The new registered version.
@@ -113,10 +124,15 @@ def log_model_version(
         CLASSES_TAG: json.dumps(list(classes)),
         **({TUNING_TAG: json.dumps(tuning)} if tuning else {}),
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {name}") as run:
+    client = MlflowClient()
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=run_name("train", name, batch)
+    ) as run:
         mlflow.set_tags({"driftloop.stage": "train", **tags})
         mlflow.log_params(params)
         mlflow.log_metrics({f"holdout.{k}": v for k, v in metrics.items()})
+        if inputs:
+            client.log_inputs(run.info.run_id, datasets=list(inputs))
         mlflow.log_text(manifest_json(manifest), MANIFEST_ARTIFACT)
         if calibration is not None:
             mlflow.log_dict(calibration, CALIBRATION_ARTIFACT)
@@ -130,9 +146,11 @@ def log_model_version(
             pip_requirements=SERVING_REQUIREMENTS,
             registered_model_name=name,
         )
-        log_trials(MlflowClient(), experiment_id, run.info.run_id, trials)
-    version = str(info.registered_model_version)
-    client = MlflowClient()
+        version = str(info.registered_model_version)
+        client.update_run(run.info.run_id, name=run_name("train", name, batch, version))
+        log_trials(client, experiment_id, run.info.run_id, trials)
+    if purpose:
+        client.set_registered_model_tag(name, PURPOSE_TAG, purpose)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     for metric, score in metrics.items():

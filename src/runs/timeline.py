@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import html
+import math
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from config.errors import ConfigError
+from runs.chart import plot_timeline
+from runs.index import INDEX_PAGE, records_by_batch
+from runs.links import relative_href
+from runs.pages import render_page
 
 if TYPE_CHECKING:
     from evaluation.baselines import Baselines
@@ -94,16 +98,29 @@ def timeline_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def write_timeline(
-    rows: list[dict[str, Any]], out: Path, *, policy: str, baselines: Baselines | None = None
+    rows: list[dict[str, Any]],
+    out: Path,
+    *,
+    policy: str,
+    baselines: Baselines | None = None,
+    reports: Path | None = None,
 ) -> Path:
     """Write `timeline.csv`, `timeline.png` and `timeline.html` into `out`.
 
     With `baselines`, each batch also shows the metric of never retraining (the first model)
-    and, for a model of a difference, of the naive last-value forecast.
+    and, for a model of a difference, of the naive last-value forecast. A batch without a
+    `record` (a rejected one's run ends in an error, not a summary) takes the one `reports`
+    (default `out/reports`) holds for it. The page links each batch to its record.
 
     Returns:
         The HTML page's path.
     """
+    reports = reports or out / "reports"
+    found = records_by_batch(reports) if reports.is_dir() else {}
+    rows = [
+        {**row, "record": row.get("record") or _path(found.get(row.get("batch") or ""))}
+        for row in rows
+    ]
     if baselines is not None:
         rows = [
             {
@@ -118,8 +135,14 @@ def write_timeline(
     frame.to_csv(out / "timeline.csv", index=False)
     png = plot_timeline(frame, out / "timeline.png", policy=policy)
     page = out / "timeline.html"
-    page.write_text(_html(frame, png, policy), encoding="utf-8")
+    index = reports / INDEX_PAGE
+    shown = relative_href(index, out) if index.is_file() else None
+    page.write_text(_html(frame, png, policy, out, shown), encoding="utf-8")
     return page
+
+
+def _path(found: Path | None) -> str | None:
+    return str(found.with_suffix(".md")) if found else None  # as the other rows name theirs
 
 
 def replay_figures(frame: pd.DataFrame) -> dict[str, Any]:
@@ -161,78 +184,41 @@ def describe_replay(figures: dict[str, Any]) -> str:
     )
 
 
-def plot_timeline(frame: pd.DataFrame, path: Path, *, policy: str) -> Path:
-    """Plot the production model's metric per batch, with retrains and promotions marked."""
-    import matplotlib  # noqa: PLC0415 - only simulations draw; keep flow start-up light
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # noqa: PLC0415 - see above
-
-    metric = next((m for m in frame["metric"].dropna() if m), "metric")
-    x = range(len(frame))
-    fig, ax = plt.subplots(figsize=(10, 4), dpi=110)
-    realized = frame["value"].astype("float64")
-    known = realized.notna().to_numpy()
-    positions = [i for i, k in zip(x, known, strict=True) if k]
-    ax.plot(
-        positions,
-        realized[known],
-        marker="o",
-        color="#1f77b4",
-        label=f"production {metric} (before retraining)",
+def _html(frame: pd.DataFrame, png: Path, policy: str, out: Path, index: str | None) -> str:
+    columns = [c for c in COLUMNS if c not in ("batch", "record")]  # the batch links its record
+    rows = [
+        {
+            "batch": _cell(row["batch"]),
+            "outcome": _cell(row["outcome"]),
+            "cells": [_cell(row[c]) for c in columns],
+            "record": _record_href(row["record"], out),
+        }
+        for row in frame.to_dict("records")
+    ]
+    return render_page(
+        "timeline.html",
+        policy=policy,
+        index=index,
+        stats=describe_replay(replay_figures(frame)),
+        estimated=bool(frame["estimated"].notna().any()),
+        image=base64.b64encode(png.read_bytes()).decode(),
+        columns=["batch", *columns],
+        rows=rows,
     )
-    ax.scatter(
-        list(x),
-        frame["estimated"].astype("float64"),
-        marker="o",
-        facecolors="none",
-        edgecolors="#1f77b4",
-        label=f"estimated {metric} (no labels)",
-    )
-    for i, row in frame.iterrows():
-        position = list(frame.index).index(i)
-        if row["promoted"]:
-            ax.axvline(position, color="#2ca02c", alpha=0.5, lw=2)
-        elif row["retrained"]:
-            ax.axvline(position, color="#ff7f0e", alpha=0.4, ls="--")
-        if row["outcome"] == "rejected":
-            ax.axvline(position, color="#d62728", alpha=0.5, ls=":")
-    ax.plot([], [], color="#2ca02c", lw=2, label="retrained and promoted")
-    ax.plot([], [], color="#ff7f0e", ls="--", label="retrained, champion kept")
-    ax.plot([], [], color="#d62728", ls=":", label="batch rejected")
-    ax.set_xticks(list(x), frame["batch"], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel(metric)
-    ax.set_title(f"driftloop replay, policy '{policy}'")
-    ax.legend(fontsize=8, loc="lower left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
-def _html(frame: pd.DataFrame, png: Path, policy: str) -> str:
-    image = base64.b64encode(png.read_bytes()).decode()
-    stats = html.escape(describe_replay(replay_figures(frame)))
-    caveat = ""
-    if frame["estimated"].notna().any():
-        caveat = (
-            " <code>estimated</code> (batches without labels) is an ESTIMATE from the model's"
-            " calibrated probabilities: it reflects covariate shift, not pure concept drift,"
-            " where a model stays confident and wrong."
-        )
-    table = frame.drop(columns=["record"]).to_html(
-        index=False, na_rep="", escape=True, float_format=lambda v: f"{v:.4f}"
-    )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>driftloop replay: {html.escape(policy)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:4px 6px;vertical-align:top}}</style></head><body>
-<h1>driftloop replay, policy <code>{html.escape(policy)}</code></h1>
-<p>{stats}. <code>value</code> is the production model's metric on each batch, measured before
-any retraining on it.{caveat}</p>
-<img alt="timeline" src="data:image/png;base64,{image}">
-<h2>Every batch: decision, the numbers behind it, the signals that fired</h2>
-{table}
-</body></html>
-"""
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _record_href(record: Any, out: Path) -> str | None:
+    """A link from `out` to the batch's record: its HTML page, else its markdown, if written."""
+    if not isinstance(record, str) or not record:
+        return None
+    markdown = Path(record)
+    found = next((p for p in (markdown.with_suffix(".html"), markdown) if p.is_file()), None)
+    return relative_href(found, out) if found else None

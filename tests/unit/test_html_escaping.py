@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from urllib.request import url2pathname
 import mistune
 import pandas as pd
 import pytest
+from browsing import find_browser, rendered
 
 from config.spec import DatasetSpec
 from data_validation.gate import (
@@ -33,8 +31,10 @@ from data_validation.gate import (
 from factories import make_frame
 from model_monitoring.drift import monitor_batch
 from model_monitoring.measures import DriftTests
+from runs.index import write_index
+from runs.links import Evidence, relative_links
 from runs.outcome import Outcome
-from runs.record import DecisionRecord, render_record
+from runs.record import DecisionRecord, render_record, write_record
 from runs.timeline import write_timeline
 
 pytestmark = pytest.mark.slow
@@ -44,23 +44,12 @@ HOSTILE = (
     f"</script><script>document.title=/{MARKER}/.source</script>",
     f"<img src=x onerror=\"document.title='{MARKER}'\">",
 )
-BROWSERS = (
-    "chromium",
-    "chromium-headless-shell",
-    "chromium-browser",
-    "google-chrome",
-    "google-chrome-stable",
-)
-BROWSER_SECONDS = 180  # a 4 MB Evidently page on a busy 2-core machine
 INLINE_DATA = re.compile(r"^    var metric_[0-9a-f]{32} = (.*);$", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
 def browser() -> str:
-    found = os.environ.get("CHROME_BIN") or next(filter(None, map(shutil.which, BROWSERS)), None)
-    if found is None:
-        pytest.skip("no chromium binary on PATH (apt-get install chromium, or set CHROME_BIN)")
-    return found
+    return find_browser()
 
 
 @pytest.fixture
@@ -69,25 +58,6 @@ def batch() -> pd.DataFrame:
     frame = make_frame(400, seed=2)
     frame.loc[: len(HOSTILE) - 1, "colour"] = HOSTILE
     return frame
-
-
-def rendered(browser: str, page: Path, tmp_path: Path) -> str:
-    """The page's DOM after its scripts (and any it let in) have run."""
-    command = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'browser-profile'}",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        page.resolve().as_uri(),
-    ]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=BROWSER_SECONDS, check=True
-    )
-    return done.stdout
 
 
 def script_ran(dom: str) -> bool:
@@ -161,25 +131,33 @@ def test_timeline_page_shows_batch_names_and_reasons_as_text(browser: str, tmp_p
     assert all(shown_as_text(dom, value) for value in HOSTILE)
 
 
-def test_decision_record_markdown_renders_values_as_text(browser: str, tmp_path: Path) -> None:
+def hostile_record(tmp_path: Path) -> DecisionRecord:
+    """A rejected run whose batch, columns, failures and evidence names are all hostile."""
     failure = FailedExpectation(
         "expect_column_values_to_be_in_set", HOSTILE[1], f"2 unexpected values, e.g. {HOSTILE}"
     )
     rejected = ValidationOutcome(False, "toy", 3, (failure,), None, {})
-    record = DecisionRecord(
+    return DecisionRecord(
         run_name="r1",
-        dataset="toy",
+        dataset=HOSTILE[0],
         batch=HOSTILE[1],
         batch_sha256="f" * 64,
         rows=400,
         outcome=Outcome.REJECTED,
         validation=rejected.describe(),
         unnamed_columns=HOSTILE,
+        data_docs=Evidence(str(tmp_path / "gx" / f"{HOSTILE[1]}.html")),
         drift=(f"feature drift in {HOSTILE[0]}",),
+        drift_report=Evidence(str(tmp_path / "reports" / f"{HOSTILE[1]}.html"), HOSTILE[1]),
         dispatch=f"`{HOSTILE[1]}` refused\n{HOSTILE[0]}",
     )
+
+
+def test_decision_record_markdown_renders_values_as_text(browser: str, tmp_path: Path) -> None:
+    record = hostile_record(tmp_path)
     # Raw HTML passes through, as in a markdown viewer that does not sanitize.
-    body = mistune.create_markdown(escape=False)(render_record(record))
+    markdown = render_record(record, relative_links(tmp_path / "reports"))
+    body = mistune.create_markdown(escape=False)(markdown)
     page = tmp_path / "record.html"
     page.write_text(
         f"<!doctype html><html><head><meta charset='utf-8'><title>record</title></head>"
@@ -189,3 +167,15 @@ def test_decision_record_markdown_renders_values_as_text(browser: str, tmp_path:
     dom = rendered(browser, page, tmp_path)
     assert not script_ran(dom)
     assert all(shown_as_text(dom, value) for value in HOSTILE)
+
+
+def test_html_record_and_run_index_show_values_as_text(browser: str, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    record = write_record(hostile_record(tmp_path), reports / "decision-r1.md")
+    index = write_index(reports)
+    for page in (record.with_suffix(".html"), index):
+        dom = rendered(browser, page, tmp_path)
+        assert not script_ran(dom)
+        assert shown_as_text(dom, HOSTILE[1])  # the batch, in both
+    dom = rendered(browser, index, tmp_path)
+    assert shown_as_text(dom, HOSTILE[0])  # the dataset

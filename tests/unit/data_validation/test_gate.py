@@ -205,3 +205,17 @@ def test_a_month_date_part_in_monthly_batches_passes_but_a_stuck_reading_does_no
     stuck = daily("2025-03-01", "2025-04-01").assign(temp=0.0)
     failed = validate_frame(context, stuck, daily_spec).failures
     assert [f.column for f in failed] == ["temp"]
+
+
+def test_data_docs_list_the_validation_under_the_batch_file_name(
+    context, spec: DatasetSpec
+) -> None:
+    batch = make_frame(900, seed=12)
+    outcome = validate_frame(context, batch, spec, sample_rows=300, batch="batch 07 ü.csv")
+    assert outcome.docs_url and "/batch%2007%20%C3%BC.csv/" in outcome.docs_url
+    site = Path(context.root_directory) / "uncommitted" / "data_docs" / "local_site"
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "batch 07 ü.csv" in index and "__none__" not in index
+    pages = list((site / "validations").rglob("*.html"))
+    assert len(pages) == 2  # the sample and the every-row check, one run
+    assert all("batch 07 ü.csv" in p.parent.parent.name for p in pages)

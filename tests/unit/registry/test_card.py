@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from config.manifest import DataFile
 from evaluation.comparison import PairedDifference
-from registry.card import CardFacts, render_model_card
+from registry.card import CardFacts, purpose, render_model_card
 from registry.promotion import decide_promotion
 
 
@@ -70,3 +70,42 @@ def test_card_says_how_derived_features_are_computed_and_what_the_served_model_t
     )
     assert "- Derived `co2_lag_1`: lag of `co2` (periods 1)" in card
     assert "- The served model takes: `week`, `co2_lag_1`" in card
+
+
+def test_names_and_values_on_the_card_show_as_text() -> None:
+    card = render_model_card(
+        facts(
+            name="rain<script>",
+            target="y`1",
+            categorical={"a|b": ["x"]},
+            manifest=(DataFile(path="data/b|[x].csv", sha256="e" * 64),),
+            metrics={"roc|auc": 0.86},
+            intervals={},
+            retrain_reasons=("drift [see](http://evil)",),
+        )
+    )
+    assert card.startswith("# Model card: rain\\<script> v3")
+    assert "target ``y`1``" in card
+    assert "| `data/b\\|[x].csv` | `eeeeeeeeeeeeeeee` |" in card
+    assert "`a|b` (1 values)" in card
+    assert "| roc\\|auc | 0.8600 | - |" in card
+    assert "Trained because: drift \\[see](http://evil)" in card
+
+
+def test_the_drift_report_is_linked_by_its_tracking_location_never_a_local_path() -> None:
+    stored = render_model_card(facts(drift_report="runs:/r1/reports/monitor-1.html"))
+    assert "led to this training: `runs:/r1/reports/monitor-1.html`" in stored
+    served = render_model_card(
+        facts(drift_report="https://mlflow.example.org/#/experiments/2/runs/r1/artifactPath/x.html")
+    )
+    assert (
+        "[x.html](<https://mlflow.example.org/#/experiments/2/runs/r1/artifactPath/x.html>)"
+        in served
+    )
+
+
+def test_the_purpose_names_target_task_and_dataset() -> None:
+    assert purpose("rainfall", "binary", "rain", ["a", "b"]) == (
+        "Predicts `rain` (binary classification) for the `rainfall` dataset from 2 inputs; "
+        "trained, judged and released by driftloop."
+    )

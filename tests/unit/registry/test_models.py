@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from config.manifest import DataFile
 from config.spec import DatasetSpec
 from factories import make_frame, spec_for_frames
 from registry import models, tracking
 from registry.errors import RegistryError
+from registry.history import PURPOSE_TAG
 from registry.models import ModelFiles
 from training.fit import fit_model
 from training.model_code import SCHEMA_ARTIFACT, predict_scores
@@ -40,9 +42,38 @@ def registered(tmp_path: Path):
         example_output=predict_scores(result.booster, example, result.schema),
         manifest=(),
         tags={},
+        batch="b-03.csv",
+        purpose="Predicts `y`.",
+        inputs=tracking.training_inputs(
+            TRAINED_ON, result.holdout, dataset="toy", target=spec.target
+        ),
     )
     yield client, version, result, tmp_path
     mlflow.set_tracking_uri(None)
+
+
+def context(found) -> str:
+    return {t.key: t.value for t in found.tags}["mlflow.data.context"]
+
+
+TRAINED_ON = (DataFile("data/r.parquet", "a" * 64), DataFile("data/in/b-03.csv", "b" * 64))
+
+
+def test_the_training_run_is_named_by_batch_and_version_and_lists_its_data(registered) -> None:
+    client, version, result, _ = registered
+    run = client.get_run(version.run_id)
+    assert run.info.run_name == "toy b-03.csv -> v1"
+    inputs = {(i.dataset.name, context(i)): i.dataset for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {
+        ("r.parquet", "training"),
+        ("b-03.csv", "training"),
+        ("toy holdout", "holdout"),
+    }
+    assert inputs["b-03.csv", "training"].digest == "b" * 16
+    held = inputs["toy holdout", "holdout"]
+    assert json.loads(held.profile)["num_rows"] == len(result.holdout)
+    assert held.source_type == "code"
+    assert client.get_registered_model("toy").tags[PURPOSE_TAG] == "Predicts `y`."
 
 
 def test_scoring_runs_no_code_from_the_registry(registered) -> None:

@@ -31,6 +31,7 @@ from runs.ledger import (
     read_ledger,
     training_entries,
 )
+from runs.links import Evidence, relative_links
 from runs.record import CandidateRow, DecisionRecord, render_record
 
 
@@ -141,9 +142,9 @@ def test_record_shows_the_champion_challenger_table() -> None:
         rows=10,
         outcome="promoted",
         validation="passed",
-        data_docs="file:///gx/index.html",
+        data_docs=Evidence("/gx/index.html"),
         drift=["feature drift: 1 of 3"],
-        drift_report="file:///reports/monitor.html",
+        drift_report=Evidence("/reports/monitor.html"),
         decision="retrain: forced",
         candidates=[
             CandidateRow("champion", "1", {"roc_auc": 0.8}),
@@ -153,10 +154,10 @@ def test_record_shows_the_champion_challenger_table() -> None:
         registry=["`production`: 1 -> 2"],
         dispatch="dispatched",
     )
-    text = render_record(record)
+    text = render_record(record, relative_links(Path("/reports")))
     assert "| champion | 1 | 0.8000 |" in text and "| challenger | 2 | 0.8500 |" in text
-    assert "[monitor.html](file:///reports/monitor.html)" in text
-    assert "[index.html](file:///gx/index.html)" in text
+    assert "(monitor.html)" in text  # beside the record
+    assert "(../gx/index.html)" in text
 
 
 def test_record_quotes_names_and_escapes_html_in_prose() -> None:
@@ -170,7 +171,7 @@ def test_record_quotes_names_and_escapes_html_in_prose() -> None:
         validation="FAILED suite `toy`:\n\n- [colour] e.g. ['<img src=x>']",
         unnamed_columns=("note\n<script>",),
     )
-    text = render_record(record)
+    text = render_record(record, relative_links(Path("/reports")))
     assert "- batch: ``a`b.csv`` (10 rows" in text
     assert "`note <script>`" in text  # one code span, on one line
     assert "FAILED suite `toy`:" in text and r"- \[colour] e.g. \['\<img src=x>']" in text

@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from config.errors import ConfigError
-from runs.timeline import clear_replay, write_timeline
+from runs.chart import plotted_values
+from runs.index import RunEntry, write_entry, write_index
+from runs.timeline import clear_replay, timeline_frame, write_timeline
 
 ROWS = [
     {
@@ -83,3 +85,37 @@ def test_a_new_replay_clears_only_what_the_last_one_wrote(tmp_path: Path) -> Non
     (out / "incoming").mkdir()
     with pytest.raises(ConfigError, match="does not contain the batches"):
         clear_replay(out, keep=out / "incoming")
+
+
+def test_timeline_links_each_batch_to_its_record(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "decision-1.md").write_text("# driftloop run 1: promoted\n")
+    (reports / "decision-1.html").write_text("<p>record</p>")
+    # A rejected batch's run ends in an error, so its row has no record: the entry has it.
+    entry = RunEntry(
+        run="2", at="2026-01-01T00:00:02", batch="b2.csv", links={"record": "r%202.html"}
+    )
+    write_entry(entry, reports / "decision-2.json")
+    (reports / "r 2.html").write_text("<p>rejected</p>")
+    write_index(reports)
+    rows = [{**ROWS[0], "record": str(reports / "decision-1.md")}, *ROWS[1:]]
+    page = write_timeline(rows, tmp_path, policy="default").read_text()
+    assert 'href="reports/decision-1.html"' in page
+    assert 'href="reports/r%202.html"' in page
+    assert 'href="reports/index.html"' in page
+    assert pd.read_csv(tmp_path / "timeline.csv")["record"].notna().sum() == 2
+
+
+def test_the_plotted_line_breaks_where_nothing_was_measured() -> None:
+    # Before: the line joined the measured batches straight across rejected ones.
+    frame = timeline_frame(
+        [
+            {"batch": "a", "value": 0.8, "outcome": "kept production"},
+            {"batch": "b", "value": None, "outcome": "rejected"},
+            {"batch": "c", "value": 0.7, "outcome": "duplicate"},
+            {"batch": "d", "value": 0.75, "outcome": "promoted"},
+        ]
+    )
+    values = plotted_values(frame)
+    assert values.isna().tolist() == [False, True, True, False]
