@@ -23,6 +23,9 @@ from demo_data.rainfall import write_demo_data
 logger = logging.getLogger(__name__)
 
 DEMO_STAGE = "demo_data"
+DEMO_SPEC = Path("data/rainfall.yaml")
+# What `dvc repro demo_data` rewrites (dvc.yaml's outs): batches a user added there would go.
+DEMO_DATA = (Path("data/incoming/rainfall"), Path("data/reference/rainfall.parquet"))
 DEMO_MARKER = Path(".driftloop-demo.json")
 MARKER_FORMAT = 1
 # The reports folder itself stays (it is part of the project layout); its contents go.
@@ -58,6 +61,7 @@ def state_paths(paths: PathSettings, mlflow: MlflowSettings, home: Path) -> list
             StatePath(Path(uri.removeprefix("sqlite:///")), "a registry"),
             StatePath(mlflow.artifact_root, "model artifacts"),
         ]
+    places += [StatePath(path, "demo data") for path in DEMO_DATA]
     return [StatePath(home / p.path, p.kind, p.contents_only) for p in places]
 
 
@@ -89,9 +93,10 @@ def reset_local_state(paths: PathSettings, mlflow: MlflowSettings) -> list[Path]
 def foreign_state(paths: PathSettings, mlflow: MlflowSettings, home: Path) -> list[StatePath]:
     """The local state inside `home` that the demo's marker does not vouch for.
 
-    The marker vouches for a place whose contents are as the demo left them (or, after an
-    interrupted demo, for every place it was writing to). Without a marker, all of it is
-    foreign; empty places and places outside `home` (never reset) are not state.
+    The marker vouches for a place whose contents are as the demo last recorded them (after
+    each batch, and at its end): what an interrupted demo was writing when it stopped, or
+    anything written there since, is foreign. Without a marker, all of it is foreign; empty
+    places and places outside `home` (never reset) are not state.
     """
     marker = read_demo_marker(home)
     foreign = []
@@ -106,15 +111,15 @@ def foreign_state(paths: PathSettings, mlflow: MlflowSettings, home: Path) -> li
 def write_demo_marker(
     paths: PathSettings, mlflow: MlflowSettings, home: Path, *, finished: bool
 ) -> Path:
-    """Record the state the demo made: where it writes (at its start), as it left it (at the end).
+    """Record the state the demo made, as it is now: at its start, after each batch, at its end.
 
     Returns:
         The marker file.
     """
     state = {
-        _key(place.path, home): fingerprint(place, home) if finished else None
+        _key(place.path, home): fingerprint(place, home)
         for place in state_paths(paths, mlflow, home)
-        if lies_inside(place.path, home) and (not finished or _held(place))
+        if lies_inside(place.path, home) and _held(place)
     }
     marker = home / DEMO_MARKER
     content = {"format": MARKER_FORMAT, "made_by": "driftloop demo", "finished": finished}
@@ -124,17 +129,14 @@ def write_demo_marker(
 
 @dataclass(frozen=True)
 class DemoMarker:
-    """What the marker says: where the demo wrote and, once it finished, how it left each place."""
+    """What the marker says: how the demo last left each place, and whether it finished."""
 
     finished: bool
     state: dict[str, str | None]
 
     def vouches(self, place: StatePath, home: Path) -> bool:
         """Whether the demo made what `place` in the project `home` holds now."""
-        key = _key(place.path, home)
-        if key not in self.state:
-            return False
-        return not self.finished or self.state[key] == fingerprint(place, home)
+        return self.state.get(_key(place.path, home)) == fingerprint(place, home)
 
 
 def read_demo_marker(home: Path) -> DemoMarker | None:

@@ -169,7 +169,7 @@ def _verbosity_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "-q",
         "--quiet",
         action="store_true",
-        help="show only each batch's line and errors",
+        help="show only each batch's line, warnings and errors",
         **({"default": False} if top else unset),
     )
 

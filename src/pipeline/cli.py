@@ -264,24 +264,28 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 def _demo_batches(settings: Settings, home: Path, loudness: int) -> None:
     from config.spec import load_spec
     from data_validation.errors import DataValidationError
-    from demo_data.workspace import materialize_demo_data
+    from demo_data.workspace import DEMO_SPEC, materialize_demo_data, write_demo_marker
     from pipeline.flows import retraining_flow
     from runs.batches import list_batches
 
     how = materialize_demo_data(home)
-    spec = load_spec(settings.paths.spec)
+    write_demo_marker(settings.paths, settings.mlflow, home, finished=False)
+    # The demo's own spec, whatever DRIFTLOOP_PATHS__SPEC names: it never runs a user's batches.
+    spec = load_spec(DEMO_SPEC)
     batches = list_batches(spec.incoming)
     if loudness > console.QUIET:
         print(f"demo data: {how}; {len(batches)} batches in {spec.incoming}")
     for batch in batches:
         try:
-            summary = retraining_flow(spec=str(settings.paths.spec), batch=str(batch))
+            summary = retraining_flow(spec=str(DEMO_SPEC), batch=str(batch))
         except DataValidationError as exc:
             broken = f"{len(exc.failures)} broken expectations"
             print(f"{batch.name}: rejected, {broken}, quarantined to {exc.quarantined_to}")
-            continue
-        shown = summary.production_version or "-"
-        print(f"{batch.name}: {summary.outcome}: {summary.message} [production v{shown}]")
+        else:
+            shown = summary.production_version or "-"
+            print(f"{batch.name}: {summary.outcome}: {summary.message} [production v{shown}]")
+        # After each batch: a demo killed later vouches for no more than it had finished.
+        write_demo_marker(settings.paths, settings.mlflow, home, finished=False)
 
 
 def _history(settings: Settings, args: argparse.Namespace) -> int:

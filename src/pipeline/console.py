@@ -2,7 +2,7 @@
 
 The default console is one line per stage (the stage packages' INFO lines) and one per batch.
 Prefect's per-task and flow-run chatter, MLflow's progress bars and messages, and tracebacks
-are shown with `-v`; `-q` leaves only the per-batch lines and errors.
+are shown with `-v`; `-q` leaves only the per-batch lines, driftloop's warnings and errors.
 """
 
 from __future__ import annotations
@@ -163,13 +163,18 @@ class ConsoleFilter(logging.Filter):
         engine = record.name.startswith(ENGINE_LOGGERS)
         if engine and record.exc_info and str(record.msg).startswith(ENGINE_EXCEPTIONS):
             return False
+        prefect = record.name == "prefect" or record.name.startswith("prefect.")
         if self.verbosity <= QUIET:
-            return record.levelno >= logging.ERROR
+            # driftloop's own warnings (a notification not delivered, a lost promotion race)
+            # are news even to a cron job; Prefect's are about its own machinery.
+            return record.levelno >= logging.ERROR or (
+                record.levelno >= logging.WARNING and not prefect
+            )
         if record.levelno >= logging.WARNING:
             return True
         if engine:  # a retry notice is the one line worth seeing while a task waits
             return record.name.startswith("prefect.task_runs") and _is_retry(record)
-        return not (record.name == "prefect" or record.name.startswith("prefect."))
+        return not prefect
 
 
 def _is_retry(record: logging.LogRecord) -> bool:

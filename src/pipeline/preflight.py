@@ -15,8 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from config.errors import ConfigError, SpecError
-from config.settings import Settings
-from config.spec import DatasetSpec, check_inside, load_spec
+from config.settings import Settings, redact_url
+from config.spec import DatasetSpec, check_inside, lies_inside, load_spec
 from demo_data.workspace import StatePath, foreign_state
 from runs.batches import (
     BATCH_SUFFIXES,
@@ -179,6 +179,37 @@ def check_demo_consent(settings: Settings, home: Path, *, yes: bool) -> None:
     foreign = foreign_state(settings.paths, settings.mlflow, home)
     if foreign:
         raise ConfigError(_describe_foreign(foreign, home))
+    beyond = _demo_reach(settings, home)
+    if beyond:
+        raise ConfigError(
+            f"the demo would {' and '.join(beyond)}: unset those settings for the demo (it "
+            "needs none), or pass --yes"
+        )
+
+
+def _demo_reach(settings: Settings, home: Path) -> list[str]:
+    """What the demo would touch beyond this project with the settings it runs under."""
+    reach = []
+    uri = settings.mlflow.tracking_uri
+    local = uri.startswith("sqlite:///") and lies_inside(Path(uri.removeprefix("sqlite:///")), home)
+    if not local:
+        where = "DRIFTLOOP_MLFLOW__TRACKING_URI or MLFLOW_TRACKING_URI"
+        reach.append(f"register its models in {redact_url(uri)} ({where})")
+    if settings.github.token is not None:
+        reach.append(f"ask {settings.github.repo}'s CD to ship them (DRIFTLOOP_GITHUB__TOKEN)")
+    if settings.notify.webhook_url is not None:
+        reach.append("post to your channel (DRIFTLOOP_NOTIFY__WEBHOOK_URL)")
+    paths = settings.paths
+    outside = (
+        ("PATHS__LEDGER", paths.ledger),
+        ("PATHS__REPORTS", paths.reports),
+        ("PATHS__QUARANTINE", paths.quarantine),
+        ("MLFLOW__ARTIFACT_ROOT", settings.mlflow.artifact_root),
+    )
+    for name, path in outside:
+        if not lies_inside(home / path, home):
+            reach.append(f"write to {path} (DRIFTLOOP_{name})")
+    return reach
 
 
 def _describe_foreign(places: list[StatePath], home: Path) -> str:
@@ -189,8 +220,8 @@ def _describe_foreign(places: list[StatePath], home: Path) -> str:
     verb, it = ("holds", "it") if len(places) == 1 else ("hold", "them")
     kinds = ", ".join(dict.fromkeys(p.kind for p in places))
     return (
-        f"{where} {verb} state the demo did not create ({kinds}); pass --yes to remove {it}, "
-        "or run the demo in a fresh clone"
+        f"{where} {verb} state the demo did not create ({kinds}); pass --yes to remove {it} "
+        "(make run YES=1), or run the demo in a fresh clone"
     )
 
 

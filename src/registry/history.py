@@ -28,6 +28,9 @@ MOVE_PREFIX = "driftloop.move."
 LEGACY_PREFIX = "driftloop.history."
 # What the model predicts, in one sentence, set when a version is registered.
 PURPOSE_TAG = "driftloop.predicts"
+# The part of the registered model's description driftloop writes; the rest is its owners'.
+SECTION_BEGIN = "<!-- driftloop: the lines below are rewritten on every alias move -->"
+SECTION_END = "<!-- driftloop: end -->"
 # Reasons are cut well below the registry's tag and description limits (5,000 characters).
 MAX_REASON = 1500
 SHOWN_REASON = 300
@@ -111,11 +114,15 @@ def parse_line(key: str, line: str) -> AliasEvent | None:
 def record_events(client: MlflowClient, name: str, events: list[AliasEvent]) -> None:
     """Write alias events to the registered model (rewriting one that exists is harmless).
 
-    Then rewrite the history of earlier releases as lines and refresh the model's description.
+    Then refresh the model's description, best effort: the moves are what a release needs, and
+    a description that could not be written is rewritten by the next move.
     """
     for event in events:
         client.set_registered_model_tag(name, event.key, event.line)
-    tidy_history(client, name)
+    try:
+        describe_registered_model(client, name)
+    except MlflowException as exc:
+        logger.warning("could not refresh the description of %s: %s", name, exc)
 
 
 def read_history(client: MlflowClient, name: str) -> list[AliasEvent]:
@@ -123,27 +130,30 @@ def read_history(client: MlflowClient, name: str) -> list[AliasEvent]:
     return _events(client.get_registered_model(name).tags)
 
 
-def tidy_history(client: MlflowClient, name: str) -> None:
-    """Rewrite legacy JSON history tags as lines, then describe the model from the registry.
+def describe_registered_model(client: MlflowClient, name: str) -> None:
+    """Describe the model from the registry: what it predicts, where each alias points and why.
 
-    A legacy tag is deleted only once its line is stored, so a crash in between leaves the
-    event recorded twice, which reading counts once.
+    Only the part between driftloop's markers is driftloop's: what anyone else wrote in the
+    description is kept as it is. Legacy JSON history tags are read, never removed (a host
+    still on an older release reads only those).
     """
     model = client.get_registered_model(name)
     tags = dict(model.tags)
-    for key, value in list(tags.items()):
-        event = _legacy_event(key, value)
-        if event is None:
-            continue
-        if event.key not in tags:
-            client.set_registered_model_tag(name, event.key, event.line)
-            tags[event.key] = event.line
-        client.delete_registered_model_tag(name, key)
-        del tags[key]
     aliases = {alias: str(version) for alias, version in model.aliases.items()}
-    description = describe_model(_events(tags), aliases, tags.get(PURPOSE_TAG))
+    ours = describe_model(_events(tags), aliases, tags.get(PURPOSE_TAG))
+    description = with_section(model.description or "", ours)
     if description != (model.description or ""):
         client.update_registered_model(name, description=description)
+
+
+def with_section(description: str, section: str) -> str:
+    """`description` with driftloop's marked section replaced by `section` (or added last)."""
+    marked = f"{SECTION_BEGIN}\n{section}\n{SECTION_END}"
+    start, end = description.find(SECTION_BEGIN), description.find(SECTION_END)
+    if start != -1 and end > start:
+        return description[:start] + marked + description[end + len(SECTION_END) :]
+    kept = description.rstrip()
+    return f"{kept}\n\n{marked}" if kept else marked
 
 
 def describe_model(events: list[AliasEvent], aliases: dict[str, str], purpose: str | None) -> str:

@@ -56,31 +56,50 @@ REPLAY_OUTPUTS = (
 )
 
 
+REPLAY_MARKER = ".driftloop-replay"
+REPLAY_NOTE = (
+    "A driftloop replay writes here; the next replay into this folder removes its outputs.\n"
+)
+
+
 def clear_replay(root: Path, *, keep: Path) -> list[str]:
     """Remove an earlier replay's outputs from `root` (only those: nothing else in it).
 
     Without this, a second replay into the same folder would find every batch in the first
-    one's ledger and skip them all as duplicates.
+    one's ledger and skip them all as duplicates. A folder holding such names that no replay
+    wrote (the project itself, with its registry, ledger and committed suites) is refused, and
+    nothing is removed before every check has passed. The folder is then marked as a replay's.
 
     Raises:
-        ConfigError: `keep` (the batches being replayed) lies inside one of those outputs.
+        ConfigError: `root` holds outputs no replay wrote, or `keep` (the batches being
+            replayed) lies inside one of them.
     """
-    removed = []
-    for name in REPLAY_OUTPUTS:
-        target = root / name
-        if not target.exists() and not target.is_symlink():
-            continue
-        if keep.resolve().is_relative_to(target.resolve()):
+    found = [
+        name for name in REPLAY_OUTPUTS if (root / name).exists() or (root / name).is_symlink()
+    ]
+    # A replay from before the marker existed left its timeline.
+    earlier = (root / REPLAY_MARKER).is_file() or (root / "timeline.csv").is_file()
+    if found and not earlier:
+        shown = ", ".join(found)
+        raise ConfigError(
+            f"the output folder {root} holds {shown}, which no replay wrote there; a replay "
+            "would remove them: choose an empty or new --out folder"
+        )
+    for name in found:
+        if keep.resolve().is_relative_to((root / name).resolve()):
             raise ConfigError(
-                f"the batches {keep} are inside {target}, which a replay rewrites: choose "
+                f"the batches {keep} are inside {root / name}, which a replay rewrites: choose "
                 "an output folder that does not contain the batches"
             )
+    for name in found:
+        target = root / name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         else:
             target.unlink()
-        removed.append(name)
-    return removed
+    root.mkdir(parents=True, exist_ok=True)
+    (root / REPLAY_MARKER).write_text(REPLAY_NOTE, encoding="utf-8")
+    return found
 
 
 def timeline_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

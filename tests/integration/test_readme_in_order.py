@@ -1,8 +1,9 @@
 """The README's commands, run in order in a copy of the project, as a new user would.
 
 Run with `make readme`: it takes about ten minutes on two cores, so `make test` leaves it out
-(like the soak); the quick checks of the same commands are in tests/unit/test_readme.py. Blocks the README marks
-`<!-- readme: not run (why) -->` are skipped, as are the test targets (this is one of them).
+(like the soak); the quick checks of the same commands are in tests/unit/test_readme.py.
+Blocks the README marks `<!-- readme: not run (why) -->` are skipped, as are the test targets
+(this is one of them).
 """
 
 from __future__ import annotations

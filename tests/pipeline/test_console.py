@@ -108,11 +108,14 @@ def test_an_exception_that_ends_a_run_is_left_to_the_command_line_below_v() -> N
     assert ConsoleFilter(DEFAULT).filter(hook)
 
 
-def test_quiet_keeps_only_errors() -> None:
+def test_quiet_keeps_driftloops_warnings_and_every_error() -> None:
     shown = ConsoleFilter(QUIET).filter
     assert not shown(_record("model_monitoring.drift", logging.INFO, "drift: 3 of 8 columns"))
-    assert not shown(_record("delivery.request", logging.WARNING, "no GitHub token"))
+    # A cron job on -q still learns that its alerts are not delivered.
+    assert shown(_record("delivery.notify", logging.WARNING, "notification not delivered"))
+    assert not shown(_record("prefect.server", logging.WARNING, "the server is slow"))
     assert shown(_record("registry.release", logging.ERROR, "the alias did not move"))
+    assert shown(_record("prefect.flow_runs", logging.ERROR, "the flow crashed"))
 
 
 def test_the_console_format_leaves_the_traceback_out_for_other_handlers_to_keep() -> None:

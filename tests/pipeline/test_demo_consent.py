@@ -93,7 +93,8 @@ def test_the_demo_refuses_a_projects_own_registry_and_ledger_and_leaves_them_as_
     assert main(["demo"]) == 2
     assert capsys.readouterr().err == (
         "driftloop: error: data/ledger.jsonl and mlflow.db hold state the demo did not create "
-        "(a ledger, a registry); pass --yes to remove them, or run the demo in a fresh clone\n"
+        "(a ledger, a registry); pass --yes to remove them (make run YES=1), or run the demo "
+        "in a fresh clone\n"
     )
     assert {name: _digest(project / name) for name in before} == before
     assert not (project / workspace.DEMO_MARKER).exists()
@@ -140,3 +141,53 @@ def test_a_fresh_clone_runs_the_demo_without_asking(
     get_settings.cache_clear()
     assert main(["-q", "demo"]) == 0
     assert (tmp_path / "reports" / ".gitkeep").exists()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            "DRIFTLOOP_MLFLOW__TRACKING_URI",
+            "https://ci:s3cret@mlflow.example.com",
+            "register its models in https://ci:***@mlflow.example.com",
+        ),
+        ("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000", "register its models in http://127"),
+        ("DRIFTLOOP_GITHUB__TOKEN", "ghp_demo_0123456789", "ask driftloop/driftloop's CD"),
+        ("DRIFTLOOP_NOTIFY__WEBHOOK_URL", "https://hooks.example.com/x", "post to your channel"),
+        ("DRIFTLOOP_PATHS__LEDGER", "/srv/team/ledger.jsonl", "write to /srv/team/ledger.jsonl"),
+    ],
+)
+def test_the_demo_asks_before_it_reaches_beyond_the_project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_engine: None,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[str, str, str],
+) -> None:
+    setting, value, words = case
+    (tmp_path / "data").mkdir()
+    shutil.copy(ROOT / "data" / "rainfall.yaml", tmp_path / "data" / "rainfall.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(setting, value)
+    get_settings.cache_clear()
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "s3cret" not in err
+    assert err.endswith("unset those settings for the demo (it needs none), or pass --yes\n")
+    assert not (tmp_path / "data" / "incoming").exists()
+
+
+def test_the_demo_runs_its_own_spec_whatever_the_settings_name(
+    project: Path, no_engine: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "mine.yaml").write_text("a spec of the user's own")
+    monkeypatch.setenv("DRIFTLOOP_PATHS__SPEC", "mine.yaml")
+    get_settings.cache_clear()
+    ran: list[str] = []
+    monkeypatch.setattr(
+        sys.modules["pipeline.flows"],
+        "retraining_flow",
+        lambda spec, batch: ran.append(spec) or _fake_flow(spec, batch),
+    )
+    assert main(["-q", "demo", "--yes"]) == 0
+    assert ran == ["data/rainfall.yaml", "data/rainfall.yaml"]

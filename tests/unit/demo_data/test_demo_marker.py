@@ -59,10 +59,28 @@ def test_the_marker_vouches_for_state_as_the_demo_left_it(home: Path) -> None:
     assert _foreign(home) == ["data/predictions", "reports"]
 
 
-def test_an_interrupted_demo_vouches_for_every_place_it_was_writing_to(home: Path) -> None:
+def test_an_interrupted_demo_vouches_only_for_what_it_had_recorded(home: Path) -> None:
+    # Killed during a batch (no chance to write its marker again): what that batch wrote, and
+    # what a user builds there afterwards, are not the demo's to remove.
     write_demo_marker(PATHS, MLFLOW, home, finished=False)
-    _run_leaves_state(home)
+    (home / "reports" / "decision-1.md").write_text("# the last batch the demo finished\n")
+    write_demo_marker(PATHS, MLFLOW, home, finished=False)
     assert _foreign(home) == []
+    (home / "data" / "ledger.jsonl").write_text('{"batch": "mine.csv"}\n')
+    (home / "mlflow.db").write_bytes(b"the user's own models")
+    assert _foreign(home) == ["data/ledger.jsonl", "mlflow.db"]
+    assert read_demo_marker(home) is not None and not read_demo_marker(home).finished
+
+
+def test_batches_added_to_the_demos_incoming_folder_are_not_the_demos(home: Path) -> None:
+    # `dvc repro demo_data` rewrites data/incoming/rainfall: a batch added there is refused.
+    incoming = home / "data" / "incoming" / "rainfall"
+    incoming.mkdir(parents=True)
+    (incoming / "batch-01.csv").write_text("a,b\n1,2\n")
+    write_demo_marker(PATHS, MLFLOW, home, finished=True)
+    assert _foreign(home) == []
+    (incoming / "my-batch.csv").write_text("a,b\n3,4\n")
+    assert _foreign(home) == ["data/incoming/rainfall"]
 
 
 def test_a_file_that_is_not_the_demos_marker_vouches_for_nothing(home: Path) -> None:

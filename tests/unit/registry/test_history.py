@@ -7,11 +7,14 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from registry.history import (
     LEGACY_PREFIX,
     MOVE_PREFIX,
     PURPOSE_TAG,
+    SECTION_BEGIN,
+    SECTION_END,
     AliasEvent,
     parse_line,
     read_history,
@@ -90,7 +93,13 @@ def test_a_tag_that_is_not_a_move_line_is_skipped(client) -> None:
     assert read_history(client, "m") == [event()]
 
 
-def test_json_history_of_earlier_releases_is_read_and_rewritten_as_lines(client) -> None:
+def _ours(description: str) -> list[str]:
+    """The lines of driftloop's section of a registered model's description."""
+    lines = description.splitlines()
+    return lines[lines.index(SECTION_BEGIN) + 1 : lines.index(SECTION_END)]
+
+
+def test_json_history_of_earlier_releases_is_read_and_kept(client) -> None:
     old = [event(action="challenger", alias="challenger", from_version=None, batch=None), event()]
     for moved in old:
         legacy(client, moved)
@@ -98,8 +107,9 @@ def test_json_history_of_earlier_releases_is_read_and_rewritten_as_lines(client)
     assert rollback_of_batch(client, "m", SHA, "production") is None
     newer = event(at="2026-01-03T00:00:00.000000+00:00", action="rollback", from_version="2")
     record_events(client, "m", [replace(newer, to_version="1", batch=None)])
+    # A host still on an older release reads only the JSON tags: they stay.
     tags = history_tags(client)
-    assert all(k.startswith(MOVE_PREFIX) for k in tags) and len(tags) == 3
+    assert sorted(k.startswith(MOVE_PREFIX) for k in tags) == [False, False, True]
     assert [e.action for e in read_history(client, "m")] == ["challenger", "promote", "rollback"]
     undone = rollback_of_batch(client, "m", SHA, "production")
     assert undone is not None and undone.from_version == "2"
@@ -128,7 +138,7 @@ def test_the_description_says_what_it_predicts_and_where_each_alias_points_and_w
             aliases=aliases,
         )
     roll_back(client, name="m", to_version=None, reason="alerts", actor="ops", aliases=aliases)
-    lines = client.get_registered_model("m").description.splitlines()
+    lines = _ours(client.get_registered_model("m").description)
     assert lines[0] == "Predicts `rain` for \\<b>rainfall\\</b>."
     assert lines[2].startswith("- `production` is **v1**, rolled back ")
     assert lines[2].endswith("by `ops`: alerts")
@@ -155,4 +165,25 @@ def test_the_description_gives_a_reason_once(client) -> None:
     description = client.get_registered_model("m").description
     assert description.count("no champion: v1 clears the floor") == 1
     assert "- `challenger` is **v1**, made challenger " in description
-    assert description.splitlines()[1].endswith("by `ci`, for the reason above")
+    assert _ours(description)[1].endswith("by `ci`, for the reason above")
+
+
+def test_what_the_owners_wrote_in_the_description_is_kept(client) -> None:
+    client.update_registered_model("m", description="Owner: fraud team. Not for EU traffic.")
+    for version in ("1", "2"):
+        record_events(client, "m", [event(to_version=version, from_version=None)])
+        description = client.get_registered_model("m").description
+        assert description.startswith("Owner: fraud team. Not for EU traffic.\n\n")
+        assert description.count(SECTION_BEGIN) == 1 and description.endswith(SECTION_END)
+
+
+def test_a_description_that_cannot_be_written_does_not_fail_the_move(
+    client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise MlflowException("the store is read-only for descriptions")
+
+    monkeypatch.setattr(client, "update_registered_model", refuse)
+    record_events(client, "m", [event()])
+    assert read_history(client, "m") == [event()]
+    assert "could not refresh the description of m" in caplog.text

@@ -80,11 +80,25 @@ def test_a_new_replay_clears_only_what_the_last_one_wrote(tmp_path: Path) -> Non
     (out / "reports").mkdir(parents=True)
     (out / "ledger.jsonl").write_text("{}\n")
     (out / "notes.txt").write_text("mine")
-    assert clear_replay(out, keep=batches) == ["ledger.jsonl", "reports"]
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    (out / "timeline.csv").write_text("batch\n")  # an earlier replay's
+    assert clear_replay(out, keep=batches) == ["ledger.jsonl", "reports", "timeline.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".driftloop-replay", "notes.txt"]
     (out / "incoming").mkdir()
+    (out / "ledger.jsonl").write_text("{}\n")
     with pytest.raises(ConfigError, match="does not contain the batches"):
         clear_replay(out, keep=out / "incoming")
+    assert (out / "ledger.jsonl").exists()  # nothing removed before every check passed
+
+
+def test_a_replay_into_a_folder_no_replay_wrote_removes_nothing(tmp_path: Path) -> None:
+    # `driftloop simulate --out .` would have removed the project's registry and GX suites.
+    (tmp_path / "mlflow.db").write_bytes(b"the project's registry")
+    (tmp_path / "great_expectations").mkdir()
+    with pytest.raises(ConfigError, match=r"holds mlflow\.db, great_expectations, which no"):
+        clear_replay(tmp_path, keep=tmp_path / "elsewhere")
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "great_expectations").is_dir()
+    assert clear_replay(tmp_path / "new", keep=tmp_path / "elsewhere") == []
+    assert (tmp_path / "new" / ".driftloop-replay").is_file()
 
 
 def test_timeline_links_each_batch_to_its_record(tmp_path: Path) -> None:
