@@ -69,8 +69,9 @@ def _wait_for_port(command: Command) -> None:
 
 def _expected_demo_lines() -> list[str]:
     text = README.read_text(encoding="utf-8")
-    block = text.split("this is its output on this machine:", 1)[1].split("```")[1]
-    return [line for line in block.splitlines() if line.strip()]
+    found = re.search(r"this is its output on this\s+machine:\s*```\n(.*?)```", text, re.DOTALL)
+    assert found, "the README no longer shows the output of make run"
+    return [line for line in found[1].splitlines() if line.strip()]
 
 
 @pytest.fixture
