@@ -46,6 +46,38 @@ class FeatureSpec(BaseModel):
         return self.numeric + self.categorical + self.text
 
 
+class TextFeaturizer(BaseModel):
+    """How each text column becomes model inputs: TF-IDF over word (and character) n-grams.
+
+    Each analyzer keeps at most `max_features` terms per column (the most frequent of those in
+    at least `min_df` training rows); `None` turns an analyzer off. Character n-grams are off
+    by default: they add many stored values per row, and training time grows with them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_features: int = Field(default=1000, ge=1)
+    word_ngrams: tuple[int, int] | None = (1, 2)
+    char_ngrams: tuple[int, int] | None = None
+    min_df: int = Field(default=2, ge=1)
+    sublinear_tf: bool = False
+
+    @field_validator("word_ngrams", "char_ngrams")
+    @classmethod
+    def _is_a_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 1 <= value[0] <= value[1]:
+            raise ValueError(
+                f"{list(value)} is not an n-gram range: give [low, high], 1 <= low <= high"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _has_an_analyzer(self) -> TextFeaturizer:
+        if self.word_ngrams is None and self.char_ngrams is None:
+            raise ValueError("set word_ngrams or char_ngrams (or both)")
+        return self
+
+
 @dataclass(frozen=True)
 class ColumnTypes:
     """How a file's columns are read as the spec declares them (see `runs.batches.read_batch`)."""
@@ -80,6 +112,8 @@ class DatasetSpec(BaseModel):
     # Columns computed from others (see `config.derived`): features, numeric unless listed under
     # features.categorical, or the target itself.
     derived: dict[str, DerivedFeature] = Field(default_factory=dict)
+    # How features.text columns are turned into model inputs.
+    text_features: TextFeaturizer = Field(default_factory=TextFeaturizer)
 
     @model_validator(mode="before")
     @classmethod
@@ -116,8 +150,8 @@ class DatasetSpec(BaseModel):
     @model_validator(mode="after")
     def _columns_are_consistent(self) -> DatasetSpec:
         kinds = self.features
-        if not kinds.numeric and not kinds.categorical:
-            raise ValueError("features: list at least one numeric or categorical column")
+        if not kinds.all:
+            raise ValueError("features: list at least one numeric, categorical or text column")
         seen: dict[str, str] = {}
         named: list[tuple[str, str | None]] = [("target", self.target)]
         named += [("timestamp", self.timestamp), ("id", self.id)]
@@ -166,7 +200,10 @@ class DatasetSpec(BaseModel):
 
     @property
     def model_columns(self) -> tuple[str, ...]:
-        """Columns the model is trained on (text columns are monitored, not modelled yet)."""
+        """Numeric and categorical columns the model is trained on, as they are.
+
+        Text columns are model inputs too, through the featurizer (see `text_features`).
+        """
         return self.features.numeric + self.features.categorical
 
     @property
@@ -199,7 +236,7 @@ class DatasetSpec(BaseModel):
         """What the served model takes: raw columns and history-based derived features.
 
         A caller supplies lags, rolling statistics and differences; row-local derived features
-        are computed from their sources inside the model.
+        are computed from their sources inside the model, and so are text columns' features.
         """
         wanted: list[str] = []
 
@@ -213,7 +250,7 @@ class DatasetSpec(BaseModel):
 
         for column in self.model_columns:
             add(column)
-        return tuple(dict.fromkeys(wanted))
+        return tuple(dict.fromkeys(wanted + list(self.features.text)))
 
     @property
     def column_types(self) -> ColumnTypes:

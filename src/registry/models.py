@@ -37,7 +37,8 @@ MODEL_CARD_ARTIFACT = "model_card.md"
 CLASSES_TAG = "driftloop.classes"
 TUNING_TAG = "driftloop.tuning"
 # Pinned so `log_model` does not spend seconds inferring requirements by importing the model.
-SERVING_REQUIREMENTS = ["mlflow", "xgboost", "pandas", "numpy"]
+# scipy: a model with text features scores a sparse matrix.
+SERVING_REQUIREMENTS = ["mlflow", "xgboost", "pandas", "numpy", "scipy"]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from training.calibration import (
 )
 from training.device import resolve_device
 from training.errors import TrainingError
+from training.featurizer import fit_text_features
 from training.model_code import predict_scores
 from training.params import TrainingParams
 from training.row_features import whole_numbers
@@ -76,7 +77,7 @@ def build_schema(
 
     Classes are those of `labels` when given (every labelled row, holdout included: a class
     only the holdout has is one the model is scored on and gives a low probability), else of
-    `frame`'s target.
+    `frame`'s target. Text columns get a featurizer fitted on `frame`'s rows, under "text".
     """
     categorical = {col: _category_labels(frame[col]) for col in spec.features.categorical}
     classes: list[Any] = []
@@ -100,6 +101,8 @@ def build_schema(
     lag = level_lag(spec)
     if lag is not None:
         schema["level"] = {"lag": lag, "of": spec.derived[spec.target].sources[0]}
+    if spec.features.text:
+        schema["text"] = fit_text_features(frame, spec.features.text, spec.text_features)
     return schema
 
 
@@ -153,6 +156,7 @@ def fit_model(
             f"least {MIN_TRAIN_ROWS} and 1"
         )
     schema = build_schema(train, spec, labels=labelled[spec.target])
+    _check_inputs(schema, spec)
     trained_classes = train[spec.target].dropna().unique().tolist()
     if spec.task is not Task.REGRESSION and len(trained_classes) < MIN_CLASSES:
         raise TrainingError(f"target {spec.target!r} has a single class {trained_classes}")
@@ -254,6 +258,16 @@ def _error_profile(
     if spec.task is Task.MULTICLASS:
         return fit_confidence_calibration(np.asarray(scores), codes)
     return fit_calibration(scores, codes)
+
+
+def _check_inputs(schema: dict[str, Any], spec: DatasetSpec) -> None:
+    text = schema.get("text") or {}
+    if spec.model_columns or any(state["blocks"] for state in text.values()):
+        return
+    raise TrainingError(
+        f"text column(s) {', '.join(text)} hold no term found in {spec.text_features.min_df} "
+        "training rows or more, and the spec lists no other feature: nothing to train on"
+    )
 
 
 def _continuous(values: pd.Series) -> bool:

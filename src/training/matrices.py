@@ -11,7 +11,7 @@ import xgboost as xgb
 
 from config.spec import DatasetSpec, Task
 from evaluation.metrics import encode_labels
-from training.model_code import prepare_features
+from training.model_code import matrix_inputs
 
 # A QuantileDMatrix is binned once, at this many bins; every booster trained on it must use the
 # same value (XGBoost refuses a mismatch), so max_bin is fixed here and never tuned.
@@ -72,7 +72,7 @@ def _quantile_matrix(
 ) -> xgb.QuantileDMatrix:
     weight = None if weights is None else weights.loc[frame.index].to_numpy(dtype="float64")
     return xgb.QuantileDMatrix(
-        prepare_features(frame, schema),
+        **matrix_inputs(frame, schema),
         label=_labels(frame[spec.target], spec.task, schema["classes"]),
         weight=weight,
         enable_categorical=True,

@@ -1,10 +1,11 @@
 """The served model: an XGBoost booster in its own format plus a JSON feature schema.
 
 MLflow logs this file as a "model from code", so loading a registered model unpickles nothing:
-it reads `model.ubj` and `schema.json` and runs this reviewed file. The file is self-contained
-(numpy, pandas, xgboost only) because it also runs where driftloop is not installed, e.g. in
-`mlflow models serve`. Training imports the same helpers, so the model sees identical inputs in
-training, evaluation and serving.
+it reads `model.ubj`, `schema.json` and, for a model of text columns, the featurizer's vocabulary
+and idf weights (`text_features.json`), and runs this reviewed file. The file is self-contained
+(numpy, scipy, pandas, xgboost only) because it also runs where driftloop is not installed, e.g.
+in `mlflow models serve`. Training imports the same helpers, so the model sees identical inputs
+in training, evaluation and serving.
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import xgboost as xgb
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 try:
     from training.row_features import add_row_features, whole_numbers
-except ImportError:  # served by MLflow, which puts the logged row_features.py on sys.path
+    from training.text_features import feature_names, text_matrix
+except ImportError:  # served by MLflow, which puts the logged modules on sys.path
     from row_features import add_row_features, whole_numbers  # type: ignore[no-redef]
+    from text_features import feature_names, text_matrix  # type: ignore[no-redef]
 
 BOOSTER_ARTIFACT = "booster"
 SCHEMA_ARTIFACT = "schema"
+TEXT_ARTIFACT = "text_features"
 
 
 def prepare_features(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
@@ -72,13 +77,67 @@ def as_categories(values: pd.Series, categories: list[str]) -> pd.Categorical:
     )
 
 
+def matrix_inputs(frame: pd.DataFrame, schema: dict[str, Any]) -> dict[str, Any]:
+    """The model's inputs as XGBoost matrix arguments: `data`, and names and types with text.
+
+    Without text columns the data is `prepare_features`'s frame. With them it is one CSR matrix:
+    the numeric and categorical columns (each value stored, zeros included, categories as their
+    codes, missing values as NaN), then each text column's TF-IDF features, where a term a row
+    lacks is an absent entry, which XGBoost reads as missing.
+    """
+    dense = prepare_features(frame, schema)
+    text = schema.get("text") or {}
+    if not text:
+        return {"data": dense}
+    blocks = [_stored(dense)] + [text_matrix(frame[c], state) for c, state in text.items()]
+    names = list(dense.columns) + [n for c, state in text.items() for n in feature_names(c, state)]
+    kinds = ["c" if isinstance(t, pd.CategoricalDtype) else "float" for t in dense.dtypes]
+    return {
+        "data": sp.hstack(blocks, format="csr", dtype="float64"),
+        "feature_names": names,
+        "feature_types": kinds + ["float"] * (len(names) - len(kinds)),
+    }
+
+
+def _stored(dense: pd.DataFrame) -> sp.csr_matrix:
+    """The dense columns as CSR with every value stored (scipy's own conversion drops zeros)."""
+    rows, width = dense.shape
+    if width == 0:
+        return sp.csr_matrix((rows, 0), dtype="float64")
+    values = np.column_stack([_as_numbers(dense[column]) for column in dense])
+    return sp.csr_matrix(
+        (
+            values.ravel(),
+            np.tile(np.arange(width, dtype="int32"), rows),
+            np.arange(0, rows * width + 1, width),
+        ),
+        shape=(rows, width),
+    )
+
+
+def _as_numbers(values: pd.Series) -> np.ndarray[Any, Any]:
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.to_numpy(dtype="float64")
+    codes = values.cat.codes.to_numpy().astype("float64")
+    codes[codes < 0] = np.nan  # pandas' code for a missing category
+    return codes
+
+
 def predict_scores(booster: xgb.Booster, frame: pd.DataFrame, schema: dict[str, Any]) -> Any:
     """Score a raw frame: P(positive) for binary, class probabilities (n x k), or values."""
-    matrix = xgb.DMatrix(prepare_features(frame, schema), enable_categorical=True)
+    matrix = xgb.DMatrix(**matrix_inputs(frame, schema), enable_categorical=True)
     scores = booster.predict(matrix)
     if schema["task"] == "multiclass":
         return pd.DataFrame(scores, columns=[str(c) for c in schema["classes"]], index=frame.index)
     return np.asarray(scores, dtype="float64")
+
+
+def read_schema(files: dict[str, bytes]) -> dict[str, Any]:
+    """The model's schema from its data files, with the text featurizer's state when it has one."""
+    schema: dict[str, Any] = json.loads(files[SCHEMA_ARTIFACT].decode("utf-8"))
+    if TEXT_ARTIFACT in files:
+        schema["text"] = json.loads(files[TEXT_ARTIFACT].decode("utf-8"))
+    return schema
 
 
 def served_output(scores: Any, frame: pd.DataFrame, schema: dict[str, Any]) -> Any:
@@ -97,11 +156,11 @@ class BoosterModel(PythonModel):
     """pyfunc wrapper: `predict(frame)` scores raw rows with the logged booster."""
 
     def load_context(self, context: PythonModelContext) -> None:
-        """Read the booster and the schema from the model's artifacts."""
+        """Read the booster, the schema and any text featurizer from the model's artifacts."""
         self.booster = xgb.Booster()
         self.booster.load_model(context.artifacts[BOOSTER_ARTIFACT])
-        schema_path = Path(context.artifacts[SCHEMA_ARTIFACT])
-        self.schema = json.loads(schema_path.read_text(encoding="utf-8"))
+        data = {k: p for k, p in context.artifacts.items() if k != BOOSTER_ARTIFACT}
+        self.schema = read_schema({key: Path(path).read_bytes() for key, path in data.items()})
 
     def predict(
         self,

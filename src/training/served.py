@@ -12,30 +12,43 @@ import pandas as pd
 import xgboost as xgb
 
 from config.spec import DatasetSpec
-from training import model_code, row_features
+from training import model_code, row_features, text_features
 from training.fit import TrainingResult
 from training.model_code import (
     BOOSTER_ARTIFACT,
     SCHEMA_ARTIFACT,
+    TEXT_ARTIFACT,
     predict_scores,
+    read_schema,
     served_output,
 )
 
 
 def save_model_files(result: TrainingResult, directory: Path) -> tuple[Path, Path]:
-    """Write the booster (XGBoost's UBJSON format) and its schema; return both paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    booster_path = directory / "model.ubj"
-    schema_path = directory / "schema.json"
-    result.booster.save_model(str(booster_path))
-    schema_path.write_text(json.dumps(result.schema, indent=2), encoding="utf-8")
-    return booster_path, schema_path
+    """Write the booster (XGBoost's UBJSON format) and its schema; return both paths.
+
+    A model of text columns also needs its featurizer's file (see `model_artifacts`).
+    """
+    files = model_artifacts(result, directory)
+    return files[BOOSTER_ARTIFACT], files[SCHEMA_ARTIFACT]
 
 
 def model_artifacts(result: TrainingResult, directory: Path) -> dict[str, Path]:
-    """The model's data files by the artifact key the serving code reads them under."""
-    booster, schema = save_model_files(result, directory)
-    return {BOOSTER_ARTIFACT: booster, SCHEMA_ARTIFACT: schema}
+    """Write the model's data files; return them by the artifact key serving reads them under.
+
+    The booster is in XGBoost's UBJSON format and the schema in JSON; with text columns, the
+    featurizer's vocabulary and idf weights go to a JSON file of their own beside them.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {BOOSTER_ARTIFACT: directory / "model.ubj", SCHEMA_ARTIFACT: directory / "schema.json"}
+    result.booster.save_model(str(paths[BOOSTER_ARTIFACT]))
+    schema = dict(result.schema)
+    text = schema.pop("text", None)
+    paths[SCHEMA_ARTIFACT].write_text(json.dumps(schema, indent=2), encoding="utf-8")
+    if text:
+        paths[TEXT_ARTIFACT] = directory / "text_features.json"
+        paths[TEXT_ARTIFACT].write_text(json.dumps(text), encoding="utf-8")
+    return paths
 
 
 def model_code_path() -> Path:
@@ -44,8 +57,8 @@ def model_code_path() -> Path:
 
 
 def model_code_paths() -> list[Path]:
-    """Modules the serving code imports, logged beside it (numpy and pandas only)."""
-    return [Path(row_features.__file__)]
+    """Modules the serving code imports, logged beside it (numpy, scipy and pandas only)."""
+    return [Path(row_features.__file__), Path(text_features.__file__)]
 
 
 @dataclass(frozen=True)
@@ -57,10 +70,10 @@ class BoosterScorer:
 
     @classmethod
     def from_artifacts(cls, files: Mapping[str, bytes]) -> BoosterScorer:
-        """Build the scorer from the model's data files (booster and schema), read as data."""
+        """Build the scorer from the model's data files (booster, schema, text), read as data."""
         booster = xgb.Booster()
         booster.load_model(bytearray(files[BOOSTER_ARTIFACT]))
-        return cls(booster, json.loads(files[SCHEMA_ARTIFACT].decode("utf-8")))
+        return cls(booster, read_schema(dict(files)))
 
     def predict(self, frame: pd.DataFrame) -> Any:
         """Score raw rows exactly as the served model does."""

@@ -62,12 +62,13 @@ def test_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
         load_spec(tmp_path / "nope.yaml")
 
 
-def test_spec_without_model_features_is_rejected(tmp_path: Path) -> None:
+def test_spec_without_features_is_rejected(tmp_path: Path) -> None:
     text = VALID.replace("numeric: [age, amount]", "numeric: []").replace(
         "categorical: [country]", "categorical: []"
     )
-    with pytest.raises(SpecError, match="at least one numeric or categorical"):
-        load_spec(write(tmp_path, text))
+    with pytest.raises(SpecError, match="at least one numeric, categorical or text column"):
+        load_spec(write(tmp_path, text.replace("text: [review]", "text: []")))
+    assert load_spec(write(tmp_path, text)).served_columns == ("review",)  # text alone will do
 
 
 def test_slices_default_to_none_with_four_bins(tmp_path: Path) -> None:

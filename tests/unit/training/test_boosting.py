@@ -32,13 +32,13 @@ def _config(booster: xgb.Booster) -> dict:
 
 def test_tuning_trials_and_the_final_fit_share_one_build_of_the_matrices(spec, monkeypatch):
     built: list[int] = []
-    original = matrices.prepare_features
+    original = matrices.matrix_inputs
 
     def counting(frame, schema):
         built.append(len(frame))
         return original(frame, schema)
 
-    monkeypatch.setattr(matrices, "prepare_features", counting)
+    monkeypatch.setattr(matrices, "matrix_inputs", counting)
     result = fit_model(make_frame(1500), spec, TUNED)
     assert len(result.trials) == 5
     assert built == [1080, 120]  # the training part and the early-stopping slice, once each
