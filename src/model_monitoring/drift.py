@@ -20,11 +20,13 @@ from model_monitoring.measures import ColumnDrift, DriftSummary, DriftTests, Mod
 from model_monitoring.report import (
     PREDICTION,
     data_definition,
+    report_columns,
     report_frame,
     report_metrics,
     script_safe_page,
 )
 from model_monitoring.significance import benjamini_hochberg, column_p_values
+from model_monitoring.text_drift import measure_text_columns
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +47,11 @@ def measure_drift(
     Per column: the pinned distance against its threshold, and a p-value (KS or chi-square)
     corrected across all columns with Benjamini-Hochberg. Each side is tested on a random sample
     of `tests.sample_rows` rows (all rows when fewer); the model's realized metrics use every
-    labelled row. Text columns use Evidently's text
-    content drift (a domain classifier). With a production model: prediction drift, realized
-    metrics with a bootstrap interval when the batch has labels, and confidence-based
-    estimates from calibrated probabilities when it does not.
+    labelled row. A text column's distance is a domain classifier's held-out ROC AUC, with an
+    exact p-value corrected with the others' (`text_drift.measure_text_drift`); the report shows
+    Evidently's own classifier on it where that can run. With a production model: prediction
+    drift, realized metrics with a bootstrap interval when the batch has labels, and
+    confidence-based estimates from calibrated probabilities when it does not.
 
     Args:
         reference: The data the production model was trained on (or the spec's reference).
@@ -70,11 +73,15 @@ def measure_drift(
     cur = report_frame(current, features, target, scores, which="current", sample=tests.sample_rows)
     labelled = target in cur.columns and bool(cur[target].notna().any())
     every_class = _evidently_can_rate(scores, target, (ref, cur))
-    definition = data_definition(columns, target, scores, labelled, probas=every_class)
-    chosen = report_metrics(columns, tests, scores, labelled, per_class=every_class)
+    shown = report_columns(columns, ref, cur)
+    hidden = sorted(set(columns.get("text", [])) - set(shown["text"]))
+    if hidden:
+        logger.info("text columns %s left out of the report: Evidently cannot read them", hidden)
+    definition = data_definition(shown, target, scores, labelled, probas=every_class)
+    chosen = report_metrics(shown, tests, scores, labelled, per_class=every_class)
     snapshot = Report(chosen, include_tests=True).run(
-        current_data=Dataset.from_pandas(cur, data_definition=definition),
-        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+        current_data=Dataset.from_pandas(cur.drop(columns=hidden), data_definition=definition),
+        reference_data=Dataset.from_pandas(ref.drop(columns=hidden), data_definition=definition),
     )
     summary = summarize_snapshot(
         snapshot.dict(),
@@ -82,6 +89,7 @@ def measure_drift(
         tests=tests,
         rows=(reference_rows or len(reference), len(current)),
         p_values=column_p_values(ref, cur, columns),
+        text=measure_text_columns(ref, cur, columns.get("text", []), tests),
     )
     if scores is not None:
         summary = with_model_health(
@@ -109,11 +117,15 @@ def summarize_snapshot(
     tests: DriftTests,
     rows: tuple[int, int],
     p_values: Mapping[str, float] | None = None,
+    text: Mapping[str, ColumnDrift] | None = None,
 ) -> DriftSummary:
     """Read per-column scores and verdicts out of a report dict, then correct the p-values.
 
     A column's score is its pinned method's (a distance, or a p-value when the pinned method is
     a test such as KS or chi-square); the p-values that are corrected come from `p_values`.
+    Text columns are measured by driftloop (`text`, see `text_drift.measure_text_drift`): that
+    verdict replaces the report's, and its p-value is corrected with the others. A column with
+    no p-value (a text column not tested) is never significant.
     """
     status = {t["metric_config"]["metric_id"]: t["status"] for t in report.get("tests", [])}
     kind_of = {c: kind for kind, cols in columns.items() for c in cols}
@@ -132,16 +144,17 @@ def summarize_snapshot(
             threshold=float(config["threshold"]),
             drifted=status.get(metric["id"]) == "FAIL",
         )
+    distance |= dict(text or {})
     features = [c for c in kind_of if c in distance]
     p_values = dict(p_values or {})
+    p_values |= {c: d.p_value for c, d in (text or {}).items() if d.p_value is not None}
     significant = benjamini_hochberg(features, p_values, alpha=tests.alpha)
     corrected = tuple(
         ColumnDrift(
             **{
                 **distance[c].__dict__,
                 "p_value": p_values.get(c),
-                # A text column has no p-value: its domain-classifier verdict stands.
-                "significant": distance[c].drifted and significant.get(c, True),
+                "significant": distance[c].drifted and significant.get(c, False),
             }
         )
         for c in features

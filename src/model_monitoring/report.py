@@ -15,12 +15,20 @@ from evidently import (
 )
 from evidently.metrics import ValueDrift
 from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import train_test_split
 
 from model_monitoring.errors import ReportLayoutError
 from model_monitoring.measures import DriftTests, ModelScores
+from model_monitoring.text_drift import MIN_AUC
 
 PREDICTION = "prediction"
 SAMPLE_SEED = 0  # the same rows are tested when a batch is measured again
+# Evidently's text drift: a domain classifier's AUC on a 50/50 split, no p-value. Shown against
+# driftloop's AUC threshold for a person to read its typical words and texts; the verdict that
+# counts is `text_drift.measure_text_drift`'s.
+TEXT_METHOD = "abs_text_content_drift"
+EVIDENTLY_TEXT_SEED = 42  # its split (evidently/legacy/utils/data_drift_utils.py)
 # Evidently's standalone page carries its data as two lines of JSON in one inline <script>
 # (evidently/legacy/utils/dashboard.py, `file_html_template`). JSON escapes every line break,
 # so no value can forge these lines.
@@ -43,8 +51,9 @@ def report_metrics(
 ) -> list[Any]:
     """The drift preset on the features (pinned methods), prediction drift and model quality.
 
-    Classification quality is in the report only with `per_class` (each side has exactly the
-    model's classes); the run's realized metrics are driftloop's own either way.
+    Text columns get Evidently's domain classifier against `MIN_AUC` (give only those that
+    `can_show_text`). Classification quality is in the report only with `per_class` (each side
+    has exactly the model's classes); the run's realized metrics are driftloop's own either way.
     """
     features = [c for kind in ("numeric", "categorical", "text") for c in columns.get(kind, [])]
     metrics: list[Any] = [
@@ -52,7 +61,9 @@ def report_metrics(
             columns=features,
             num_method=tests.numeric_method,
             cat_method=tests.categorical_method,
+            text_method=TEXT_METHOD,
             threshold=tests.threshold,
+            text_threshold=MIN_AUC,
         )
     ]
     if scores is not None:
@@ -64,6 +75,39 @@ def report_metrics(
             elif per_class:  # Evidently cannot measure quality otherwise; driftloop does
                 metrics.append(ClassificationPreset())
     return metrics
+
+
+def report_columns(
+    columns: dict[str, list[str]], reference: pd.DataFrame, current: pd.DataFrame
+) -> dict[str, list[str]]:
+    """The feature columns the report shows: all of them, less text that Evidently cannot read."""
+    text = columns.get("text", [])
+    return {**columns, "text": [c for c in text if can_show_text(reference[c], current[c])]}
+
+
+def can_show_text(reference: pd.Series, current: pd.Series) -> bool:
+    """Whether Evidently's text drift runs on a text column's two sides, or would raise.
+
+    It drops missing values, splits the texts in halves (seed 42) that must each hold both
+    sides, and fits a TF-IDF vocabulary on one of them without English stop words (scikit-learn's
+    list: nothing is downloaded) or terms in over half the texts: a column of a few common
+    words leaves no term ("After pruning, no terms remain"), as does one of empty texts.
+    """
+    ref, cur = reference.dropna(), current.dropna()
+    texts = pd.concat([ref, cur], ignore_index=True)
+    if ref.empty or cur.empty or not all(isinstance(t, str) for t in texts):
+        return False
+    side = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
+    fit, _, fit_side, held_side = train_test_split(
+        texts, side, test_size=0.5, random_state=EVIDENTLY_TEXT_SEED, shuffle=True
+    )
+    if len(set(fit_side)) < 2 or len(set(held_side)) < 2:  # noqa: PLR2004 - both sides
+        return False
+    try:
+        TfidfVectorizer(sublinear_tf=True, max_df=0.5, stop_words="english").fit(fit)
+    except ValueError:  # no term left: Evidently's fit raises the same error
+        return False
+    return True
 
 
 def sample_rows(frame: pd.DataFrame, size: int) -> pd.DataFrame:
