@@ -39,7 +39,7 @@ $(VENV_STAMP): pyproject.toml uv.lock | $(UV)
 install: $(VENV_STAMP) ## create .venv from uv.lock (bootstraps uv when missing)
 
 run: $(VENV_STAMP) ## run the demo from scratch: every demo batch through the retraining flow
-	$(RUN) driftloop demo $(if $(YES),--yes)
+	$(RUN) driftloop demo $(if $(filter 1 yes true,$(YES)),--yes)
 
 demo: run ## same as run
 

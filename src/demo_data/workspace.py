@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,9 @@ DEMO_STAGE = "demo_data"
 DEMO_SPEC = Path("data/rainfall.yaml")
 # What `dvc repro demo_data` rewrites (dvc.yaml's outs): batches a user added there would go.
 DEMO_DATA = (Path("data/incoming/rainfall"), Path("data/reference/rainfall.parquet"))
+DEMO_DATA_KIND = "demo data"
+# The files `demo_data.rainfall` writes there (its batches and its reference).
+DEMO_FILE = re.compile(r"batch-\d{2}\.csv|rainfall\.parquet")
 DEMO_MARKER = Path(".driftloop-demo.json")
 MARKER_FORMAT = 1
 # The reports folder itself stays (it is part of the project layout); its contents go.
@@ -61,7 +65,7 @@ def state_paths(paths: PathSettings, mlflow: MlflowSettings, home: Path) -> list
             StatePath(Path(uri.removeprefix("sqlite:///")), "a registry"),
             StatePath(mlflow.artifact_root, "model artifacts"),
         ]
-    places += [StatePath(path, "demo data") for path in DEMO_DATA]
+    places += [StatePath(path, DEMO_DATA_KIND) for path in DEMO_DATA]
     return [StatePath(home / p.path, p.kind, p.contents_only) for p in places]
 
 
@@ -103,7 +107,12 @@ def foreign_state(paths: PathSettings, mlflow: MlflowSettings, home: Path) -> li
     for place in state_paths(paths, mlflow, home):
         if not lies_inside(place.path, home) or not _held(place):
             continue
-        if marker is None or not marker.vouches(place, home):
+        if place.kind == DEMO_DATA_KIND:
+            # The demo's own data (from `dvc repro` or `dvc pull`, with or without a marker)
+            # is rewritten as it was; only a file the demo never writes there is someone's.
+            if any(not DEMO_FILE.fullmatch(p.name) for p in _files(place)):
+                foreign.append(place)
+        elif marker is None or not marker.vouches(place, home):
             foreign.append(place)
     return foreign
 

@@ -167,9 +167,8 @@ class ConsoleFilter(logging.Filter):
         if self.verbosity <= QUIET:
             # driftloop's own warnings (a notification not delivered, a lost promotion race)
             # are news even to a cron job; Prefect's are about its own machinery.
-            return record.levelno >= logging.ERROR or (
-                record.levelno >= logging.WARNING and not prefect
-            )
+            ours = record.name.split(".", 1)[0] in STAGE_LOGGERS
+            return record.levelno >= logging.ERROR or (record.levelno >= logging.WARNING and ours)
         if record.levelno >= logging.WARNING:
             return True
         if engine:  # a retry notice is the one line worth seeing while a task waits

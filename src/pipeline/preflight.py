@@ -204,6 +204,8 @@ def _demo_reach(settings: Settings, home: Path) -> list[str]:
         ("PATHS__LEDGER", paths.ledger),
         ("PATHS__REPORTS", paths.reports),
         ("PATHS__QUARANTINE", paths.quarantine),
+        ("PATHS__PREDICTIONS", paths.predictions),
+        ("PATHS__GX_ROOT", paths.gx_root),
         ("MLFLOW__ARTIFACT_ROOT", settings.mlflow.artifact_root),
     )
     for name, path in outside:

@@ -149,10 +149,15 @@ def describe_registered_model(client: MlflowClient, name: str) -> None:
 def with_section(description: str, section: str) -> str:
     """`description` with driftloop's marked section replaced by `section` (or added last)."""
     marked = f"{SECTION_BEGIN}\n{section}\n{SECTION_END}"
-    start, end = description.find(SECTION_BEGIN), description.find(SECTION_END)
-    if start != -1 and end > start:
+    start = description.find(SECTION_BEGIN)
+    end = description.find(SECTION_END, start) if start != -1 else -1
+    if end != -1:
         return description[:start] + marked + description[end + len(SECTION_END) :]
-    kept = description.rstrip()
+    # A marker left alone (one of the pair deleted) is dropped, so sections never pile up; a
+    # whole description the previous release wrote (no markers, its closing line) is replaced.
+    kept = description.replace(SECTION_BEGIN, "").replace(SECTION_END, "").rstrip()
+    if f"`{MOVE_PREFIX}*` tags" in kept:
+        kept = ""
     return f"{kept}\n\n{marked}" if kept else marked
 
 

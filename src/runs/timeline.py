@@ -82,8 +82,9 @@ def clear_replay(root: Path, *, keep: Path) -> list[str]:
     if found and not earlier:
         shown = ", ".join(found)
         raise ConfigError(
-            f"the output folder {root} holds {shown}, which no replay wrote there; a replay "
-            "would remove them: choose an empty or new --out folder"
+            f"the output folder {root} holds {shown} but no replay marker ({REPLAY_MARKER}) or "
+            "timeline, so a replay will not remove them: choose an empty or new --out folder (or "
+            "delete that folder, if an interrupted replay left it)"
         )
     for name in found:
         if keep.resolve().is_relative_to((root / name).resolve()):

@@ -31,7 +31,9 @@ def documents(values: pd.Series) -> list[str]:
     """
     if pd.api.types.is_float_dtype(values.dtype):
         known = values.dropna().to_numpy()
-        if np.isfinite(known).all() and (known % 1 == 0).all():
+        # Past 2**53 a float is no exact integer: such a value keeps its float text.
+        exact = np.isfinite(known).all() and (np.abs(known) < 2**53).all()
+        if exact and (known % 1 == 0).all():
             values = values.astype("Int64")
     present = values.notna().to_numpy()
     return [str(v) if keep else "" for v, keep in zip(values.tolist(), present, strict=True)]

@@ -157,3 +157,7 @@ def test_the_library_switches_are_set_only_where_the_user_set_none(
     assert "PREFECT_LOGGING_LEVEL" not in os.environ
     console.prepare_libraries(console.DEBUG)
     assert os.environ["PREFECT_LOGGING_LEVEL"] == "DEBUG"
+
+
+def test_quiet_leaves_out_other_libraries_warnings() -> None:
+    assert not ConsoleFilter(QUIET).filter(_record("urllib3.connectionpool", logging.WARNING, "x"))

@@ -110,3 +110,13 @@ def test_the_reset_empties_reports_but_keeps_the_folder_placeholder(home: Path) 
         "reports/decision-1.md",
     ]
     assert [p.name for p in (home / "reports").iterdir()] == [".gitkeep"]
+
+
+def test_demo_data_from_dvc_without_a_marker_is_the_demos(home: Path) -> None:
+    # `dvc pull` (or a marker from an older release) leaves the demo's own files there.
+    incoming = home / "data" / "incoming" / "rainfall"
+    incoming.mkdir(parents=True)
+    (incoming / "batch-01.csv").write_text("a,b\n1,2\n")
+    (home / "data" / "reference").mkdir()
+    (home / "data" / "reference" / "rainfall.parquet").write_bytes(b"PAR1")
+    assert _foreign(home) == []

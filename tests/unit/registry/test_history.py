@@ -20,6 +20,7 @@ from registry.history import (
     read_history,
     record_events,
     rollback_of_batch,
+    with_section,
 )
 from registry.release import Aliases, apply_promotion
 from registry.rollback import describe_history, roll_back
@@ -187,3 +188,27 @@ def test_a_description_that_cannot_be_written_does_not_fail_the_move(
     record_events(client, "m", [event()])
     assert read_history(client, "m") == [event()]
     assert "could not refresh the description of m" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        f"Owner: fraud team.\n{SECTION_END}",  # its begin marker deleted by hand
+        f"{SECTION_BEGIN}\nOwner: fraud team.",  # its end marker deleted by hand
+    ],
+)
+def test_a_lone_marker_never_makes_the_description_grow(before: str) -> None:
+    once = with_section(before, "- `production` is **v1**")
+    assert with_section(once, "- `production` is **v2**") == with_section(
+        before, "- `production` is **v2**"
+    )
+    assert once.count("production") == 1 and "Owner: fraud team." in once
+
+
+def test_a_description_the_previous_release_wrote_is_replaced() -> None:
+    old = (
+        f"- `production` is **v3**, promoted\n\n2 alias moves are recorded as `{MOVE_PREFIX}*` tags"
+    )
+    assert with_section(old, "- `production` is **v4**") == (
+        f"{SECTION_BEGIN}\n- `production` is **v4**\n{SECTION_END}"
+    )

@@ -94,7 +94,7 @@ def test_a_replay_into_a_folder_no_replay_wrote_removes_nothing(tmp_path: Path) 
     # `driftloop simulate --out .` would have removed the project's registry and GX suites.
     (tmp_path / "mlflow.db").write_bytes(b"the project's registry")
     (tmp_path / "great_expectations").mkdir()
-    with pytest.raises(ConfigError, match=r"holds mlflow\.db, great_expectations, which no"):
+    with pytest.raises(ConfigError, match=r"holds mlflow\.db, great_expectations but no replay"):
         clear_replay(tmp_path, keep=tmp_path / "elsewhere")
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "great_expectations").is_dir()
     assert clear_replay(tmp_path / "new", keep=tmp_path / "elsewhere") == []

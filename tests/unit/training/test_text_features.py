@@ -223,3 +223,8 @@ def test_tuning_searches_on_the_text_features(tmp_path) -> None:
     )
     result = fit_model(reviews(), text_spec(tmp_path), params)
     assert len(result.trials) == 3 and result.metrics["roc_auc"] > 0.95
+
+
+def test_floats_past_the_exact_integers_keep_their_text() -> None:
+    assert documents(pd.Series([1e20, 2.0])) == ["1e+20", "2.0"]
+    assert documents(pd.Series([3.0, None])) == ["3", ""]
