@@ -83,6 +83,9 @@ def project(tmp_path: Path) -> Iterator[Path]:
 def test_every_readme_command_in_order(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFTLOOP_", "PREFECT_"))}
     env.pop("MLFLOW_TRACKING_URI", None)
+    # The README's Prefect server keeps its database under PREFECT_HOME: the copy's own, never
+    # the user's.
+    env["PREFECT_HOME"] = str(project / ".prefect")
     exports: list[str] = []
     background: list[subprocess.Popen[bytes]] = []
     ran: list[str] = []
