@@ -4,10 +4,10 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from registries import local_registry
 
 from registry.history import (
     LEGACY_PREFIX,
@@ -30,14 +30,8 @@ SHA = "ab" * 32
 
 @pytest.fixture
 def client(tmp_path: Path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    registry.create_registered_model("m")
-    for _ in range(3):
-        registry.create_model_version("m", source=(tmp_path / "model").as_uri())
-    yield registry
-    mlflow.set_tracking_uri(None)
+    with local_registry(tmp_path, versions=3) as registry:
+        yield registry
 
 
 def event(**changes: object) -> AliasEvent:

@@ -3,9 +3,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
+from registries import local_registry
 
 from registry.history import read_history
 from registry.locks import release_lock
@@ -24,14 +24,8 @@ ALIASES = Aliases()
 
 @pytest.fixture
 def registry(tmp_path: Path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_registered_model("m")
-    for _ in range(4):
-        client.create_model_version("m", source=(tmp_path / "model").as_uri())
-    yield client
-    mlflow.set_tracking_uri(None)
+    with local_registry(tmp_path, versions=4) as client:
+        yield client
 
 
 def aliases(client: MlflowClient) -> dict[str, str]:

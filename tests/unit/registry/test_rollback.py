@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
+from registries import local_registry
 
 from delivery.errors import DispatchError
 from registry.errors import RollbackError
@@ -29,14 +29,8 @@ ALIASES = Aliases()
 
 @pytest.fixture
 def client(tmp_path: Path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    registry.create_registered_model("m")
-    for _ in range(3):
-        registry.create_model_version("m", source=(tmp_path / "model").as_uri(), run_id=None)
-    yield registry
-    mlflow.set_tracking_uri(None)
+    with local_registry(tmp_path, versions=3) as registry:
+        yield registry
 
 
 def release(client: MlflowClient, version: str, against: str | None) -> Release:
