@@ -221,7 +221,8 @@ def _process(run: Run, *, force: bool) -> RunSummary:
             actor=params.actor(),
             aliases=params.aliases(settings),
         )
-        tasks.log_model_card(settings.mlflow, challenger, model_card(run))
+        run.card = model_card(run)
+        tasks.log_model_card(settings.mlflow, challenger, run.card)
         if action.release is not None:
             run.dispatched = _dispatch(settings, action.release, challenger)
     if action.lost:

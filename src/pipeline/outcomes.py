@@ -66,6 +66,7 @@ class Run:
     promotion: PromotionDecision | None = None
     action: RegistryAction | None = None
     dispatched: DispatchResult | None = None
+    card: str | None = None  # the model card as logged with the challenger
 
     @property
     def starts_regime(self) -> bool:
@@ -305,7 +306,13 @@ def _evidence(where: str | Path, run_id: str = "") -> Evidence:
 
 
 def _card(run: Run) -> str | None:
-    """The model card the run logged with its challenger, if it registered one."""
+    """The model card the run logged with its challenger, if it registered one.
+
+    The card logged to MLflow is shown as it is (one rendering, one creation time); one the run
+    never got to log is rendered here.
+    """
+    if run.card is not None:
+        return run.card
     if run.challenger and run.training and run.evaluation and run.promotion and run.action:
         return model_card(run)
     return None
