@@ -224,9 +224,24 @@ class PromotionSettings(BaseModel):
         "folder); prefect: global concurrency limits on the Prefect server (hosts that share "
         "only the servers)",
     )
+    approval: Literal["auto", "manual"] = Field(
+        "auto",
+        description="auto: a challenger that passes every gate is released; manual: it becomes "
+        "the pending `candidate` until `driftloop approve` releases it (or `reject` refuses it)",
+    )
+    served_check_rows: int = Field(
+        200, ge=1, description="holdout rows the registered model must score, in a fresh process"
+    )
+    served_check_tolerance: float = Field(
+        1e-6, ge=0, description="largest difference between served and in-process scores"
+    )
+    served_check_timeout_seconds: float = Field(
+        300, gt=0, description="how long loading and scoring the registered model may take"
+    )
     production_alias: str = "production"
     previous_alias: str = "previous"
     challenger_alias: str = "challenger"
+    candidate_alias: str = "candidate"
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -30,6 +30,9 @@ Event = Literal[
     "retrain_held_back",
     "drift_detected",
     "model_promoted",
+    "approval_requested",
+    "candidate_rejected",
+    "model_not_servable",
     "model_rolled_back",
     "run_failed",
 ]
@@ -40,6 +43,9 @@ TITLES: dict[Event, str] = {
     "retrain_held_back": "Retrain held back",
     "drift_detected": "Drift detected",
     "model_promoted": "Model promoted",
+    "approval_requested": "Approval requested",
+    "candidate_rejected": "Candidate rejected",
+    "model_not_servable": "Model not servable",
     "model_rolled_back": "Model rolled back",
     "run_failed": "Run failed",
 }

@@ -111,6 +111,26 @@ No Prefect server is started.""",
   driftloop rollback --reason "v3 misbehaves on weekend traffic"
   driftloop rollback --to 1""",
     ),
+    "approve": (
+        "release the candidate waiting for approval and dispatch it to CD",
+        """\
+With DRIFTLOOP_PROMOTION__APPROVAL=manual, a challenger that passes every gate waits as the
+`candidate` alias. Approve releases it exactly as an automatic promotion does: production
+moves, the history records who approved and why, and CD is told once. A candidate compared
+with a champion that is no longer in production is refused: its evidence is stale.""",
+        """\
+  driftloop approve --reason "checked the slices with the fraud team"
+  driftloop approve 4 --reason "ok" --spec examples/co2/spec.yaml""",
+    ),
+    "reject": (
+        "refuse the candidate waiting for approval; nothing ships",
+        """\
+Refuse the pending `candidate` (see `approve`): the alias is removed and the refusal, with
+its reason, is recorded on the version and in the history. Production does not move.""",
+        """\
+  driftloop reject --reason "trained on the week of the outage"
+  driftloop reject 4 --reason "a fix is on its way" --spec examples/co2/spec.yaml""",
+    ),
     "split": (
         "cut one history file into the spec's reference and time-ordered batches",
         """\
@@ -205,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--spec", type=Path, help="dataset spec YAML")
     rollback.add_argument("--to", dest="to_version", help="version to put back in production")
     rollback.add_argument("--reason", default="manual rollback", help="recorded in the history")
+    for verdict in ("approve", "reject"):
+        command = added[verdict]
+        command.add_argument("version", nargs="?", help="the candidate's version (default: it)")
+        command.add_argument("--spec", type=Path, help="dataset spec YAML")
+        command.add_argument("--reason", required=True, help="recorded in the history")
     _split_options(added["split"])
     added["suite"].add_argument("--spec", type=Path, help="dataset spec YAML")
     return parser

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline import console
+from pipeline import approvals, console
 from pipeline.arguments import build_parser, verbosity
 
 __all__ = ["build_parser", "main", "run", "start_temporary_server"]
@@ -107,6 +107,8 @@ def _main(args: argparse.Namespace) -> int:
         "demo": _demo,
         "history": _history,
         "rollback": _rollback,
+        "approve": approvals.approve,
+        "reject": approvals.reject,
         "split": _split,
     }
     return runners[args.command](settings, args)
@@ -133,7 +135,7 @@ def check_first(settings: Settings, args: argparse.Namespace) -> None:
         preflight.check_split_inputs(settings, args.spec, args.file)
     elif command == "demo":
         preflight.check_demo_consent(settings, Path.cwd(), yes=args.yes)
-    else:  # history, rollback: only the spec's name is read
+    else:  # history, rollback, approve, reject: only the spec's name is read
         from config.spec import load_spec
 
         load_spec(args.spec or settings.paths.spec)

@@ -38,7 +38,8 @@ from pipeline.outcomes import (
 from pipeline.preflight import checked_spec
 from registry.errors import RegistryError
 from registry.models import RegisteredVersion
-from registry.release import BATCH_TAG, Release
+from registry.promotion import PromotionDecision, unless_unservable
+from registry.release import BATCH_TAG, RegistryAction, Release
 from runs.batches import (
     SOURCE_COLUMN,
     BatchFile,
@@ -51,6 +52,7 @@ from runs.ledger import accepted_entries, changed_in_place, regime_files, restor
 from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import clear_replay, write_timeline
 from training.errors import TrainingError
+from training.fit import TrainingResult
 
 # How long a monitoring run waits for a run of its dataset that holds the run lock.
 MONITOR_WAIT = 10.0
@@ -207,10 +209,7 @@ def _process(run: Run, *, force: bool) -> RunSummary:
             settings.mlflow, dataset, result, manifest=manifest, tags=tags, workdir=Path(workdir)
         )
     with run.clock("evaluate"):
-        rules = params.evaluation_rules(settings)
-        run.evaluation = evaluation = tasks.evaluate(result, production, dataset, rules, measured)
-        rule = params.promotion_rule(settings, dataset)
-        run.promotion = verdict = tasks.judge_challenger(rule, result.metrics, evaluation)
+        verdict = _judge(run, result, challenger, measured)
     with run.clock("promote"), params.release_lock(settings, dataset.name):
         run.action = action = tasks.apply_promotion(
             settings.mlflow,
@@ -220,16 +219,69 @@ def _process(run: Run, *, force: bool) -> RunSummary:
             batch=batch.sha256,
             actor=params.actor(),
             aliases=params.aliases(settings),
+            approval=settings.promotion.approval,
         )
         run.card = model_card(run)
         tasks.log_model_card(settings.mlflow, challenger, run.card)
         if action.release is not None:
             run.dispatched = _dispatch(settings, action.release, challenger)
+    outcome, message = _promotion_outcome(run, verdict, action)
+    return finish(run, outcome, message, version=challenger.version)
+
+
+def _judge(
+    run: Run, result: TrainingResult, challenger: RegisteredVersion, measured: Measured
+) -> PromotionDecision:
+    """Evaluate the challenger against production and check that its registered model serves.
+
+    The registered model loads and scores in a fresh process while the holdout is judged; a
+    version that does not serve as it scored is never released, whatever the gates say.
+    """
+    settings, dataset, check = run.settings, run.dataset, run.settings.promotion
+    with tempfile.TemporaryDirectory() as workdir:
+        serving = tasks.start_served_check(
+            settings.mlflow,
+            challenger,
+            result,
+            dataset,
+            rows=check.served_check_rows,
+            workdir=Path(workdir),
+            timeout_seconds=check.served_check_timeout_seconds,
+        )
+        try:
+            rules = params.evaluation_rules(settings)
+            run.evaluation = evaluation = tasks.evaluate(
+                result, run.production, dataset, rules, measured
+            )
+            rule = params.promotion_rule(settings, dataset)
+            judged = tasks.judge_challenger(rule, result.metrics, evaluation)
+        except BaseException:
+            serving.cancel()
+            raise
+        run.served = tasks.finish_served_check(
+            settings.mlflow,
+            challenger,
+            result,
+            serving,
+            rows=check.served_check_rows,
+            tolerance=check.served_check_tolerance,
+        )
+    run.promotion = verdict = unless_unservable(judged, run.served)
+    return verdict
+
+
+def _promotion_outcome(
+    run: Run, verdict: PromotionDecision, action: RegistryAction
+) -> tuple[Outcome, str]:
+    if run.served is not None and not run.served.servable:
+        return Outcome.NOT_SERVABLE, verdict.reason
     if action.lost:
-        return finish(run, Outcome.LOST_RACE, action.lost, version=challenger.version)
+        return Outcome.LOST_RACE, action.lost
+    if action.awaiting:
+        return Outcome.AWAITING_APPROVAL, action.awaiting
     if action.release is None:
-        return finish(run, Outcome.CHALLENGER_LOST, verdict.reason, version=challenger.version)
-    return finish(run, Outcome.PROMOTED, verdict.reason, version=challenger.version)
+        return Outcome.CHALLENGER_LOST, verdict.reason
+    return Outcome.PROMOTED, verdict.reason
 
 
 @flow(name="monitoring", on_failure=[notify_failed_run])

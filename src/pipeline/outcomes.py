@@ -31,6 +31,7 @@ from registry.card import CardFacts, render_model_card
 from registry.models import RegisteredVersion
 from registry.promotion import PromotionDecision, describe_promotion
 from registry.release import RegistryAction
+from registry.servable import ServedCheck
 from registry.tracking import report_artifact
 from runs.batches import BatchFile
 from runs.index import write_index
@@ -67,6 +68,7 @@ class Run:
     action: RegistryAction | None = None
     dispatched: DispatchResult | None = None
     card: str | None = None  # the model card as logged with the challenger
+    served: ServedCheck | None = None  # the registered challenger, loaded in a fresh process
 
     @property
     def starts_regime(self) -> bool:
@@ -204,17 +206,9 @@ def _notice(run: Run, outcome: Outcome, message: str, record: Path) -> Notificat
         return Notification(
             "batch_rejected", run.dataset.name, f"{what}; {message}", details=first, **where
         )
-    if outcome is Outcome.PROMOTED and run.challenger and run.dispatched:
-        return Notification(
-            "model_promoted",
-            run.dataset.name,
-            message,
-            model_version=run.challenger.version,
-            previous_version=run.production.version if run.production else None,
-            details={"CD": run.dispatched.note},
-            **where,
-        )
     production = run.production.version if run.production else None
+    if outcome in (Outcome.PROMOTED, Outcome.NOT_SERVABLE, Outcome.AWAITING_APPROVAL):
+        return _release_notice(run, outcome, message, where)
     if outcome is Outcome.MONITORED and run.measured is not None:
         return notices.drift_notice(
             run.dataset.name,
@@ -228,6 +222,43 @@ def _notice(run: Run, outcome: Outcome, message: str, record: Path) -> Notificat
     if outcome in (Outcome.KEPT, Outcome.DRY_RUN) and run.decision is not None:
         return notices.held_back_notice(
             run.dataset.name, run.decision, model_version=production, **where
+        )
+    return None
+
+
+def _release_notice(
+    run: Run, outcome: Outcome, message: str, where: dict[str, str]
+) -> Notification | None:
+    """The notice of a challenger that won: released, held for approval, or not servable."""
+    if run.challenger is None:
+        return None
+    production = run.production.version if run.production else None
+    facts: dict[str, Any] = {
+        "model_version": run.challenger.version,
+        "previous_version": production,
+        **where,
+    }
+    if outcome is Outcome.PROMOTED and run.dispatched:
+        return Notification(
+            "model_promoted",
+            run.dataset.name,
+            message,
+            details={"CD": run.dispatched.note},
+            **facts,
+        )
+    if outcome is Outcome.NOT_SERVABLE and run.served:
+        stays = {"production stays": f"v{production}" if production else "none"}
+        return Notification(
+            "model_not_servable", run.dataset.name, run.served.reason, details=stays, **facts
+        )
+    if outcome is Outcome.AWAITING_APPROVAL and run.promotion:
+        superseded = run.action.superseded if run.action else None
+        return Notification(
+            "approval_requested",
+            run.dataset.name,
+            f"{message}; the run found: {run.promotion.reason}",
+            details={"supersedes": f"v{superseded}"} if superseded else {},
+            **facts,
         )
     return None
 
@@ -341,6 +372,8 @@ def model_card(run: Run) -> str:
             decision=decision,
             promoted=action.promoted,
             lost=action.lost,
+            awaiting=action.awaiting,
+            not_servable=run.served.reason if run.served and not run.served.servable else None,
             champion_version=run.production.version if run.production else None,
             retrain_reasons=run.decision.reasons if run.decision else (),
             # The report as the monitoring run keeps it: a location that resolves wherever the

@@ -132,7 +132,10 @@ def aliases(settings: Settings) -> Aliases:
     """The registry alias names."""
     p = settings.promotion
     return Aliases(
-        production=p.production_alias, previous=p.previous_alias, challenger=p.challenger_alias
+        production=p.production_alias,
+        previous=p.previous_alias,
+        challenger=p.challenger_alias,
+        candidate=p.candidate_alias,
     )
 
 

@@ -32,15 +32,16 @@ from evaluation.baselines import Baselines
 from evaluation.holdout import Evaluation, EvaluationRules, evaluate_challenger
 from model_monitoring import drift, retrain
 from model_monitoring.measures import DriftSummary, Measured, ModelScores
-from registry import card, history, models, promotion, release, rollback, tracking
+from registry import card, history, models, promotion, release, rollback, servable, tracking
 from registry.models import ModelFiles, RegisteredVersion
 from registry.release import Release
+from registry.servable import PendingServedCheck, ServedCheck
 from runs import batches, derived, ledger, predictions
 from runs.errors import BatchReadError
 from runs.links import tracking_links
 from runs.record import DecisionRecord, render_record, write_record
 from training.fit import TrainingResult, fit_on_files
-from training.model_code import predict_scores
+from training.model_code import predict_scores, served_output
 from training.served import (
     BoosterScorer,
     input_example,
@@ -242,6 +243,49 @@ def register(
             manifest, result.holdout, dataset=spec.name, target=spec.target
         ),
     )
+
+
+# Not a task: it returns a running process, which Prefect would try to keep as a result.
+def start_served_check(
+    settings: MlflowSettings,
+    version: RegisteredVersion,
+    result: TrainingResult,
+    spec: DatasetSpec,
+    *,
+    rows: int,
+    workdir: Path,
+    timeout_seconds: float,
+) -> PendingServedCheck:
+    """Start loading the registered version through MLflow in a fresh process, on the holdout."""
+    uri = tracking.absolute_uri(settings.tracking_uri)
+    sample = result.holdout[list(spec.served_columns)].head(rows)
+    return servable.start_served_check(
+        version.uri,
+        sample,
+        tracking_uri=uri,
+        registry_uri=uri,
+        workdir=workdir,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+@task(**REGISTRY)
+def finish_served_check(
+    settings: MlflowSettings,
+    version: RegisteredVersion,
+    result: TrainingResult,
+    pending: PendingServedCheck,
+    *,
+    rows: int,
+    tolerance: float,
+) -> ServedCheck:
+    """Compare the fresh process's answers with the booster's, and tag the version with it."""
+    sample = result.holdout.head(rows)
+    scores = predict_scores(result.booster, sample, result.schema)
+    check = pending.result(served_output(scores, sample, result.schema), tolerance=tolerance)
+    mark = servable.mark_servable if check.servable else servable.mark_not_servable
+    mark(_client(settings), version.name, version.version, check)
+    return check
 
 
 @task(**UNCACHED)

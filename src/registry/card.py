@@ -44,6 +44,8 @@ class CardFacts:
     promoted: bool
     champion_version: str | None
     lost: str | None = None
+    awaiting: str | None = None  # held for approval: how to give it
+    not_servable: str | None = None  # why the registered model failed the served check
     retrain_reasons: Sequence[str] = ()
     drift_report: str | None = None
     slice_table: str | None = None
@@ -63,6 +65,8 @@ def render_model_card(facts: CardFacts) -> str:
     """
     decision = facts.decision
     verdict = "promoted to production" if facts.promoted else "not promoted"
+    if facts.awaiting:
+        verdict = "awaiting approval"
     lines = [
         f"# Model card: {prose(facts.name)} v{facts.version}",
         "",
@@ -125,6 +129,14 @@ def render_model_card(facts: CardFacts) -> str:
     lines += [f"Rule: {prose(decision.rule)}.", "", f"Verdict: {prose(decision.reason)}", ""]
     if facts.lost:
         lines += [f"Not released: {prose(facts.lost)}", ""]
+    if facts.not_servable:
+        lines += [f"Not servable: {prose(facts.not_servable)}", ""]
+    if facts.awaiting:
+        lines += [
+            f"Awaiting approval: {prose(facts.awaiting)}. It is released only when a person "
+            "approves it.",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -9,3 +9,7 @@ class RegistryError(Exception):
 
 class RollbackError(RegistryError):
     """A rollback cannot be done as asked (no production, unknown or same version)."""
+
+
+class ApprovalError(RegistryError):
+    """An approval or rejection cannot be done as asked (nothing pending, stale evidence)."""

@@ -34,7 +34,12 @@ SECTION_END = "<!-- driftloop: end -->"
 # Reasons are cut well below the registry's tag and description limits (5,000 characters).
 MAX_REASON = 1500
 SHOWN_REASON = 300
-_VERBS = {"promote": "promoted", "rollback": "rolled back", "challenger": "made challenger"}
+_VERBS = {
+    "promote": "promoted",
+    "rollback": "rolled back",
+    "challenger": "made challenger",
+    "candidate": "proposed for approval",
+}
 _LINE = re.compile(
     r"(?P<action>\S+) (?P<alias>\S+): (?P<from_version>\S+) -> (?P<to_version>\S+) "
     r"at (?P<at>\S+)(?: batch (?P<batch>\S+))? by "

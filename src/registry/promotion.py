@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from mlflow import MlflowClient
 
@@ -12,8 +13,10 @@ from evaluation.comparison import PairedDifference
 from evaluation.holdout import Evaluation
 from evaluation.metrics import HIGHER_IS_BETTER
 from evaluation.slices import render_slice_table, slice_regressions
+from registry.approval import Candidate, hold_for_approval
 from registry.models import RegisteredVersion
 from registry.release import Aliases, RegistryAction, apply_promotion
+from registry.servable import ServedCheck
 
 logger = logging.getLogger(__name__)
 
@@ -208,11 +211,27 @@ def _why_not(
     return None
 
 
+def unless_unservable(verdict: PromotionDecision, check: ServedCheck) -> PromotionDecision:
+    """The verdict, turned down when the registered model does not serve as it scored.
+
+    The reason then starts with the check's: the version is not servable, whatever the gates.
+    """
+    if check.servable:
+        return verdict
+    gates = "though it passed every gate" if verdict.promote else "nor did it pass the gates"
+    logger.warning("not servable: %s", check.reason)
+    return replace(
+        verdict, promote=False, reason=f"{check.reason}: not released, {gates} ({verdict.reason})"
+    )
+
+
 def describe_promotion(
     decision: PromotionDecision, action: RegistryAction, evaluation: Evaluation
 ) -> str:
     """The promotion verdict, the rule, the paired differences and the slice table."""
     verdict = "promoted" if action.promoted else "not promoted"
+    if action.awaiting:
+        verdict = f"awaiting approval ({action.awaiting})"
     lines = [f"{verdict}: {action.lost or decision.reason}", "", f"rule: {decision.rule}"]
     if decision.comparisons:
         lines += ["", *[f"- {d}" for d in decision.comparisons]]
@@ -230,8 +249,22 @@ def apply_verdict(
     batch: str,
     actor: str,
     aliases: Aliases,
+    approval: Literal["auto", "manual"] = "auto",
 ) -> RegistryAction:
-    """Carry out the verdict in the registry, under the release lock (`apply_promotion`)."""
+    """Carry out the verdict in the registry, under the release lock (`apply_promotion`).
+
+    Under manual approval a winner becomes the pending `candidate` instead of being released.
+    """
+    if approval == "manual" and verdict.promote:
+        candidate = Candidate(
+            name=challenger.name,
+            version=challenger.version,
+            evaluated_against=champion.version if champion else None,
+            reason=verdict.reason,
+            actor=actor,
+            batch=batch,
+        )
+        return hold_for_approval(client, candidate, aliases)
     return apply_promotion(
         client,
         name=challenger.name,

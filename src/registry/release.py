@@ -39,6 +39,7 @@ class Aliases:
     production: str = "production"
     previous: str = "previous"
     challenger: str = "challenger"
+    candidate: str = "candidate"  # a challenger waiting for a person's approval
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,28 @@ class RegistryAction:
     moves: tuple[AliasEvent, ...] = ()
     release: Release | None = None
     lost: str | None = None
+    awaiting: str | None = None  # held for a person's approval: how to give it
+    superseded: str | None = None  # the pending candidate this one replaced
+
+
+def lost_race(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    evaluated_against: str | None,
+    production_alias: str,
+) -> str | None:
+    """Why `version` cannot be released: production moved since it was compared (None: it can)."""
+    current = production_version(client, name, production_alias)
+    if current == evaluated_against:
+        return None
+    lost = (
+        f"production moved from v{evaluated_against} to v{current} while this run compared "
+        f"v{version} with v{evaluated_against}; not promoted (a later run compares it with "
+        f"the new champion)"
+    )
+    logger.warning("lost the promotion race: %s", lost)
+    return lost
 
 
 def production_version(client: MlflowClient, name: str, alias: str) -> str | None:
@@ -252,14 +275,8 @@ def apply_promotion(
     )
     if not promote:
         return RegistryAction(name=name, version=version, promoted=False, moves=(challenger,))
-    current = production_version(client, name, aliases.production)
-    if current != evaluated_against:
-        lost = (
-            f"production moved from v{evaluated_against} to v{current} while this run compared "
-            f"v{version} with v{evaluated_against}; not promoted (a later run compares it with "
-            f"the new champion)"
-        )
-        logger.warning("lost the promotion race: %s", lost)
+    lost = lost_race(client, name, version, evaluated_against, aliases.production)
+    if lost is not None:
         return RegistryAction(
             name=name, version=version, promoted=False, moves=(challenger,), lost=lost
         )

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from registry import models
+from registry.approval import clear_released_candidate
 from registry.errors import RollbackError
 from registry.history import read_history
 from registry.models import RegisteredVersion
@@ -47,6 +48,8 @@ def resume_interrupted(client: MlflowClient, name: str, aliases: Aliases) -> Rel
         release.at,
     )
     move_production(client, release, aliases)
+    if release.action == "promote":  # an approval that stopped before clearing its candidate
+        clear_released_candidate(client, name, aliases)
     return release
 
 
@@ -160,7 +163,9 @@ def roll_back_and_dispatch(
     return RolledBack(release, told(release), open_release)
 
 
-def describe_history(client: MlflowClient, name: str, production_alias: str) -> list[str]:
+def describe_history(
+    client: MlflowClient, name: str, production_alias: str, candidate_alias: str = "candidate"
+) -> list[str]:
     """The model's alias moves, oldest first, where the aliases point now, and any open release.
 
     Returns:
@@ -182,5 +187,11 @@ def describe_history(client: MlflowClient, name: str, production_alias: str) -> 
         lines.append(
             f"open: the {release.action} to v{release.to_version} has not been dispatched to CD "
             "yet; the next run or rollback completes it"
+        )
+    waiting = aliases.get(candidate_alias)
+    if waiting is not None:
+        lines.append(
+            f"pending: v{waiting} awaits approval (`driftloop approve {waiting} --reason ...` "
+            "releases it, `driftloop reject` refuses it)"
         )
     return lines

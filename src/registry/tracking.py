@@ -27,6 +27,15 @@ def connect(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+def absolute_uri(uri: str) -> str:
+    """`uri` with a relative SQLite path made absolute, for a process with another cwd."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri.startswith(prefix + "/"):
+        return uri
+    path, query = uri.removeprefix(prefix).partition("?")[::2]
+    return f"{prefix}{Path(path).resolve()}" + (f"?{query}" if query else "")
+
+
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None) -> str:
     """Return the id of experiment `name`, creating it with its artifacts under `artifact_root`.
 

@@ -18,6 +18,8 @@ class Outcome(StrEnum):
     DRY_RUN = "dry run"
     CHALLENGER_LOST = "challenger lost"
     LOST_RACE = "lost the race"
+    NOT_SERVABLE = "not servable"  # it won, but the registered model does not load or score
+    AWAITING_APPROVAL = "awaiting approval"  # it won, and waits as `candidate` for a person
     PROMOTED = "promoted"
 
 
