@@ -15,6 +15,7 @@ from great_expectations.expectations.expectation import Expectation
 import great_expectations as gx
 import great_expectations.expectations as gxe
 from config.spec import DatasetSpec, Task
+from data_validation.text_expectations import profile_text, text_expectations
 
 NUMERIC_TYPES = [
     "int8",
@@ -179,6 +180,10 @@ def _profile_expectations(
                 column=column, value_set=known, mostly=round(1 - allowance, 4)
             )
         )
+    for column in spec.features.text:
+        profile = profile_text(column, ordered[column])
+        if profile is not None:
+            expectations += text_expectations(profile)
     return expectations
 
 

@@ -97,15 +97,16 @@ def _as_delivered(number: int, batch: pd.DataFrame) -> pd.DataFrame:
     return batch
 
 
-def write_demo_spec(spec: Path, out: Path, target: Path) -> Path:
+def write_demo_spec(spec: Path, out: Path, target: Path, *, dataset: str = DATASET) -> Path:
     """Write a copy of the demo's spec `spec` at `target` whose data paths lead into `out`.
 
     `make simulate` replays freshly written demo batches this way, so it never rewrites the
-    project's own incoming folder (where a user may have added batches).
+    project's own incoming folder (where a user may have added batches). `dataset` names the
+    demo whose files `out` holds.
     """
     raw = yaml.safe_load(spec.read_text(encoding="utf-8"))
-    raw["reference"] = (out / "reference" / f"{DATASET}.parquet").as_posix()
-    raw["incoming"] = (out / "incoming" / DATASET).as_posix() + "/"
+    raw["reference"] = (out / "reference" / f"{dataset}.parquet").as_posix()
+    raw["incoming"] = (out / "incoming" / dataset).as_posix() + "/"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return target

@@ -14,22 +14,33 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import MlflowSettings, PathSettings
 from config.spec import lies_inside
-from demo_data.rainfall import write_demo_data
+from demo_data import DEMO_DATASETS, rainfall, reviews
 
 logger = logging.getLogger(__name__)
 
-DEMO_STAGE = "demo_data"
-DEMO_SPEC = Path("data/rainfall.yaml")
-# What `dvc repro demo_data` rewrites (dvc.yaml's outs): batches a user added there would go.
-DEMO_DATA = (Path("data/incoming/rainfall"), Path("data/reference/rainfall.parquet"))
+DEFAULT_DEMO = DEMO_DATASETS[0]
+# Each demo's `dvc.yaml` stage and the function that writes its data without DVC.
+DEMO_STAGES = {"rainfall": "demo_data", "reviews": "demo_reviews"}
+DEMO_WRITERS: dict[str, Callable[[Path], list[Path]]] = {
+    "rainfall": rainfall.write_demo_data,
+    "reviews": reviews.write_demo_data,
+}
+# What `dvc repro` of the demo stages rewrites (dvc.yaml's outs): batches a user added there
+# would go. Every demo resets them all, as it resets the registry they share.
+DEMO_DATA = tuple(
+    path
+    for name in DEMO_DATASETS
+    for path in (Path(f"data/incoming/{name}"), Path(f"data/reference/{name}.parquet"))
+)
 DEMO_DATA_KIND = "demo data"
-# The files `demo_data.rainfall` writes there (its batches and its reference).
-DEMO_FILE = re.compile(r"batch-\d{2}\.csv|rainfall\.parquet")
+# The files the demos write there (their batches and their references).
+DEMO_FILE = re.compile(r"batch-\d{2}\.csv|(" + "|".join(DEMO_DATASETS) + r")\.parquet")
 DEMO_MARKER = Path(".driftloop-demo.json")
 MARKER_FORMAT = 1
 # The reports folder itself stays (it is part of the project layout); its contents go.
@@ -195,12 +206,18 @@ def _key(path: Path, home: Path) -> str:
     return path.resolve().relative_to(home.resolve()).as_posix()
 
 
-def materialize_demo_data(root: Path) -> str:
-    """Produce the demo data with `dvc repro` where the project is a DVC repo, else directly.
+def demo_spec(dataset: str = DEFAULT_DEMO) -> Path:
+    """The committed spec of the demo `dataset`, relative to the project."""
+    return Path(f"data/{dataset}.yaml")
+
+
+def materialize_demo_data(root: Path, dataset: str = DEFAULT_DEMO) -> str:
+    """Produce the demo's data with `dvc repro` where the project is a DVC repo, else directly.
 
     Returns:
         How the data was produced, for the log.
     """
+    stage = DEMO_STAGES[dataset]
     if (root / "dvc.yaml").is_file() and (root / ".dvc").is_dir():
         # The stage runs `python`: make it this environment's interpreter, not the system one.
         env = {
@@ -208,7 +225,7 @@ def materialize_demo_data(root: Path) -> str:
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
         }
         done = subprocess.run(
-            [sys.executable, "-m", "dvc", "repro", "--quiet", DEMO_STAGE],
+            [sys.executable, "-m", "dvc", "repro", "--quiet", stage],
             cwd=root,
             capture_output=True,
             text=True,
@@ -216,9 +233,9 @@ def materialize_demo_data(root: Path) -> str:
             env=env,
         )
         if done.returncode == 0:
-            return "dvc repro demo_data"
+            return f"dvc repro {stage}"
         logger.warning(
             "dvc repro failed (%s); writing the demo data directly", done.stderr.strip()[-300:]
         )
-    write_demo_data(root / "data")
+    DEMO_WRITERS[dataset](root / "data")
     return "written directly (no DVC repo here)"

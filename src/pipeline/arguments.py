@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from config.settings import PolicyName
+from demo_data import DEMO_DATASETS
 from pipeline.console import DEFAULT, PROG, QUIET
 
 DISTRIBUTION = "driftloop"
@@ -58,8 +59,11 @@ Never trains, promotes or dispatches.""",
     "demo": (
         "reset the demo's own state and run the built-in demo, all batches",
         """\
-Build the demo data (NOAA daily weather; 8 batches, one with a schema break and one without
-labels) and run every batch through the retraining flow, one line per batch.
+Build the demo data and run every batch through the retraining flow, one line per batch.
+--dataset picks the demo: rainfall (NOAA daily weather; 8 batches, one with a schema break
+and one without labels) or reviews (5,000 real Amazon fine-food reviews labelled great or
+other, modelled from their text; 6 batches: one from a broken export, one without labels, and
+two of other products).
 
 It first removes the state an earlier demo left (the SQLite registry and artifacts, ledger,
 quarantine, predictions, reports, GX results), as its marker file .driftloop-demo.json
@@ -68,6 +72,7 @@ pass --yes to remove it anyway.""",
         """\
   driftloop demo
   driftloop -q demo                   just the line of each batch
+  driftloop demo --dataset reviews    the text demo: a model of the reviews' words
   driftloop demo --yes                also remove local state the demo did not make""",
     ),
     "simulate": (
@@ -217,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(added["run"], added["monitor"])
     added["demo"].add_argument(
         "--yes", action="store_true", help="remove local state the demo did not make, too"
+    )
+    added["demo"].add_argument(
+        "--dataset",
+        choices=DEMO_DATASETS,
+        default=DEMO_DATASETS[0],
+        help="which built-in demo to run (default: %(default)s)",
     )
     _simulate_options(added["simulate"])
     _score_options(added["score"])

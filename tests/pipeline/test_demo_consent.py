@@ -21,6 +21,7 @@ from pipeline.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 INCOMING = Path("data/incoming/rainfall")
 LIBRARY_SWITCHES = ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "MLFLOW_LOGGING_LEVEL")
+DEMO_SETTINGS = ("DRIFTLOOP_TRAINING__TUNING_JOBS", "DRIFTLOOP_TRAINING__TUNING_TRIALS")
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,11 @@ def _fake_flow(spec: str, batch: str) -> _Summary:
     return _Summary("promoted", "no champion", "1")
 
 
-def _write_batches(root: Path) -> str:
-    (root / INCOMING).mkdir(parents=True, exist_ok=True)
+def _write_batches(root: Path, dataset: str = "rainfall") -> str:
+    incoming = root / "data" / "incoming" / dataset
+    incoming.mkdir(parents=True, exist_ok=True)
     for name in ("batch-01.csv", "batch-02.csv"):
-        (root / INCOMING / name).write_text("day,rain\n1,0\n")
+        (incoming / name).write_text("day,rain\n1,0\n")
     return "written directly (no DVC repo here)"
 
 
@@ -75,7 +77,7 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo's runs without Prefect: a fake retraining flow and two tiny batches."""
     # What the demo sets for its runs and the libraries, undone after the test (set first:
     # monkeypatch undoes only what it changed).
-    for name in ("DRIFTLOOP_TRAINING__TUNING_JOBS", *LIBRARY_SWITCHES):
+    for name in (*DEMO_SETTINGS, *LIBRARY_SWITCHES):
         monkeypatch.setenv(name, "unset")
         monkeypatch.delenv(name)
     flows = types.ModuleType("pipeline.flows")
@@ -191,3 +193,19 @@ def test_the_demo_runs_its_own_spec_whatever_the_settings_name(
     )
     assert main(["-q", "demo", "--yes"]) == 0
     assert ran == ["data/rainfall.yaml", "data/rainfall.yaml"]
+
+
+def test_the_reviews_demo_runs_its_own_spec_and_batches(
+    project: Path, no_engine: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(ROOT / "data" / "reviews.yaml", project / "data" / "reviews.yaml")
+    ran: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        sys.modules["pipeline.flows"],
+        "retraining_flow",
+        lambda spec, batch: ran.append((spec, Path(batch).parent.name)) or _fake_flow(spec, batch),
+    )
+    assert main(["-q", "demo", "--dataset", "reviews", "--yes"]) == 0
+    assert ran == [("data/reviews.yaml", "reviews")] * 2
+    # Its batches are the demo's own: the next demo (either one) needs no --yes.
+    assert main(["-q", "demo"]) == 0
