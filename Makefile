@@ -93,7 +93,8 @@ soak: $(VENV_STAMP) ## 200 small batches through the flow: ledger, registry, dat
 	$(RUN) pytest -m soak -p no:cacheprovider -s
 
 readme: $(VENV_STAMP) ## every README command in order, in a copy of the project (about 10 min)
-	$(RUN) pytest -m readme -p no:cacheprovider -s tests/integration/test_readme_in_order.py
+	$(RUN) pytest -m readme -p no:cacheprovider -s tests/integration/test_readme_in_order.py \
+		tests/integration/test_reviews_demo_clone.py
 
 lint: $(VENV_STAMP) ## ruff, then actionlint (with shellcheck) and hadolint
 	$(RUN) ruff check .

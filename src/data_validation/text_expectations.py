@@ -2,7 +2,7 @@
 
 Beyond "the column exists and is mostly filled": its values' length stays in the reference's
 range, blank values stay as rare as there, and so do garbled ones (the marks of a wrong codec
-or of binary data) and ones without a word. Each allowance starts from the reference's own
+or of binary data) and ones without a letter. Each allowance starts from the reference's own
 worst stretch of rows, so normal batches of the same text pass.
 """
 
@@ -17,9 +17,9 @@ from great_expectations.expectations.expectation import Expectation
 
 import great_expectations.expectations as gxe
 
-# Lengths may shrink to half the reference's shortest value and grow to twice its longest:
-# texts of other products or topics differ in length, a cut-off or empty export does not pass.
-LENGTH_SHRINK = 0.5
+# Values may be as short as one character (a real "Great!" is shorter than most references'
+# shortest review; blank ones have a check of their own) and grow to twice the reference's
+# longest: texts of other products or topics differ in length, a runaway field does not pass.
 LENGTH_STRETCH = 2.0
 # Share of values that may fall outside the length range.
 LENGTH_ALLOWANCE = 0.02
@@ -35,8 +35,9 @@ BLANK = r"^\s*$"
 # decoder leaves of a byte it could not read), control characters other than tab and line
 # breaks, C1 controls and the UTF-8-read-as-Latin-1 pairs ("Ã©" for "é", "â€" before a quote).
 GARBLED = r"[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\u00c3[\x80-\xbf]|\u00e2\u20ac"
-# A word: two letters in a row, of any script (not digits or punctuation alone).
-WORD = r"[^\W\d_]{2}"
+# A letter of any script: a value without one is digits, punctuation or symbols alone. (One
+# letter, not a word: Devanagari's vowel signs are not word characters, a Chinese word is one.)
+WORD = r"[^\W\d_]"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class TextProfile:
     @property
     def length_range(self) -> tuple[int, int]:
         """The value lengths a batch may hold (all but `LENGTH_ALLOWANCE` of its values)."""
-        return math.floor(self.shortest * LENGTH_SHRINK), math.ceil(self.longest * LENGTH_STRETCH)
+        return min(1, self.shortest), math.ceil(self.longest * LENGTH_STRETCH)
 
 
 def profile_text(column: str, values: pd.Series) -> TextProfile | None:
@@ -98,14 +99,14 @@ def text_expectations(profile: TextProfile) -> list[Expectation]:
             mostly=1 - LENGTH_ALLOWANCE,
             notes=(
                 f"The reference's values are {profile.shortest} to {profile.longest} characters "
-                "long: a batch of cut-off or empty texts is a broken export."
+                "long: a batch of runaway or empty texts is a broken export."
             ),
         )
     ]
     checks = (
         (gxe.ExpectColumnValuesToNotMatchRegex, BLANK, profile.blank_share, "blank"),
         (gxe.ExpectColumnValuesToNotMatchRegex, GARBLED, profile.garbled_share, "garbled"),
-        (gxe.ExpectColumnValuesToMatchRegex, WORD, profile.wordless_share, "without a word"),
+        (gxe.ExpectColumnValuesToMatchRegex, WORD, profile.wordless_share, "without a letter"),
     )
     for kind, regex, share, what in checks:
         mostly = round(1.0 - share - TEXT_ALLOWANCE, 4)

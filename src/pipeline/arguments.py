@@ -124,8 +124,8 @@ With DRIFTLOOP_PROMOTION__APPROVAL=manual, a challenger that passes every gate w
 moves, the history records who approved and why, and CD is told once. A candidate compared
 with a champion that is no longer in production is refused: its evidence is stale.""",
         """\
-  driftloop approve --reason "checked the slices with the fraud team"
-  driftloop approve 4 --reason "ok" --spec examples/co2/spec.yaml""",
+  driftloop approve 4 --reason "checked the slices with the fraud team"
+  driftloop approve 4 --reason "ready for Monday" --model co2""",
     ),
     "reject": (
         "refuse the candidate waiting for approval; nothing ships",
@@ -133,7 +133,7 @@ with a champion that is no longer in production is refused: its evidence is stal
 Refuse the pending `candidate` (see `approve`): the alias is removed and the refusal, with
 its reason, is recorded on the version and in the history. Production does not move.""",
         """\
-  driftloop reject --reason "trained on the week of the outage"
+  driftloop reject 4 --reason "trained on the week of the outage"
   driftloop reject 4 --reason "a fix is on its way" --spec examples/co2/spec.yaml""",
     ),
     "split": (
@@ -239,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     for verdict in ("approve", "reject"):
         command = added[verdict]
         command.add_argument("version", nargs="?", help="the candidate's version (default: it)")
-        command.add_argument("--spec", type=Path, help="dataset spec YAML")
+        which = command.add_mutually_exclusive_group()
+        which.add_argument("--model", help="the registered model (default: the spec's)")
+        which.add_argument("--spec", type=Path, help="dataset spec YAML")
         command.add_argument("--reason", required=True, help="recorded in the history")
     _split_options(added["split"])
     added["suite"].add_argument("--spec", type=Path, help="dataset spec YAML")

@@ -135,10 +135,10 @@ def check_first(settings: Settings, args: argparse.Namespace) -> None:
         preflight.check_split_inputs(settings, args.spec, args.file)
     elif command == "demo":
         preflight.check_demo_consent(settings, Path.cwd(), yes=args.yes)
-    else:  # history, rollback, approve, reject: only the spec's name is read
+    elif getattr(args, "model", None) is None:  # history, rollback, approve, reject
         from config.spec import load_spec
 
-        load_spec(args.spec or settings.paths.spec)
+        load_spec(args.spec or settings.paths.spec)  # only the spec's name is read
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:

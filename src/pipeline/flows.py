@@ -220,6 +220,7 @@ def _process(run: Run, *, force: bool) -> RunSummary:
             actor=params.actor(),
             aliases=params.aliases(settings),
             approval=settings.promotion.approval,
+            starts_regime=run.starts_regime,
         )
         run.card = model_card(run)
         tasks.log_model_card(settings.mlflow, challenger, run.card)
@@ -255,18 +256,18 @@ def _judge(
             )
             rule = params.promotion_rule(settings, dataset)
             judged = tasks.judge_challenger(rule, result.metrics, evaluation)
-        except BaseException:
-            serving.cancel()
-            raise
-        run.served = tasks.finish_served_check(
-            settings.mlflow,
-            challenger,
-            result,
-            serving,
-            rows=check.served_check_rows,
-            tolerance=check.served_check_tolerance,
-        )
-    run.promotion = verdict = unless_unservable(judged, run.served)
+            served = tasks.finish_served_check(
+                settings.mlflow,
+                challenger,
+                result,
+                serving,
+                rows=check.served_check_rows,
+                tolerance=check.served_check_tolerance,
+            )
+        finally:
+            serving.cancel()  # never outlives the run (a no-op once it has answered)
+    run.served = served
+    run.promotion = verdict = unless_unservable(judged, served)
     return verdict
 
 

@@ -42,7 +42,7 @@ REQUEST_TAG = "driftloop.approval.request"
 STATE_TAG = "driftloop.approval"
 # The target of an alias event that removed the alias.
 REMOVED = "-"
-_ACTIONS = {"approved": "approve", "rejected": "reject"}
+_ACTIONS = {"approved": "approve", "rejected": "reject", "put in production": "rollback"}
 
 
 def _now() -> str:
@@ -60,6 +60,8 @@ class Candidate:
     actor: str  # who ran the run that proposed it
     batch: str | None = None
     at: str = field(default_factory=_now)
+    starts_regime: bool = False  # trained on a new regime's data only (see runs.ledger)
+    by_hand: bool = False  # the alias was set by hand: no run compared it with production
 
     def to_json(self) -> str:
         """The request as stored on the version."""
@@ -67,8 +69,8 @@ class Candidate:
 
     @property
     def command(self) -> str:
-        """How a person releases it."""
-        return f'driftloop approve {self.version} --reason "..."'
+        """How a person releases it (the model named: the default spec may be another's)."""
+        return f'driftloop approve {self.version} --model {self.name} --reason "..."'
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,35 @@ def pending_candidate(client: MlflowClient, name: str, aliases: Aliases) -> Cand
     if version is None:
         return None
     raw = client.get_model_version(name, version).tags.get(REQUEST_TAG)
-    if raw is None:  # the alias set by hand: approvable, but its comparison is unknown
-        return Candidate(name, version, None, "set by hand (no run compared it)", "unknown")
-    return Candidate(**json.loads(raw))
+    if raw is None:
+        return Candidate(name, version, None, "set by hand", "unknown", by_hand=True)
+    try:
+        return Candidate(**json.loads(raw))
+    except (ValueError, TypeError) as exc:
+        raise ApprovalError(
+            f"the approval request on {name} v{version} ({REQUEST_TAG}) is not one driftloop "
+            f"wrote ({exc}); `driftloop reject {version} --model {name}` it"
+        ) from None
+
+
+def stale_because(client: MlflowClient, candidate: Candidate, aliases: Aliases) -> str | None:
+    """Why the candidate cannot be approved as it stands (None: it can)."""
+    if candidate.by_hand:
+        return (
+            f"v{candidate.version} was made `{aliases.candidate}` by hand, not by a run that "
+            "compared it with production; only a run's candidate is approved (`driftloop "
+            f"rollback --to {candidate.version}` puts a chosen version in production)"
+        )
+    current = production_version(client, candidate.name, aliases.production)
+    if current == candidate.evaluated_against:
+        return None
+    then = f"v{candidate.evaluated_against}" if candidate.evaluated_against else "no model"
+    now = f"v{current}" if current else "none"
+    return (
+        f"v{candidate.version} was compared with {then}, but production is now {now}: its "
+        f"evidence is stale; `driftloop reject` it, and the next retraining run compares a new "
+        f"challenger with {now}"
+    )
 
 
 def propose_candidate(client: MlflowClient, candidate: Candidate, aliases: Aliases) -> Proposed:
@@ -180,15 +208,9 @@ def approve_candidate(
             production has moved since the candidate was compared with it.
     """
     candidate = _the_candidate(client, name, version, aliases, verb="approve")
-    current = production_version(client, name, aliases.production)
-    if current != candidate.evaluated_against:
-        then = f"v{candidate.evaluated_against}" if candidate.evaluated_against else "no model"
-        now = f"v{current}" if current else "none"
-        raise ApprovalError(
-            f"v{candidate.version} was compared with {then}, but production is now {now}: "
-            "its evidence is stale; `driftloop reject` it, and the next retraining run compares "
-            f"a new challenger with {now}"
-        )
+    stale = stale_because(client, candidate, aliases)
+    if stale is not None:
+        raise ApprovalError(stale)
     release = plan_release(
         client,
         action="promote",
@@ -223,20 +245,23 @@ def reject_candidate(
     return candidate
 
 
-def clear_released_candidate(client: MlflowClient, name: str, aliases: Aliases) -> str | None:
-    """Clear a `candidate` alias left on the production version (an approval that crashed).
+def clear_released_candidate(client: MlflowClient, release: Release, aliases: Aliases) -> bool:
+    """Clear a `candidate` alias on the version `release` put in production.
+
+    An approval whose process stopped before clearing the alias leaves one, and so does a
+    rollback to the pending candidate; either way the candidate is released, by that release's
+    actor.
 
     Returns:
-        The version cleared, or None when the candidate (if any) is not in production.
+        Whether a candidate was cleared.
     """
-    candidate = pending_candidate(client, name, aliases)
-    if candidate is None:
-        return None
-    if candidate.version != production_version(client, name, aliases.production):
-        return None
-    reason = "released already (the approval's process stopped before clearing the alias)"
-    _clear(client, candidate, aliases, verdict="approved", actor="driftloop", reason=reason)
-    return candidate.version
+    candidate = pending_candidate(client, release.name, aliases)
+    if candidate is None or candidate.version != release.to_version:
+        return False
+    verdict = "approved" if release.action == "promote" else "put in production"
+    reason = f"released by the {release.action} of {release.at}: {release.reason}"
+    _clear(client, candidate, aliases, verdict=verdict, actor=release.actor, reason=reason)
+    return True
 
 
 def _the_candidate(
@@ -250,12 +275,12 @@ def _the_candidate(
         raise
     if candidate is not None and version in {None, candidate.version}:
         return candidate
-    pending = f"v{candidate.version} is" if candidate else "no version is"
+    waiting = f"v{candidate.version} is the one waiting" if candidate else "no version is waiting"
     if version is None:
         raise ApprovalError(
-            f"{pending} waiting for approval as `{aliases.candidate}` of {name}: nothing to {verb}"
+            f"{waiting} for approval as `{aliases.candidate}` of {name}: nothing to {verb}"
         )
-    raise ApprovalError(f"v{version} is not pending ({_state(client, name, version)}); {pending}")
+    raise ApprovalError(f"v{version} is not pending ({_state(client, name, version)}); {waiting}")
 
 
 def _state(client: MlflowClient, name: str, version: str) -> str:

@@ -133,8 +133,9 @@ def render_model_card(facts: CardFacts) -> str:
         lines += [f"Not servable: {prose(facts.not_servable)}", ""]
     if facts.awaiting:
         lines += [
-            f"Awaiting approval: {prose(facts.awaiting)}. It is released only when a person "
-            "approves it.",
+            f"Awaiting approval when this card was written: {prose(facts.awaiting)}. It is "
+            "released only when a person approves it; the version's `driftloop.approval` tag "
+            "and `driftloop history` say what became of it.",
             "",
         ]
     return "\n".join(lines)

@@ -250,6 +250,7 @@ def apply_verdict(
     actor: str,
     aliases: Aliases,
     approval: Literal["auto", "manual"] = "auto",
+    starts_regime: bool = False,
 ) -> RegistryAction:
     """Carry out the verdict in the registry, under the release lock (`apply_promotion`).
 
@@ -263,6 +264,7 @@ def apply_verdict(
             reason=verdict.reason,
             actor=actor,
             batch=batch,
+            starts_regime=starts_regime,
         )
         return hold_for_approval(client, candidate, aliases)
     return apply_promotion(

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from registry import models
-from registry.approval import clear_released_candidate
+from registry.approval import clear_released_candidate, pending_candidate, stale_because
 from registry.errors import RollbackError
 from registry.history import read_history
 from registry.models import RegisteredVersion
@@ -48,8 +48,7 @@ def resume_interrupted(client: MlflowClient, name: str, aliases: Aliases) -> Rel
         release.at,
     )
     move_production(client, release, aliases)
-    if release.action == "promote":  # an approval that stopped before clearing its candidate
-        clear_released_candidate(client, name, aliases)
+    clear_released_candidate(client, release, aliases)  # an approval stopped before clearing it
     return release
 
 
@@ -94,6 +93,7 @@ def roll_back(
         aliases=aliases,
     )
     move_production(client, release, aliases)
+    clear_released_candidate(client, release, aliases)  # rolled back to the pending candidate
     logger.info("rolled %s back from v%s to v%s: %s", name, current, target, reason)
     return release
 
@@ -188,10 +188,14 @@ def describe_history(
             f"open: the {release.action} to v{release.to_version} has not been dispatched to CD "
             "yet; the next run or rollback completes it"
         )
-    waiting = aliases.get(candidate_alias)
+    names = Aliases(production=production_alias, candidate=candidate_alias)
+    waiting = pending_candidate(client, name, names)
     if waiting is not None:
+        stale = stale_because(client, waiting, names)
         lines.append(
-            f"pending: v{waiting} awaits approval (`driftloop approve {waiting} --reason ...` "
-            "releases it, `driftloop reject` refuses it)"
+            f"pending: {stale}"
+            if stale
+            else f"pending: v{waiting.version} awaits approval (`{waiting.command}` releases "
+            f"it, `driftloop reject {waiting.version} --model {name}` refuses it)"
         )
     return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +15,9 @@ from runs.errors import LedgerError
 logger = logging.getLogger(__name__)
 
 # "monitored": measured by a monitoring-only run; the retraining flow still processes it.
-Status = Literal["accepted", "quarantined", "monitored"]
+# "approved": a person released the model a run trained on the batch (`driftloop approve`); the
+# batch's own entry is the run's, and this one only adds that its model reached production.
+Status = Literal["accepted", "quarantined", "monitored", "approved"]
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,26 @@ def current_regime(entries: list[LedgerEntry]) -> tuple[bool, list[LedgerEntry]]
         and the batches of the current regime.
     """
     usable = training_entries(entries)
-    starts = [i for i, e in enumerate(usable) if e.regime_start]
+    approved = {e.sha256 for e in entries if e.status == "approved" and e.regime_start}
+    starts = [i for i, e in enumerate(usable) if e.regime_start or e.sha256 in approved]
     return (True, usable[starts[-1] :]) if starts else (False, usable)
+
+
+def approval_entry(
+    entries: list[LedgerEntry], sha256: str, *, actor: str, at: str, note: str
+) -> LedgerEntry | None:
+    """The entry that records a person's release of a model that starts a new regime.
+
+    A run that held its challenger for approval could not know whether it would reach
+    production, so its entry leaves `regime_start` unset; this one, appended when it does, sets
+    it for the batch (None: the ledger has no accepted entry of the batch).
+    """
+    found = [e for e in entries if e.sha256 == sha256 and e.status == "accepted"]
+    if not found:
+        return None
+    return replace(
+        found[0], status="approved", regime_start=True, actor=actor, at=at, decision=note
+    )
 
 
 def pending_batch(

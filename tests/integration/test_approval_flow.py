@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from flow_project import Project, toy_project
 
+from config.settings import get_settings
 from pipeline import tasks
 from pipeline.cli import main
 from registry.approval import REMOVED, STATE_TAG
@@ -43,7 +44,7 @@ def test_the_first_model_waits_for_approval_then_ships_once(
 ) -> None:
     summary = project.run("b1-clean.csv", **MANUAL)
     assert summary.outcome == "awaiting approval", summary.message
-    assert summary.message == 'v1 awaits approval: driftloop approve 1 --reason "..."'
+    assert summary.message == 'v1 awaits approval: driftloop approve 1 --model toy --reason "..."'
     assert project.aliases() == {"challenger": "1", "candidate": "1"}
     assert dispatched_versions(project) == []
     assert project.events()[-1] == "approval_requested"
@@ -124,3 +125,28 @@ def test_a_version_whose_booster_cannot_load_is_never_released(
         assert project.events()[-1] == "model_not_servable"
         record = Path(summary.record).read_text(encoding="utf-8")
         assert "does not load through MLflow" in record
+
+
+def test_an_approval_whose_dispatch_failed_is_finished_by_approving_again(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = project.run("b4-clean.csv", force=True, **MANUAL)
+    assert summary.outcome == "awaiting approval", summary.message
+    assert "supersedes" in project.webhook.received[-1]["body"]["driftloop"]["details"]
+    assert project.aliases()["candidate"] == "4"  # v3, stale, is superseded
+    told = dispatched_versions(project)
+    monkeypatch.setenv("DRIFTLOOP_GITHUB__ATTEMPTS", "1")
+    get_settings.cache_clear()
+    project.github.status_queue.append(500)
+    capsys.readouterr()
+    assert main(["approve", "4", "--model", "toy", "--reason", "ok"]) == 1
+    assert "CD was not told of the approved release" in capsys.readouterr().err
+    assert project.aliases()["production"] == "4" and "candidate" not in project.aliases()
+    assert main(["approve", "4", "--model", "toy", "--reason", "ok"]) == 0
+    shown = capsys.readouterr().out
+    assert "sent the unfinished promote to v4" in shown
+    assert "toy: production v2 -> v4 (approved by " in shown
+    # The first request was answered 500 (no CD run started); the second was accepted.
+    assert dispatched_versions(project) == [*told, "4", "4"]
+    assert pending_release(project.client, "toy", "production") is None
+    assert project.events()[-1] == "model_promoted"

@@ -139,13 +139,13 @@ def test_dvc_pushes_and_pulls_the_demo_data_through_the_s3_remote(s3: str, tmp_p
     lock = yaml.safe_load((work / "dvc.lock").read_text())
     assert lock == yaml.safe_load((REPO / "dvc.lock").read_text())  # same data, same hashes
     before = _digests(work / "data")
-    dvc("push")
+    dvc("push", "demo_data")  # the rainfall demo's stage (the reviews demo has its own)
     assert _objects(s3, "dvc/")
     shutil.rmtree(work / "data")
     shutil.rmtree(work / ".dvc" / "cache")
-    dvc("pull")
+    dvc("pull", "demo_data")
     assert _digests(work / "data") == before
-    assert "in sync" in dvc("status", "--cloud").stdout
+    assert "in sync" in dvc("status", "--cloud", "demo_data").stdout
 
 
 def test_dvc_push_to_an_s3_remote_that_is_down_fails_clearly_then_succeeds(
@@ -159,15 +159,15 @@ def test_dvc_push_to_an_s3_remote_that_is_down_fails_clearly_then_succeeds(
     dvc("remote", "add", "-d", "s3", f"s3://{BUCKET}/dvc")
     dvc("remote", "modify", "s3", "endpointurl", endpoint)
     dvc("repro", "demo_data")
-    failed = dvc("push", check=False)  # nothing listens on the endpoint
+    failed = dvc("push", "demo_data", check=False)  # nothing listens on the endpoint
     assert failed.returncode != 0
     assert "127.0.0.1" in failed.stdout + failed.stderr or "connect" in failed.stderr.lower()
     server = start(command, os.environ | S3_ENV, tmp_path / "s3.log")
     try:
         wait_until_up(endpoint, server, 60, tmp_path / "s3.log")
         boto3.client("s3", endpoint_url=endpoint, **_keys()).create_bucket(Bucket=BUCKET)
-        assert dvc("push").returncode == 0  # the same command, once the remote is back
-        assert "in sync" in dvc("status", "--cloud").stdout
+        assert dvc("push", "demo_data").returncode == 0  # the same command, once the remote is back
+        assert "in sync" in dvc("status", "--cloud", "demo_data").stdout
     finally:
         stop(server)
 

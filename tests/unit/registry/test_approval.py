@@ -67,7 +67,7 @@ def test_a_winner_waits_as_candidate_and_production_does_not_move(client) -> Non
     promote_first(client)
     action = hold(client, "2")
     assert not action.promoted and action.release is None
-    assert action.awaiting == 'v2 awaits approval: driftloop approve 2 --reason "..."'
+    assert action.awaiting == 'v2 awaits approval: driftloop approve 2 --model m --reason "..."'
     assert aliases(client) == {"production": "1", "challenger": "2", "candidate": "2"}
     waiting = pending_candidate(client, "m", ALIASES)
     assert waiting is not None
@@ -140,6 +140,26 @@ def test_a_candidate_whose_champion_moved_is_refused(client) -> None:
     with pytest.raises(ApprovalError, match="compared with v1, but production is now v3"):
         approve(client)
     assert aliases(client)["production"] == "3" and aliases(client)["candidate"] == "2"
+    pending = describe_history(client, "m", "production")[-1]
+    assert pending.startswith("pending: v2 was compared with v1, but production is now v3")
+
+
+def test_a_rollback_to_the_candidate_releases_it(client) -> None:
+    promote_first(client)
+    hold(client, "2")
+    roll_back(client, name="m", to_version="2", reason="ship it now", actor="op", aliases=ALIASES)
+    assert "candidate" not in aliases(client) and aliases(client)["production"] == "2"
+    state = client.get_model_version("m", "2").tags[STATE_TAG]
+    assert state.startswith("put in production by op at ")
+    assert read_history(client, "m")[-1].action == "rollback"
+
+
+def test_a_candidate_set_by_hand_is_not_approved(client) -> None:
+    promote_first(client)
+    client.set_registered_model_alias("m", "candidate", "3")
+    with pytest.raises(ApprovalError, match="made `candidate` by hand"):
+        approve(client)
+    assert "by hand" in describe_history(client, "m", "production")[-1]
 
 
 def approve_or_roll(client: MlflowClient):
@@ -151,7 +171,8 @@ def test_nothing_pending_is_refused_with_the_reason(client) -> None:
     promote_first(client)
     with pytest.raises(ApprovalError, match="no version is waiting for approval"):
         approve(client)
-    with pytest.raises(ApprovalError, match="v2 is not pending \\(it never waited"):
+    never = r"^v2 is not pending \(it never waited for approval\); no version is waiting$"
+    with pytest.raises(ApprovalError, match=never):
         reject_candidate(client, name="m", version="2", reason="x", actor="bo", aliases=ALIASES)
 
 
@@ -174,3 +195,5 @@ def test_an_approval_that_stopped_after_the_moves_is_completed_once(client) -> N
     assert resumed == release
     assert "candidate" not in aliases(client)
     assert aliases(client)["production"] == "2"
+    # The repair is recorded as the approver's, not as driftloop's.
+    assert client.get_model_version("m", "2").tags[STATE_TAG].startswith("approved by ana@desk")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -7,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import httpx
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from local_servers import free_port, start, stop, wait_until_up
 from mlflow import MlflowClient
 
 from config.spec import DatasetSpec, TextFeaturizer
@@ -273,3 +277,39 @@ def test_a_check_that_dies_without_an_answer_is_not_servable(tmp_path: Path) -> 
     assert not check.servable
     assert check.reason == "toy v9's check exited with code 137: Killed"
     assert check.rows == 3
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_mlflow_scoring_server_answers_raw_text(store: Store, texts: Trained) -> None:
+    """`mlflow models serve` on a text model: a request of raw review text gets its scores."""
+    version = store.register(texts)
+    port, bin_dir = free_port(), Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store.uri,
+        "MLFLOW_REGISTRY_URI": store.uri,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [
+        *(str(bin_dir / "mlflow"), "models", "serve", "-m", version.uri),
+        *("--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)),
+    ]
+    log = store.folder / "serve.log"
+    server = start(command, env, log, cwd=store.folder)
+    rows = pd.DataFrame(
+        {"colour": ["red", "blue"], "review": ["a lovely gripping film", "a dull and weak film"]}
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/ping", server, 180, log)
+        body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+        answer = httpx.post(f"{url}/invocations", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        served = answer.json()["predictions"]
+    finally:
+        stop(server)
+    schema = texts.result.schema
+    local = served_output(predict_scores(texts.result.booster, rows, schema), rows, schema)
+    assert served == pytest.approx(list(local), abs=1e-6)
+    assert served[0] > 0.5 > served[1]  # the words decide

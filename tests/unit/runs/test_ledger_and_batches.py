@@ -24,7 +24,10 @@ from runs.batches import (
 from runs.errors import BatchReadError, LedgerError
 from runs.ledger import (
     LedgerEntry,
+    accepted_entries,
     append_entry,
+    approval_entry,
+    current_regime,
     history_files,
     pending_batch,
     processed_hashes,
@@ -328,3 +331,20 @@ def test_files_after_one_still_arriving_wait_behind_it(tmp_path) -> None:
     old = time.time() - 120
     os.utime(incoming / "b2.csv", (old, old))  # b2 settled, b1 still growing
     assert find_next_batch(incoming, set(), settle_seconds=60) is None
+
+
+def test_an_approved_release_starts_its_regime_without_counting_the_batch_twice() -> None:
+    entries = [_entry("a"), _entry("b"), _entry("c")]
+    assert current_regime(entries) == (False, entries)
+    assert approval_entry(entries, "z" * 8, actor="ana", at="t", note="n") is None
+    marker = approval_entry(entries, "b" * 8, actor="ana", at="later", note="v2 approved")
+    assert marker is not None
+    assert (marker.batch, marker.status, marker.regime_start, marker.actor) == (
+        "b",
+        "approved",
+        True,
+        "ana",
+    )
+    with_marker = [*entries, marker]
+    assert current_regime(with_marker) == (True, entries[1:])
+    assert accepted_entries(with_marker) == entries  # the policy's history is unchanged

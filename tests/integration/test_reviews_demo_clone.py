@@ -1,7 +1,8 @@
 """`driftloop demo --dataset reviews` in a fresh copy of the project prints what the README says.
 
-About 75 s on two cores: the console script in a subprocess, with its own temporary Prefect
-server, `dvc repro demo_reviews` and six batches.
+Run by `make readme`. About 100 s on two cores: the console script in a subprocess, with its
+own temporary Prefect server, `dvc repro demo_reviews` and six batches; then MLflow's scoring
+server answers raw review text with the production model.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import pytest
 from local_servers import free_port, start, stop, wait_until_up
 from readme import README, ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# With the README's other commands (`make readme`), not in `make test`: the text model, its
+# checks and its served answers over HTTP are tested there on less data in seconds.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.readme]
 
 DEMO_SECONDS = 400
 UTC_STAMP = r"[0-9]{8}T[0-9]+Z"
@@ -54,7 +57,8 @@ def _expected_lines() -> list[str]:
 def test_the_reviews_demo_runs_from_a_fresh_clone_as_the_readme_shows(tmp_path: Path) -> None:
     _copy_project(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFTLOOP_", "PREFECT_"))}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # MLflow sets them in-process
+        env.pop(name, None)
     env["PREFECT_HOME"] = str(tmp_path / ".prefect")
     done = subprocess.run(
         [".venv/bin/driftloop", "demo", "--dataset", "reviews"],
@@ -85,6 +89,7 @@ def _serves_raw_text(root: Path) -> None:
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_REGISTRY_URI": uri,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     command = [
@@ -107,12 +112,14 @@ def _serves_raw_text(root: Path) -> None:
     finally:
         stop(server)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     try:
         local = mlflow.pyfunc.load_model("models:/reviews@production").predict(
             pd.DataFrame({"review": reviews})
         )
     finally:
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
     assert served == pytest.approx(list(local), abs=1e-6)
     # The score is the chance of `other` (not `great`): the complaint's is well above the praise's.
     assert served[1] > served[0] + 0.1
