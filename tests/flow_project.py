@@ -144,6 +144,9 @@ def toy_project(
             # Batches are written a moment before each run; the settle time is unit-tested.
             "DRIFTLOOP_INCOMING__SETTLE_SECONDS": "0",
             "DRIFTLOOP_NOTIFY__WEBHOOK_URL": webhook.url,
+            # A fresh process per challenger costs 3-5 s of CPU: the flow tests of serving
+            # (test_approval_flow.py) turn it on; registry/test_servable.py tests the check.
+            "DRIFTLOOP_PROMOTION__SERVED_CHECK": "false",
         }
         for key, value in env.items():
             patch.setenv(key, value)

@@ -229,6 +229,11 @@ class PromotionSettings(BaseModel):
         description="auto: a challenger that passes every gate is released; manual: it becomes "
         "the pending `candidate` until `driftloop approve` releases it (or `reject` refuses it)",
     )
+    served_check: bool = Field(
+        True,
+        description="load each registered challenger through MLflow in a fresh process before "
+        "a release; false only where that cannot work here (a release is then unchecked)",
+    )
     served_check_rows: int = Field(
         200, ge=1, description="holdout rows the registered model must score, in a fresh process"
     )

@@ -239,6 +239,15 @@ def _judge(
     version that does not serve as it scored is never released, whatever the gates say.
     """
     settings, dataset, check = run.settings, run.dataset, run.settings.promotion
+    if not check.served_check:
+        get_run_logger().warning(
+            "the served check is off (DRIFTLOOP_PROMOTION__SERVED_CHECK=false): %s v%s is not "
+            "loaded through MLflow before a release",
+            challenger.name,
+            challenger.version,
+        )
+        run.promotion = _evaluate(run, result, measured)
+        return run.promotion
     with tempfile.TemporaryDirectory() as workdir:
         serving = tasks.start_served_check(
             settings.mlflow,
@@ -250,12 +259,7 @@ def _judge(
             timeout_seconds=check.served_check_timeout_seconds,
         )
         try:
-            rules = params.evaluation_rules(settings)
-            run.evaluation = evaluation = tasks.evaluate(
-                result, run.production, dataset, rules, measured
-            )
-            rule = params.promotion_rule(settings, dataset)
-            judged = tasks.judge_challenger(rule, result.metrics, evaluation)
+            judged = _evaluate(run, result, measured)
             served = tasks.finish_served_check(
                 settings.mlflow,
                 challenger,
@@ -269,6 +273,15 @@ def _judge(
     run.served = served
     run.promotion = verdict = unless_unservable(judged, served)
     return verdict
+
+
+def _evaluate(run: Run, result: TrainingResult, measured: Measured) -> PromotionDecision:
+    """Score the champion on the challenger's holdout and apply the promotion rule."""
+    settings, dataset = run.settings, run.dataset
+    rules = params.evaluation_rules(settings)
+    run.evaluation = evaluation = tasks.evaluate(result, run.production, dataset, rules, measured)
+    rule = params.promotion_rule(settings, dataset)
+    return tasks.judge_challenger(rule, result.metrics, evaluation)
 
 
 def _promotion_outcome(

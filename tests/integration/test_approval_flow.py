@@ -32,6 +32,7 @@ def project(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> 
     root = tmp_path_factory.mktemp("approval")
     with toy_project(root, TOKEN) as built, pytest.MonkeyPatch.context() as patch:
         patch.setenv("DRIFTLOOP_PROMOTION__APPROVAL", "manual")
+        patch.setenv("DRIFTLOOP_PROMOTION__SERVED_CHECK", "true")
         yield built
 
 
@@ -114,7 +115,7 @@ def test_a_version_whose_booster_cannot_load_is_never_released(
 
     monkeypatch.setattr(tasks, "model_artifacts", corrupt)
     with toy_project(tmp_path, TOKEN) as project:
-        summary = project.run("b1-clean.csv")
+        summary = project.run("b1-clean.csv", PROMOTION__SERVED_CHECK="true")
         assert summary.outcome == "not servable", summary.message
         assert summary.message.startswith("toy v1 does not load through MLflow: XGBoostError")
         assert "not released, though it passed every gate" in summary.message
