@@ -13,10 +13,17 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class DataFile:
-    """One data file: its path (relative to the project when inside it) and its sha256."""
+    """One data file: its path (relative to the project when inside it) and its hashes.
+
+    `md5` is DVC's content hash of the file (the key of its DVC cache and remote object);
+    `pointer` is what tracks it in DVC (a `.dvc` file, or `dvc.lock` for a stage output), empty
+    when nothing does.
+    """
 
     path: str
     sha256: str
+    md5: str = ""
+    pointer: str = ""
 
 
 Manifest = tuple[DataFile, ...]
@@ -28,8 +35,16 @@ def manifest_json(manifest: Sequence[DataFile]) -> str:
 
 
 def parse_manifest(text: str) -> Manifest:
-    """Read a manifest stored by `manifest_json`."""
-    return tuple(DataFile(path=str(e["path"]), sha256=str(e["sha256"])) for e in json.loads(text))
+    """Read a manifest stored by `manifest_json` (manifests from before DVC hashes have none)."""
+    return tuple(
+        DataFile(
+            path=str(e["path"]),
+            sha256=str(e["sha256"]),
+            md5=str(e.get("md5", "")),
+            pointer=str(e.get("pointer", "")),
+        )
+        for e in json.loads(text)
+    )
 
 
 def content_hashes(manifest: Sequence[DataFile]) -> set[str]:

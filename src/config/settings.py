@@ -328,6 +328,20 @@ class NotifySettings(BaseModel):
         return value
 
 
+class DataSettings(BaseModel):
+    """Data versions: DVC records what the loop accepts or quarantines (`DRIFTLOOP_DATA__*`)."""
+
+    versioning: Literal["auto", "off"] = Field(
+        "auto", description="auto: DVC where the project is a DVC repository; off: hashes only"
+    )
+    remote: str | None = Field(None, description="DVC remote to push to; default: DVC's default")
+    push: bool = Field(True, description="push accepted and quarantined data to the remote")
+    commit: bool = Field(True, description="commit new DVC pointers to git, and only them")
+    push_timeout_seconds: float = Field(
+        120.0, gt=0, description="a slower push is left to the next run"
+    )
+
+
 class Settings(BaseSettings):
     """All driftloop settings; env vars look like `DRIFTLOOP_DRIFT__SHARE_THRESHOLD=0.3`."""
 
@@ -349,6 +363,7 @@ class Settings(BaseSettings):
     promotion: PromotionSettings = PromotionSettings()
     github: GitHubSettings = GitHubSettings()
     notify: NotifySettings = NotifySettings()
+    data: DataSettings = DataSettings()
 
 
 def env_var_for(location: tuple[int | str, ...]) -> str:

@@ -83,7 +83,7 @@ def is_unreadable(outcome: ValidationOutcome) -> bool:
 
 
 def quarantine_batch(
-    batch: Path, outcome: ValidationOutcome, quarantine_dir: Path, *, stamp: str
+    batch: Path, outcome: ValidationOutcome, quarantine_dir: Path, *, stamp: str, copy: bool = False
 ) -> Path:
     """Move `batch` byte-for-byte into `quarantine_dir/<stamp>-<name>/` with its result.
 
@@ -95,6 +95,8 @@ def quarantine_batch(
         outcome: Why it was rejected.
         quarantine_dir: Root of the quarantine.
         stamp: UTC timestamp for the folder name, so a re-sent file never overwrites an earlier one.
+        copy: Copy instead of moving (a file DVC tracks stays where its pointer says; the
+            ledger keeps it from being processed again).
 
     Returns:
         The quarantined file's new path.
@@ -113,9 +115,16 @@ def quarantine_batch(
         json.dumps(summary, indent=2, default=str), encoding="utf-8"
     )
     (folder / REASON_FILE).write_text(reason_text(batch.name, outcome), encoding="utf-8")
-    shutil.move(batch, target)
+    if copy:
+        shutil.copy2(batch, target)
+    else:
+        shutil.move(batch, target)
     logger.warning(
-        "quarantined %s to %s (%d failed checks)", batch.name, folder, len(outcome.failures)
+        "quarantined %s to %s (%d failed checks%s)",
+        batch.name,
+        folder,
+        len(outcome.failures),
+        "; a copy: DVC tracks the original" if copy else "",
     )
     return target
 

@@ -48,6 +48,7 @@ from runs.batches import (
     check_replay_folders,
     copy_batches,
 )
+from runs.errors import DataVersionError
 from runs.ledger import accepted_entries, changed_in_place, regime_files, restored_entry
 from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import clear_replay, write_timeline
@@ -128,6 +129,7 @@ def process_batch(
     rows, one class) leaves the champion in place and the batch accepted.
     """
     run = Run(settings, dataset, batch)
+    run.open_data()
     try:
         return _process(run, force=force)
     except BatchProcessingError as fault:
@@ -147,6 +149,8 @@ def _process(run: Run, *, force: bool) -> RunSummary:
         frame, validation = _validate(run)
     if not validation.success:
         raise reject(run)
+    with run.clock("version"):
+        _version_accepted(run)
     run.production = production = _production(settings, dataset)
     if production is not None and production.tags.get(BATCH_TAG) == batch.sha256:
         done = f"v{production.version} was trained on this batch and released by an earlier run"
@@ -185,7 +189,7 @@ def _process(run: Run, *, force: bool) -> RunSummary:
     announce(settings, retrain_notice(run))
     with guarded(run, "train"):
         files = params.training_files(settings, regime, batch.path, starts_regime=run.starts_regime)
-        run.training_data = manifest = build_manifest(files, Path.cwd())
+        run.training_data = manifest = tasks.data_manifest(files, Path.cwd(), run.store)
         known = {**measured.frames, batch.sha256: frame}
         data = tasks.read_data(
             manifest,
@@ -204,7 +208,7 @@ def _process(run: Run, *, force: bool) -> RunSummary:
             file_weights=weights,
         )
     with run.clock("register"), tempfile.TemporaryDirectory() as workdir:
-        tags = params.version_tags(manifest, decision.reasons, batch.sha256)
+        tags = params.version_tags(manifest, decision.reasons, batch.sha256, run.store)
         run.challenger = challenger = tasks.register(
             settings.mlflow, dataset, result, manifest=manifest, tags=tags, workdir=Path(workdir)
         )
@@ -337,10 +341,13 @@ def _monitor_next(settings: Settings, dataset: DatasetSpec, explicit: Path | Non
         get_run_logger().info("no new batch: %s", message)
         return RunSummary(None, Outcome.NO_NEW_BATCH, message)
     run = Run(settings, dataset, pending)
+    run.open_data()
     with run.clock("validate"):
         frame, validation = _validate(run)
     if not validation.success:
         raise reject(run)
+    with run.clock("version"):
+        _version_accepted(run)
     run.production = _production(settings, dataset)
     with run.clock("monitor"):
         run.measured = _monitor(run, frame, run.production)
@@ -505,6 +512,29 @@ def _validate(run: Run) -> tuple[pd.DataFrame, ValidationOutcome]:
     return frame, outcome
 
 
+def _restore_missing(settings: Settings, manifest: Manifest) -> None:
+    """Bring back from DVC the champion's training files that are missing here.
+
+    A file DVC cannot bring back is left missing: reading it then fails with what to do.
+    """
+    store = params.data_store(settings)[0]
+    if store is None:
+        return
+    try:
+        restored = tasks.restore_data(store, manifest)
+    except DataVersionError as exc:
+        get_run_logger().warning("the champion's training data is incomplete here: %s", exc)
+        return
+    if restored:
+        get_run_logger().info("restored from DVC: %s", ", ".join(restored))
+
+
+def _version_accepted(run: Run) -> None:
+    """Record the accepted batch (and the reference it is measured against) with DVC."""
+    paths = [run.dataset.reference, run.batch.path]
+    run.version(paths, f"driftloop: accept {run.batch.name} ({run.dataset.name})")
+
+
 def _dispatch(settings: Settings, release: Release, version: RegisteredVersion) -> DispatchResult:
     request = params.dispatch_request(settings, version, release)
     dry_run = params.dry_run_path(settings)
@@ -535,6 +565,7 @@ def _measure(
         manifest = build_manifest([dataset.reference], Path.cwd())
     else:
         manifest = tasks.training_manifest(settings.mlflow, production.run_id)
+        _restore_missing(settings, manifest)
     reference: pd.DataFrame = tasks.read_data(manifest, Path.cwd(), dataset)
     tested = sample_rows(reference, settings.drift.sample_rows)
     scores = None

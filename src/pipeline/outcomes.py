@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +35,13 @@ from registry.release import RegistryAction
 from registry.servable import ServedCheck
 from registry.tracking import report_artifact
 from runs.batches import BatchFile
+from runs.errors import DataVersionError
 from runs.index import write_index
 from runs.ledger import LedgerEntry, Status
 from runs.links import Evidence
 from runs.outcome import Outcome, RunSummary
 from runs.record import CandidateRow, Clock, DecisionRecord
+from runs.versions import Store
 from training.fit import TrainingResult
 
 MONITORING_ONLY = "monitoring only: this run measures and records, it never trains"
@@ -69,6 +72,11 @@ class Run:
     dispatched: DispatchResult | None = None
     card: str | None = None  # the model card as logged with the challenger
     served: ServedCheck | None = None  # the registered challenger, loaded in a fresh process
+    store: Store | None = None  # the project's DVC repository; None: hashes only
+    data_note: str = ""  # why the run's data is not (all) versioned
+    versioned: tuple[Path, ...] = ()  # what DVC tracks for this run: pushed when it ends
+    pointers: tuple[str, ...] = ()  # their DVC pointers (`.dvc` files, `dvc.lock`)
+    pushed: str = ""  # what the push at the end said
 
     @property
     def starts_regime(self) -> bool:
@@ -78,6 +86,36 @@ class Run:
         batch's drift, since there is no earlier concept for the change to end.
         """
         return bool(self.decision and self.decision.starts_regime and self.production)
+
+    def open_data(self) -> None:
+        """Find the project's DVC repository (once per run; the reason it has none is logged)."""
+        self.store, self.data_note = params.data_store(self.settings)
+
+    def version(self, paths: Sequence[Path], message: str) -> None:
+        """Record `paths` with DVC (commit their new pointers); a failure is noted, not raised.
+
+        The run carries on when DVC cannot record a file (it is then hashed only, as outside a
+        DVC repository); its record and log say why.
+        """
+        if self.store is None:
+            return
+        try:
+            self.pointers += tasks.track_data(self.store, paths, message)
+            self.versioned += tuple(paths)
+        except DataVersionError as exc:
+            get_run_logger().warning("%s; the run carries on with content hashes only", exc)
+            self.data_note = str(exc)
+
+    def data_line(self) -> str:
+        """How the run's data is versioned, for its record."""
+        if self.store is None or not self.pointers:
+            return self.data_note
+        revision = tasks.pointer_revision(self.store, self.pointers)
+        where = f"pointers at git {revision[:12]}" if revision else "pointers not committed"
+        pushed = self.pushed or "no DVC remote configured"
+        shown = ", ".join(f"`{p}`" for p in dict.fromkeys(self.pointers))
+        failed = f"; {self.data_note}" if self.data_note else ""
+        return f"tracked by DVC ({shown}), {where}; {pushed}{failed}"
 
     def validated(self, frame: pd.DataFrame, outcome: ValidationOutcome) -> None:
         """Note the batch's size, whether it has labels, and the validation verdict."""
@@ -102,6 +140,8 @@ def finish(
     `path` is where the batch is now (default: where it was found).
     """
     promoted = outcome is Outcome.PROMOTED
+    if run.store is not None:  # this run's data, and what an earlier push left
+        run.pushed = tasks.push_data(run.store, [str(p) for p in run.versioned])
     entry = _entry(run, status, path or run.batch.path)
     tasks.record_batch(run.settings.paths.ledger, entry)
     if run.measured and run.measured.run_id:  # the store's copy, should the ledger be lost
@@ -145,7 +185,12 @@ def reject(run: Run) -> DataValidationError:
     """Quarantine the batch and end the run; return the error the run fails with."""
     assert run.validation is not None  # a batch is rejected by its validation
     folder = run.settings.paths.quarantine
-    moved = tasks.quarantine_batch(run.batch.path, run.validation, folder, stamp=run.name)
+    # A file DVC tracks is never moved out of what tracks it: the quarantine keeps a copy.
+    tracked = run.store is not None and tasks.is_tracked(run.store, run.batch.path)
+    moved = tasks.quarantine_batch(
+        run.batch.path, run.validation, folder, stamp=run.name, copy=tracked
+    )
+    run.version([moved.parent], f"driftloop: quarantine {run.batch.name} ({run.dataset.name})")
     where = f"quarantined to {relative(moved)}"
     ended = finish(run, Outcome.REJECTED, where, status="quarantined", path=moved)
     return rejection(run.validation, run.batch.name, moved, ended.record)
@@ -313,6 +358,7 @@ def _record(run: Run, outcome: Outcome, card_page: Path | None) -> DecisionRecor
         validation=run.validation.describe() if run.validation else "not run",
         unnamed_columns=run.unnamed,
         data_docs=_evidence(docs) if docs else None,
+        data_version=run.data_line(),
         drift=tuple(describe_drift(measured.drift, measured.metric)) if measured else (),
         drift_report=_evidence(measured.report, measured.run_id) if measured else None,
         decision=MONITORING_ONLY if outcome is Outcome.MONITORED else decided,
@@ -390,6 +436,8 @@ def model_card(run: Run) -> str:
             inputs=list(spec.served_columns),
             derived={name: feature.describe() for name, feature in spec.derived.items()},
             git_commit=version.tags.get("driftloop.git_commit"),
+            data_revision=version.tags.get(params.REVISION_TAG, ""),
+            data_remote=version.tags.get(params.REMOTE_TAG, ""),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
     )

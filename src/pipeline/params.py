@@ -28,9 +28,11 @@ from evaluation.metrics import DEFAULT_METRIC, watched_metrics
 from model_monitoring.measures import DriftTests
 from model_monitoring.policy import PolicyRules, policy_rules
 from registry import locks, promotion
-from registry.models import RegisteredVersion
+from registry.models import MANIFEST_ARTIFACT, RegisteredVersion
 from registry.release import BATCH_TAG, Aliases, Release
+from runs import versions
 from runs.provenance import git_commit, manifest_hash
+from runs.versions import Store
 from training import window
 from training.params import TrainingParams
 
@@ -233,18 +235,78 @@ def scored_batch_path(settings: Settings, batch: str) -> Path:
     return path
 
 
-def version_tags(manifest: Manifest, reasons: tuple[str, ...], batch_sha256: str) -> dict[str, str]:
-    """Provenance tags for a model version: data fingerprint, git commit, why it was trained."""
+def version_tags(
+    manifest: Manifest, reasons: tuple[str, ...], batch_sha256: str, store: Store | None
+) -> dict[str, str]:
+    """Provenance tags for a model version: its data (by DVC hash), git commit, why it was trained.
+
+    `driftloop.data.dvc` lists each training file as `md5  path` (what `md5sum -c` reads; the
+    md5 is the file's key in the DVC cache and remote); `driftloop.data.revision` is the git
+    commit holding every file's DVC pointer, and `driftloop.data.remote` the DVC remote.
+    """
     tags = {
         BATCH_TAG: batch_sha256,
         "driftloop.data_sha256": manifest_hash(manifest),
         "driftloop.data_files": str(len(manifest)),
         "driftloop.retrain_reasons": "; ".join(reasons)[:4000],
+        DATA_TAG: dvc_listing(manifest),
+        REVISION_TAG: data_revision(manifest, store),
+        REMOTE_TAG: store.remote_shown if store and store.remote else "none",
     }
     commit = git_commit(Path.cwd())
     if commit:
         tags["driftloop.git_commit"] = commit
     return tags
+
+
+DATA_TAG = "driftloop.data.dvc"
+REVISION_TAG = "driftloop.data.revision"
+REMOTE_TAG = "driftloop.data.remote"
+# MLflow keeps run tags up to 8,000 characters; the manifest artifact always has every file.
+LISTING_CHARS = 7000
+
+
+def dvc_listing(manifest: Manifest) -> str:
+    """`md5  path` per file, cut (with a count) where the tag would be too long."""
+    lines = [f"{e.md5}  {e.path}" for e in manifest]
+    shown, size = [], 0
+    for number, line in enumerate(lines):
+        if size + len(line) + 1 > LISTING_CHARS:
+            shown.append(f"... {len(lines) - number} more in the run's {MANIFEST_ARTIFACT}")
+            break
+        shown.append(line)
+        size += len(line) + 1
+    return "\n".join(shown)
+
+
+def data_revision(manifest: Manifest, store: Store | None) -> str:
+    """The git commit holding every training file's DVC pointer, or why there is none."""
+    if store is None:
+        return "none: not a DVC repository"
+    untracked = [e.path for e in manifest if not e.pointer]
+    if untracked:
+        return f"none: not tracked by DVC: {', '.join(untracked)}"[:500]
+    found = versions.revision(store, [e.pointer for e in manifest])
+    return found or "none: pointers not committed"
+
+
+def data_store(settings: Settings) -> tuple[Store | None, str]:
+    """The project's DVC store as configured, or None and why (logged once per process).
+
+    Raises:
+        DataVersionError: the configured DVC remote does not exist.
+    """
+    if settings.data.versioning == "off":
+        return None, "not versioned: DRIFTLOOP_DATA__VERSIONING=off"
+    store, note = versions.open_store(
+        Path.cwd(),
+        remote=settings.data.remote,
+        commit=settings.data.commit,
+        push=settings.data.push,
+        push_timeout_seconds=settings.data.push_timeout_seconds,
+    )
+    versions.warn_once(note)
+    return store, note
 
 
 def actor() -> str:
@@ -265,8 +327,8 @@ def arrival(settings: Settings) -> dict[str, Any]:
 def replay_settings(settings: Settings, root: Path, policy: PolicyName | None) -> Settings:
     """Settings whose registry, ledger, GX results and reports all live under `root`.
 
-    A replay never asks CI to ship anything (the dispatch is recorded, not sent) and never posts
-    to the team's channel.
+    A replay never asks CI to ship anything (the dispatch is recorded, not sent), never posts
+    to the team's channel, and never versions its copies of the batches with DVC.
     """
     paths = settings.paths.model_copy(
         update={
@@ -290,6 +352,8 @@ def replay_settings(settings: Settings, root: Path, policy: PolicyName | None) -
             "policy": chosen,
             "github": settings.github.model_copy(update={"token": None}),
             "notify": settings.notify.model_copy(update={"webhook_url": None}),
+            # A replay's copies are not the project's data: DVC versions only what production takes.
+            "data": settings.data.model_copy(update={"versioning": "off"}),
         }
     )
 

@@ -5,7 +5,7 @@ Orchestration policy (retries, caching) lives on the decorators; arguments arriv
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -36,7 +36,7 @@ from registry import card, history, models, promotion, release, rollback, servab
 from registry.models import ModelFiles, RegisteredVersion
 from registry.release import Release
 from registry.servable import PendingServedCheck, ServedCheck
-from runs import batches, derived, ledger, predictions
+from runs import batches, derived, ledger, predictions, versions
 from runs.errors import BatchReadError
 from runs.links import tracking_links
 from runs.record import DecisionRecord, render_record, write_record
@@ -97,6 +97,18 @@ find_batch = task(ledger.pending_batch, **UNCACHED)
 read_ledger = task(ledger.read_ledger, **UNCACHED)
 record_batch = task(ledger.append_entry, **UNCACHED)
 quarantine_batch = task(quarantine.quarantine_batch, **UNCACHED)
+track_data = task(versions.track, **UNCACHED)
+push_data = task(versions.push_pending, **UNCACHED)
+restore_data = task(versions.restore_in_place, **UNCACHED)
+is_tracked = versions.is_tracked
+
+
+def data_manifest(files: Sequence[Path], root: Path, store: versions.Store | None) -> Manifest:
+    """The training files by path, sha256 and DVC md5, with the pointer tracking each one."""
+    return versions.with_dvc_hashes(store, batches.build_manifest(files, root))
+
+
+pointer_revision = versions.revision
 read_data = task(derived.read_training_data, **UNCACHED)
 measure = task(drift.monitor_batch, **UNCACHED)
 decide_retrain = task(retrain.decide_retrain, **UNCACHED)

@@ -51,6 +51,8 @@ class CardFacts:
     slice_table: str | None = None
     tuning: dict[str, Any] = field(default_factory=dict)
     git_commit: str | None = None
+    data_revision: str = ""  # the git commit holding the DVC pointers of every file, or why none
+    data_remote: str = ""  # the DVC remote the files are pushed to
     created_at: str = ""
     # What a caller of the served model passes (raw columns and history-based inputs), and the
     # derived features by name with how each is computed.
@@ -81,9 +83,7 @@ def render_model_card(facts: CardFacts) -> str:
         f"Trained on {facts.train_rows} rows; scored on a time-ordered holdout of "
         f"{facts.holdout_rows} newer rows it never saw (and the champion never trained on).",
         "",
-        "| file | sha256 |",
-        "|---|---|",
-        *[f"| {cell(code(e.path))} | {cell(code(e.sha256[:16]))} |" for e in facts.manifest],
+        *_data_table(facts),
         "",
         "## Features",
         "",
@@ -139,6 +139,29 @@ def render_model_card(facts: CardFacts) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _data_table(facts: CardFacts) -> list[str]:
+    """Each training file by DVC hash (md5: its key in the DVC cache and remote) and sha256."""
+    rows = [
+        f"| {cell(code(e.path))} | {cell(code(e.md5) if e.md5 else '-')} | "
+        f"{cell(code(e.sha256[:16]))} | {cell(code(e.pointer) if e.pointer else '-')} |"
+        for e in facts.manifest
+    ]
+    where = []
+    if facts.data_revision:
+        where.append(f"DVC pointers at git revision: {code(facts.data_revision)}")
+    if facts.data_remote:
+        where.append(f"DVC remote: {code(facts.data_remote)}")
+    restore = code(f"driftloop data {facts.version} --model {facts.name} --restore DIR")
+    return [
+        "| file | DVC md5 | sha256 | DVC pointer |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        *(f"- {line}" for line in where),
+        f"- {restore} restores them.",
+    ]
 
 
 def code(value: str) -> str:

@@ -50,11 +50,17 @@ _READ_ERRORS = (ValueError, OSError, OverflowError, csv.Error, pa.ArrowException
 
 def content_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: the batch's identity, whatever it is called."""
-    digest = hashlib.sha256()
+    return file_digests(path)[0]
+
+
+def file_digests(path: Path) -> tuple[str, str]:
+    """SHA-256 and MD5 of the file's bytes, in one read (MD5 is DVC's key for the content)."""
+    digest, dvc = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+            dvc.update(block)
+    return digest.hexdigest(), dvc.hexdigest()
 
 
 def list_batches(incoming: Path) -> list[Path]:
@@ -273,7 +279,7 @@ def find_next_batch(
 
 
 def build_manifest(paths: Sequence[Path], root: Path) -> Manifest:
-    """Describe training data files: path (relative to `root` when inside it) and content hash."""
+    """Describe training data files: path (relative to `root` when inside it) and content hashes."""
     manifest = []
     for path in paths:
         shown = (
@@ -281,7 +287,8 @@ def build_manifest(paths: Sequence[Path], root: Path) -> Manifest:
             if path.resolve().is_relative_to(root.resolve())
             else path.resolve()
         )
-        manifest.append(DataFile(path=shown.as_posix(), sha256=content_hash(path)))
+        sha256, md5 = file_digests(path)
+        manifest.append(DataFile(path=shown.as_posix(), sha256=sha256, md5=md5))
     return tuple(manifest)
 
 
@@ -312,7 +319,8 @@ def read_manifest(
         if not path.is_file() or content_hash(path) != entry.sha256:
             raise LedgerError(
                 f"training data {entry.path} is missing or changed since the model was "
-                "trained: restore it with `dvc checkout` (or `dvc pull`)"
+                f"trained{f' (DVC md5 {entry.md5})' if entry.md5 else ''}: `driftloop data "
+                "VERSION` says where each file of a version is, `--restore DIR` brings them back"
             )
         frames.append(read_batch(path, types=types))
     if source_column is not None:

@@ -9,3 +9,7 @@ class BatchReadError(Exception):
 
 class LedgerError(Exception):
     """The run ledger is unreadable, or the data it names has changed since."""
+
+
+class DataVersionError(Exception):
+    """DVC could not record, find or restore a data file (the message says which and why)."""

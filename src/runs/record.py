@@ -73,6 +73,7 @@ class DecisionRecord:
     validation: str
     unnamed_columns: tuple[str, ...] = ()
     data_docs: Evidence | None = None
+    data_version: str = ""  # how DVC versioned the batch (or why it did not)
     drift: tuple[str, ...] = ()
     drift_report: Evidence | None = None
     decision: str | None = None
@@ -113,8 +114,7 @@ def render_record(record: DecisionRecord, links: Link) -> str:
     if record.unnamed_columns:
         shown = ", ".join(_code(c) for c in record.unnamed_columns)
         lines += ["", f"Columns the spec does not name (not used): {shown}"]
-    if record.data_docs:
-        lines += ["", _evidence("Data Docs", record.data_docs, links)]
+    lines += _data_lines(record, links)
     if record.drift or record.drift_report:
         lines += ["", "## Monitoring", ""] + [f"- {_prose(line)}" for line in record.drift]
         if record.drift_report:
@@ -145,6 +145,14 @@ def render_record(record: DecisionRecord, links: Link) -> str:
         stages = ", ".join(f"{stage} {secs:.2f} s" for stage, secs in record.seconds.items())
         lines += ["", f"Stage wall times: {stages}."]
     return "\n".join(lines) + "\n"
+
+
+def _data_lines(record: DecisionRecord, links: Link) -> list[str]:
+    """The validation's Data Docs and how the batch's data is versioned."""
+    lines = ["", _evidence("Data Docs", record.data_docs, links)] if record.data_docs else []
+    if record.data_version:
+        lines += ["", f"Data version: {_prose(record.data_version)}"]
+    return lines
 
 
 def write_record(record: DecisionRecord, path: Path, *, card: str | None = None) -> Path:

@@ -24,7 +24,16 @@ def facts(**changes: object) -> CardFacts:
         target="rain",
         numeric=["temperature"],
         categorical={"station": ["a", "b"]},
-        manifest=(DataFile(path="data/incoming/b-05.csv", sha256="f" * 64),),
+        manifest=(
+            DataFile(
+                path="data/incoming/b-05.csv",
+                sha256="f" * 64,
+                md5="a" * 32,
+                pointer="data/incoming/b-05.csv.dvc",
+            ),
+        ),
+        data_revision="c" * 40,
+        data_remote="s3 (s3://bucket/dvc)",
         train_rows=1200,
         holdout_rows=300,
         params={"max_depth": 6},
@@ -42,7 +51,11 @@ def facts(**changes: object) -> CardFacts:
 def test_card_names_data_metrics_comparison_slices_and_decision() -> None:
     card = render_model_card(facts())
     assert card.startswith("# Model card: rain v3")
-    assert "| `data/incoming/b-05.csv` | `ffffffffffffffff` |" in card
+    row = "| `data/incoming/b-05.csv` | `" + "a" * 32 + "` | `ffffffffffffffff` | "
+    assert row + "`data/incoming/b-05.csv.dvc` |" in card
+    assert "DVC pointers at git revision: `" + "c" * 40 + "`" in card
+    assert "DVC remote: `s3 (s3://bucket/dvc)`" in card
+    assert "`driftloop data 3 --model rain --restore DIR` restores them." in card
     assert "| roc_auc | 0.8600 | 0.8200 - 0.9000 |" in card
     assert "| roc_auc | 0.8600 | 0.8000 | +0.0600 | +0.0300 | +0.0900 |" in card
     assert "`station` (2 values)" in card and "| column | group |" in card
@@ -86,7 +99,7 @@ def test_names_and_values_on_the_card_show_as_text() -> None:
     )
     assert card.startswith("# Model card: rain\\<script> v3")
     assert "target ``y`1``" in card
-    assert "| `data/b\\|[x].csv` | `eeeeeeeeeeeeeeee` |" in card
+    assert "| `data/b\\|[x].csv` | - | `eeeeeeeeeeeeeeee` |" in card
     assert "`a|b` (1 values)" in card
     assert "| roc\\|auc | 0.8600 | - |" in card
     assert "Trained because: drift \\[see](http://evil)" in card

@@ -113,7 +113,7 @@ def test_manifest_detects_changed_training_data(tmp_path: Path) -> None:
     tagged = read_manifest(manifest, tmp_path, source_column="src")
     assert tagged["src"].tolist() == [manifest[0].sha256] * 20 + [manifest[1].sha256] * 20
     paths[1].write_text(paths[1].read_text().replace("red", "RED"))
-    with pytest.raises(LedgerError, match="dvc checkout"):
+    with pytest.raises(LedgerError, match=r"driftloop data VERSION` says where"):
         read_manifest(manifest, tmp_path)
 
 
