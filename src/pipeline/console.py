@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from config.settings import redact_credentials
 
@@ -32,6 +33,12 @@ STAGE_LOGGERS = (
     "demo_data",
 )
 ENGINE_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+# What pyproject.toml's [tool.prefect] sets, for a run from a folder without it: no analytics
+# sent to Prefect's makers, and time for the temporary server to start on a busy machine.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
 # The engines' own report of an exception that ends a task or flow run: the command reports it
 # (one line), or the flow handled it (a challenger that could not be trained).
 ENGINE_EXCEPTIONS = ("Encountered exception during execution", "Task run failed with")
@@ -95,6 +102,11 @@ def prepare_libraries(verbosity: int) -> None:
     Only variables the user has not set are set: an explicit `PREFECT_LOGGING_LEVEL` or
     `MLFLOW_LOGGING_LEVEL` wins.
     """
+    if not _prefect_configured_here():
+        # pyproject.toml's [tool.prefect] holds these for a run from the project; a run from a
+        # folder of the user's (their own project) gets them here, unless set already.
+        for name, value in PREFECT_DEFAULTS.items():
+            os.environ.setdefault(name, value)
     if verbosity >= DEBUG:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG")
     if verbosity < VERBOSE:
@@ -102,6 +114,18 @@ def prepare_libraries(verbosity: int) -> None:
         # MLflow's INFO lines (creating the database tables, validating the input example) and
         # the warning that a uv environment has no pip say nothing about this run's decisions.
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+
+
+def _prefect_configured_here() -> bool:
+    """Whether the working directory configures Prefect (prefect.toml or [tool.prefect])."""
+    here = Path.cwd()
+    if (here / "prefect.toml").is_file():
+        return True
+    project = here / "pyproject.toml"
+    try:
+        return project.is_file() and "[tool.prefect" in project.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def quiet_libraries(verbosity: int) -> None:

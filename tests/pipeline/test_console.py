@@ -161,3 +161,34 @@ def test_the_library_switches_are_set_only_where_the_user_set_none(
 
 def test_quiet_leaves_out_other_libraries_warnings() -> None:
     assert not ConsoleFilter(QUIET).filter(_record("urllib3.connectionpool", logging.WARNING, "x"))
+
+
+def test_a_run_from_a_users_folder_gets_the_projects_prefect_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environ = {k: v for k, v in os.environ.items() if k not in console.PREFECT_DEFAULTS}
+    environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "300"  # the user's own
+    monkeypatch.setattr(console.os, "environ", environ)  # nothing leaks into other tests
+    monkeypatch.chdir(tmp_path)
+    console.prepare_libraries(DEFAULT)
+    assert environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "300"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    server = pyproject["tool"]["prefect"]["server"]
+    assert {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": str(server["analytics_enabled"]).lower(),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(
+            server["ephemeral"]["startup_timeout_seconds"]
+        ),
+    } == console.PREFECT_DEFAULTS
+
+
+def test_a_folder_that_configures_prefect_keeps_its_own_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environ = {k: v for k, v in os.environ.items() if k not in console.PREFECT_DEFAULTS}
+    monkeypatch.setattr(console.os, "environ", environ)
+    (tmp_path / "pyproject.toml").write_text("[tool.prefect.server]\nanalytics_enabled = true\n")
+    monkeypatch.chdir(tmp_path)
+    console.prepare_libraries(DEFAULT)
+    assert "PREFECT_SERVER_ANALYTICS_ENABLED" not in environ
