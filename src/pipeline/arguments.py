@@ -26,6 +26,7 @@ examples:
   driftloop run                       the next batch in the dataset's incoming folder
   driftloop -v run --batch data/incoming/rainfall/batch-02.csv
   driftloop history                   every promotion and rollback of the model
+  driftloop data production           the data production was trained on, and where it is
   driftloop run --help                one command's options
 
 exit status: 0 done (a batch may still be kept or a challenger lose); 1 a batch was
@@ -105,6 +106,21 @@ oldest first, and the version each alias points to now.""",
         """\
   driftloop history
   driftloop history --spec examples/co2/spec.yaml""",
+    ),
+    "data": (
+        "print the data a model version was trained on; restore it with DVC",
+        """\
+Print what a model version (a number, or an alias such as production, previous or candidate)
+was trained on: the git revision holding its DVC pointers, the DVC remote, and each training
+file with its md5 (DVC's key), sha256, pointer and where it can be had now: the workspace,
+the DVC cache or the DVC remote. --restore DIR writes exactly those files under DIR, each at
+its project path, checked byte for byte against its sha256; a different file already there is
+never overwritten. Files recorded before driftloop versioned data with DVC (no md5) can be
+restored only from their project paths. No Prefect server is started.""",
+        """\
+  driftloop data production
+  driftloop data 3 --restore /tmp/v3-data
+  driftloop data previous --model co2""",
     ),
     "rollback": (
         "move production back (to `previous` by default) and dispatch it to CD",
@@ -243,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         which.add_argument("--model", help="the registered model (default: the spec's)")
         which.add_argument("--spec", type=Path, help="dataset spec YAML")
         command.add_argument("--reason", required=True, help="recorded in the history")
+    _data_options(added["data"])
     _split_options(added["split"])
     added["suite"].add_argument("--spec", type=Path, help="dataset spec YAML")
     return parser
@@ -279,6 +296,19 @@ def _score_options(score: argparse.ArgumentParser) -> None:
     score.add_argument("--spec", type=Path, help="dataset spec YAML")
     score.add_argument(
         "--out", type=Path, help="output file (default: DRIFTLOOP_PATHS__PREDICTIONS)"
+    )
+
+
+def _data_options(data: argparse.ArgumentParser) -> None:
+    data.add_argument("version", help="a version number, or an alias (production, previous, ...)")
+    model = data.add_mutually_exclusive_group()
+    model.add_argument("--model", help="the registered model (default: the spec's)")
+    model.add_argument("--spec", type=Path, help="dataset spec YAML")
+    data.add_argument(
+        "--restore",
+        type=Path,
+        metavar="DIR",
+        help="write the training files under DIR (each at its project path), sha256-checked",
     )
 
 

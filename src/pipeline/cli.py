@@ -109,6 +109,7 @@ def _main(args: argparse.Namespace) -> int:
         "rollback": _rollback,
         "approve": approvals.approve,
         "reject": approvals.reject,
+        "data": _data,
         "split": _split,
     }
     return runners[args.command](settings, args)
@@ -135,7 +136,7 @@ def check_first(settings: Settings, args: argparse.Namespace) -> None:
         preflight.check_split_inputs(settings, args.spec, args.file)
     elif command == "demo":
         preflight.check_demo_consent(settings, Path.cwd(), yes=args.yes)
-    elif getattr(args, "model", None) is None:  # history, rollback, approve, reject
+    elif getattr(args, "model", None) is None:  # history, rollback, approve, reject, data
         from config.spec import load_spec
 
         load_spec(args.spec or settings.paths.spec)  # only the spec's name is read
@@ -312,8 +313,16 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _data(settings: Settings, args: argparse.Namespace) -> int:
+    """Print what a version was trained on and where it is now; --restore writes it out."""
+    from pipeline import data_command
+
+    return data_command.show(settings, args)
+
+
 def _rollback(settings: Settings, args: argparse.Namespace) -> int:
     """Move production back and tell CD, as a release does (no Prefect server is started)."""
+    console.prepare_libraries(args.verbosity)  # the data check downloads: no progress bar
     import httpx
 
     from config.spec import load_spec
@@ -375,6 +384,9 @@ def _rollback(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"{name}: production v{back.from_version} -> v{back.to_version} (rollback); CD: {done.note}"
     )
+    from pipeline.data_command import rollback_data_check  # after the move: it never blocks it
+
+    rollback_data_check(settings, client, name, back.to_version)
     return 0
 
 

@@ -521,12 +521,9 @@ def _restore_missing(settings: Settings, manifest: Manifest) -> None:
     if store is None:
         return
     try:
-        restored = tasks.restore_data(store, manifest)
+        tasks.restore_data(store, manifest)
     except DataVersionError as exc:
         get_run_logger().warning("the champion's training data is incomplete here: %s", exc)
-        return
-    if restored:
-        get_run_logger().info("restored from DVC: %s", ", ".join(restored))
 
 
 def _version_accepted(run: Run) -> None:

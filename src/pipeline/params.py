@@ -259,9 +259,7 @@ def version_tags(
     return tags
 
 
-DATA_TAG = "driftloop.data.dvc"
-REVISION_TAG = "driftloop.data.revision"
-REMOTE_TAG = "driftloop.data.remote"
+DATA_TAG, REVISION_TAG, REMOTE_TAG = versions.DATA_TAG, versions.REVISION_TAG, versions.REMOTE_TAG
 # MLflow keeps run tags up to 8,000 characters; the manifest artifact always has every file.
 LISTING_CHARS = 7000
 

@@ -59,6 +59,11 @@ def check_reference_columns(dataset: DatasetSpec) -> None:
     """
     path = dataset.reference
     if not path.is_file():
+        if _tracked_by_dvc(path):
+            raise SpecError(
+                f"reference {_shown(path)} not found, but DVC tracks it: `dvc pull {_shown(path)}` "
+                "brings it back (a clone has the DVC pointers, not the data)"
+            )
         raise SpecError(
             f"reference {_shown(path)} not found; fix `reference` in the dataset spec, or make the "
             "file (`driftloop split` cuts one from a history)"
@@ -70,6 +75,14 @@ def check_reference_columns(dataset: DatasetSpec) -> None:
             f"reference {_shown(path)} is not a readable table ({exc}); fix the file"
         ) from None
     _check_columns("the reference", path, present, labelled_columns(dataset), dataset)
+
+
+def _tracked_by_dvc(path: Path) -> bool:
+    """Whether a DVC pointer in the project tracks `path` (asked only when it is missing)."""
+    from runs import versions  # noqa: PLC0415 (loads DVC: only for a missing reference)
+
+    store, _ = versions.open_store(Path.cwd())
+    return store is not None and versions.is_tracked(store, path)
 
 
 def labelled_columns(dataset: DatasetSpec) -> list[str]:

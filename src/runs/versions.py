@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import logging
 import os
 import shutil
@@ -37,6 +36,11 @@ logger = logging.getLogger(__name__)
 PENDING_FILE = Path(".dvc") / "tmp" / "driftloop-push-pending"
 LOCK_FILE = Path(".dvc") / "tmp" / "driftloop.lock"
 SHOWN_ERROR_CHARS = 300
+# Version tags naming a model's data: each training file as `md5  path` (what `md5sum -c`
+# reads), the git commit holding every file's DVC pointer, and the DVC remote.
+DATA_TAG = "driftloop.data.dvc"
+REVISION_TAG = "driftloop.data.revision"
+REMOTE_TAG = "driftloop.data.remote"
 Where = Literal["workspace", "cache", "remote", "missing", "unknown"]
 _warned: set[str] = set()
 
@@ -45,13 +49,15 @@ _warned: set[str] = set()
 class Store:
     """The project's DVC repository as the loop uses it."""
 
-    root: Path
+    root: Path  # the DVC repository
     git: bool  # a git work tree, so pointers can be committed
     remote: str | None  # the DVC remote pushes go to; None when none is configured
     remote_url: str = ""  # its URL, without credentials
     commit: bool = True
     push: bool = True
     push_timeout_seconds: float = 120.0
+    # Where runs start: manifest paths are relative to it (it may lie below `root`).
+    project: Path = Path()
 
     @property
     def remote_shown(self) -> str:
@@ -129,6 +135,7 @@ def open_store(
             commit=commit,
             push=push,
             push_timeout_seconds=push_timeout_seconds,
+            project=project.resolve(),
         ),
         "",
     )
@@ -206,9 +213,10 @@ def push_pending(store: Store, pointers: Sequence[str]) -> str:
     if store.remote is None or not store.push:
         return ""
     pending_file = store.root / PENDING_FILE
+    asked = [_relative(store.root, store.project / p) for p in pointers]
     with _locked(store):
         waiting = _read_pending(pending_file)
-        targets = [p for p in dict.fromkeys([*waiting, *pointers]) if (store.root / p).exists()]
+        targets = [p for p in dict.fromkeys([*waiting, *asked]) if (store.root / p).exists()]
         if not targets:
             return f"pushed to {store.remote}"
         failed = _push(store, targets)
@@ -232,7 +240,7 @@ def locate(store: Store, files: Sequence[DataFile]) -> dict[str, Where]:
         repo = _repo(store.root)
         try:
             for entry in files:
-                path = store.root / entry.path
+                path = store.project / entry.path
                 if path.is_file() and content_hash(path) == entry.sha256:
                     found[entry.path] = "workspace"
                 elif entry.md5 and Path(repo.cache.local.oid_to_path(entry.md5)).is_file():
@@ -265,7 +273,12 @@ def restore(store: Store, files: Sequence[DataFile], target: Path) -> list[Path]
         try:
             _fetch_missing(repo, store, files)
             for entry in files:
-                written.append(_materialize(repo, store, entry, target / entry.path))
+                out = target / entry.path
+                if not out.resolve().is_relative_to(target.resolve()):
+                    raise DataVersionError(
+                        f"{entry.path}: lies outside the project; not restored under {target}"
+                    )
+                written.append(_materialize(repo, store, entry, out))
         finally:
             repo.close()
     return written
@@ -279,10 +292,11 @@ def restore_in_place(store: Store, files: Sequence[DataFile]) -> list[str]:
     Returns:
         The paths restored.
     """
-    missing = [e for e in files if e.md5 and not (store.root / e.path).exists()]
+    missing = [e for e in files if e.md5 and not (store.project / e.path).exists()]
     if not missing:
         return []
-    restore(store, missing, store.root)
+    restore(store, missing, store.project)
+    logger.info("restored from DVC: %s", ", ".join(e.path for e in missing))
     return [e.path for e in missing]
 
 
@@ -294,7 +308,7 @@ def with_dvc_hashes(store: Store | None, files: Sequence[DataFile]) -> tuple[Dat
         repo = _repo(store.root)
         try:
             return tuple(
-                replace(e, pointer=_pointer(repo, store.root, store.root / e.path) or "")
+                replace(e, pointer=_pointer(repo, store.root, store.project / e.path) or "")
                 for e in files
             )
         finally:
@@ -307,7 +321,7 @@ def _fetch_missing(repo: Any, store: Store, files: Sequence[DataFile]) -> None:
     wanted = [
         e
         for e in files
-        if not _holds(store.root / e.path, e)
+        if not _holds(store.project / e.path, e)
         and e.md5
         and not Path(repo.cache.local.oid_to_path(e.md5)).is_file()
     ]
@@ -331,7 +345,7 @@ def _materialize(repo: Any, store: Store, entry: DataFile, out: Path) -> Path:
         return out
     if out.exists():
         raise DataVersionError(f"{out} exists with other content; not overwritten")
-    source = store.root / entry.path
+    source = store.project / entry.path
     if not _holds(source, entry):
         if not entry.md5:
             raise DataVersionError(
@@ -472,17 +486,14 @@ def _locked(store: Store) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """DVC's advice for people at a terminal ("To track the changes with git..."): debug only."""
-    shown, dvc_log = io.StringIO(), logging.getLogger("dvc")
+    """DVC's advice for people at a terminal ("To track the changes with git..."): not shown."""
+    dvc_log = logging.getLogger("dvc")
     level = dvc_log.level
     dvc_log.setLevel(logging.WARNING)
     try:
-        with contextlib.redirect_stdout(shown):
-            yield
+        yield
     finally:
         dvc_log.setLevel(level)
-    if shown.getvalue().strip():
-        logger.debug("dvc: %s", shown.getvalue().strip())
 
 
 def _relative(root: Path, path: Path) -> str:
