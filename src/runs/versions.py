@@ -216,15 +216,28 @@ def push_pending(store: Store, pointers: Sequence[str]) -> str:
     asked = [_relative(store.root, store.project / p) for p in pointers]
     with _locked(store):
         waiting = _read_pending(pending_file)
-        targets = [p for p in dict.fromkeys([*waiting, *asked]) if (store.root / p).exists()]
+        targets = [p for p in dict.fromkeys([*waiting, *asked]) if _pushable(store.root / p)]
         if not targets:
             return f"pushed to {store.remote}"
-        failed = _push(store, targets)
+        failed = _push(store, [_push_target(store.root / p, p) for p in targets])
         _write_pending(pending_file, targets if failed else [])
     if failed:
         logger.warning("DVC push to %s failed: %s; the next run retries", store.remote, failed)
         return f"push pending ({len(targets)} pointer(s)): {failed}"
     return f"pushed to {store.remote}"
+
+
+def _pushable(path: Path) -> bool:
+    """Whether `dvc push` can still send `path`: it is there, or its `.dvc` pointer is.
+
+    DVC pushes a deleted file from its cache, through the pointer.
+    """
+    return path.exists() or path.with_name(path.name + ".dvc").is_file()
+
+
+def _push_target(path: Path, shown: str) -> str:
+    """A deleted file is pushed through its `.dvc` pointer (DVC takes no path that is gone)."""
+    return shown if path.exists() else shown + ".dvc"
 
 
 def pending(store: Store) -> list[str]:
