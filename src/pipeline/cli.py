@@ -253,6 +253,10 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     # Parallel tuning trials finish in a varying order; one at a time, every demo run prints
     # the same outcomes (unless the user chose otherwise).
     os.environ.setdefault("DRIFTLOOP_TRAINING__TUNING_JOBS", "1")
+    # DVC still tracks what the demo quarantines, but the pointer is not committed: the next
+    # demo removes the quarantine it made, which would leave deleted files in your git status.
+    # (The demo's batches are a stage output, committed in dvc.lock already.)
+    os.environ.setdefault("DRIFTLOOP_DATA__COMMIT", "false")
     if args.dataset == "reviews":
         # A trial on 2,000 reviews' TF-IDF takes 4-9 s on 2 cores: the 60 s budget ran out
         # after 15 of 25 (so the outcomes hung on the machine's speed) for a log-loss gain of
