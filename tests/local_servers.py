@@ -6,8 +6,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,3 +69,39 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+
+
+# Credentials moto accepts (any will do): what the tests give boto3, DVC and MLflow.
+S3_KEYS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def s3_client(endpoint: str) -> Any:
+    """A boto3 S3 client for moto's server at `endpoint`."""
+    import boto3  # noqa: PLC0415 (only the S3 tests need it)
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+        region_name=S3_KEYS["AWS_DEFAULT_REGION"],
+    )
+
+
+@contextmanager
+def moto_s3(log: Path, bucket: str) -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 with an empty `bucket`; yields its endpoint URL."""
+    port = free_port()
+    moto = Path(sys.executable).parent / "moto_server"
+    process = start([str(moto), "-H", "127.0.0.1", "-p", str(port)], os.environ | S3_KEYS, log)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(endpoint, process, 60, log)
+        s3_client(endpoint).create_bucket(Bucket=bucket)
+        yield endpoint
+    finally:
+        stop(process)

@@ -13,13 +13,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from dvc.repo import Repo
 from flow_project import Project, toy_project
-from local_servers import free_port, start, stop, wait_until_up
+from local_servers import S3_KEYS, free_port, moto_s3, s3_client
 from mlflow.entities.model_registry import ModelVersion
 
 from config.manifest import Manifest
@@ -45,12 +43,7 @@ pytestmark = [
 BIN = Path(sys.executable).parent
 BUCKET = "driftloop"
 TOKEN = "ghp_data_versions_0123456789"
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "DVC_NO_ANALYTICS": "1",
-}
+S3_ENV = S3_KEYS | {"DVC_NO_ANALYTICS": "1"}
 IDENTITY = ("-c", "user.name=Test User", "-c", "user.email=test@example.com")
 # What the project commits before driftloop runs: no data file is in git.
 SET_UP = {".dvc/.gitignore", ".dvc/config", ".dvcignore", "toy.yaml"}
@@ -64,32 +57,13 @@ FAST = {
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 with an empty bucket; yields its endpoint URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("dvc-s3") / "log"
-    command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    process = start(command, os.environ | S3_ENV, log)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(endpoint, process, 60, log)
-        _s3_client(endpoint).create_bucket(Bucket=BUCKET)
+    with moto_s3(tmp_path_factory.mktemp("dvc-s3") / "log", BUCKET) as endpoint:
         yield endpoint
-    finally:
-        stop(process)
-
-
-def _s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
-        region_name=S3_ENV["AWS_DEFAULT_REGION"],
-    )
 
 
 def _objects(endpoint: str) -> set[str]:
     """The md5 keys of the DVC objects in the bucket."""
-    listed = _s3_client(endpoint).list_objects_v2(Bucket=BUCKET, Prefix="dvc/files/md5/")
+    listed = s3_client(endpoint).list_objects_v2(Bucket=BUCKET, Prefix="dvc/files/md5/")
     return {"".join(o["Key"].split("/")[-2:]) for o in listed.get("Contents", [])}
 
 

@@ -12,13 +12,12 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import boto3
 import mlflow
 import pandas as pd
 import pytest
 import yaml
 from flow_project import Project, toy_project
-from local_servers import free_port, start, stop, wait_until_up
+from local_servers import S3_KEYS, free_port, moto_s3, s3_client, start, stop, wait_until_up
 from mlflow import MlflowClient
 
 from pipeline import tasks
@@ -31,41 +30,18 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 BUCKET = "driftloop"
 TOKEN = "ghp_servers_secret_0123456789"
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+S3_ENV = S3_KEYS
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 with an empty bucket; yields its endpoint URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("s3") / "log"
-    env = os.environ | S3_ENV
-    process = start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env, log)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(endpoint, process, 60, log)
-        boto3.client("s3", endpoint_url=endpoint, **_keys()).create_bucket(Bucket=BUCKET)
+    with moto_s3(tmp_path_factory.mktemp("s3") / "log", BUCKET) as endpoint:
         yield endpoint
-    finally:
-        stop(process)
-
-
-def _keys() -> dict[str, str]:
-    return {
-        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
-        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
-    }
 
 
 def _objects(endpoint: str, prefix: str) -> list[str]:
-    listed = boto3.client("s3", endpoint_url=endpoint, **_keys()).list_objects_v2(
-        Bucket=BUCKET, Prefix=prefix
-    )
+    listed = s3_client(endpoint).list_objects_v2(Bucket=BUCKET, Prefix=prefix)
     return [o["Key"] for o in listed.get("Contents", [])]
 
 
@@ -165,7 +141,7 @@ def test_dvc_push_to_an_s3_remote_that_is_down_fails_clearly_then_succeeds(
     server = start(command, os.environ | S3_ENV, tmp_path / "s3.log")
     try:
         wait_until_up(endpoint, server, 60, tmp_path / "s3.log")
-        boto3.client("s3", endpoint_url=endpoint, **_keys()).create_bucket(Bucket=BUCKET)
+        s3_client(endpoint).create_bucket(Bucket=BUCKET)
         assert dvc("push", "demo_data").returncode == 0  # the same command, once the remote is back
         assert "in sync" in dvc("status", "--cloud", "demo_data").stdout
     finally:
