@@ -8,7 +8,9 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 SERVER_STARTUP_SECONDS = 150
 RUN_ID = re.compile(r"UUID: ([0-9a-f-]{36})")
+RUN_SECONDS = 300  # a flow run's process imports the whole stack: 15-30 s on a busy machine
+FINISHED = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +40,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        # Runs start only when the test asks: no scheduler adds the deployments' cron runs
+        # (an hourly one could reach the worker mid-test), and no UI is built or served.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
     }
     log = home / "server.log"
     command = [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
@@ -68,6 +76,13 @@ def project(server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         "DRIFTLOOP_INCOMING__SETTLE_SECONDS": "0",
         "DRIFTLOOP_MLFLOW__ARTIFACT_ROOT": str(root / "mlartifacts"),
         "DRIFTLOOP_TRAINING__N_ESTIMATORS": "50",
+        # The budgets of the toy flow tests (tests/flow_project.py): this test is about the
+        # deployments and the worker, not the tuning, the bootstrap or the served check.
+        "DRIFTLOOP_TRAINING__TUNING_TRIALS": "5",
+        "DRIFTLOOP_PROMOTION__BOOTSTRAP_RESAMPLES": "300",
+        "DRIFTLOOP_PROMOTION__SERVED_CHECK": "false",
+        # The worker asks for scheduled runs every second (default 10 s).
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
         "LEDGER": str(root / "ledger.jsonl"),
     }
 
@@ -88,26 +103,55 @@ def prefect(env: dict[str, str], *args: str, timeout: int = 300) -> str:
     return done.stdout
 
 
-def run_deployment(env: dict[str, str], name: str) -> dict[str, object]:
-    """Start a run of the deployment, let one worker poll execute it, return the run."""
+def deployed(env: dict[str, str]) -> set[str]:
+    """The server's deployments as `flow/deployment` (what `prefect deployment ls` lists)."""
+    api = env["PREFECT_API_URL"]
+    flows = httpx.post(f"{api}/flows/filter", json={}, timeout=10).json()
+    names = {flow["id"]: flow["name"] for flow in flows}
+    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    return {f"{names[d['flow_id']]}/{d['name']}" for d in found}
+
+
+@contextmanager
+def worker(env: dict[str, str], log: Path) -> Iterator[None]:
+    """A process worker of the pool (`prefect worker start`), running until the block ends."""
+    process = start([PREFECT, "worker", "start", "--pool", "driftloop"], env, log, cwd=REPO)
+    try:
+        yield
+    finally:
+        stop(process)
+
+
+def run_deployment(env: dict[str, str], name: str, log: Path) -> dict[str, object]:
+    """Start a run of the deployment and wait until the worker has run it; return the run."""
     flow_run = RUN_ID.search(prefect(env, "deployment", "run", name))
     assert flow_run, "no flow run id in `prefect deployment run` output"
-    prefect(env, "worker", "start", "--pool", "driftloop", "--run-once")
-    answer = httpx.get(f"{env['PREFECT_API_URL']}/flow_runs/{flow_run.group(1)}", timeout=10)
-    return dict(answer.json())
+    url = f"{env['PREFECT_API_URL']}/flow_runs/{flow_run.group(1)}"
+    deadline = time.monotonic() + RUN_SECONDS
+    while time.monotonic() < deadline:
+        run = dict(httpx.get(url, timeout=10).json())
+        if run["state_type"] in FINISHED:
+            return run
+        time.sleep(0.5)
+    pytest.fail(f"{name} did not finish within {RUN_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
 def test_deploy_all_then_a_worker_runs_the_deployments(project: dict[str, str]) -> None:
     prefect(project, "work-pool", "create", "driftloop", "--type", "process")
-    prefect(project, "--no-prompt", "deploy", "--all")
-    listed = prefect(project, "deployment", "ls")
-    for name in ("retraining/retraining-daily", "monitoring/monitoring-hourly", "scoring/scoring"):
-        assert name in listed
+    log = Path(project["LEDGER"]).with_name("worker.log")
+    # The worker starts (a few seconds) while the deployments are created.
+    with worker(project, log):
+        prefect(project, "--no-prompt", "deploy", "--all")
+        assert deployed(project) == {
+            "retraining/retraining-daily",
+            "monitoring/monitoring-hourly",
+            "scoring/scoring",
+        }
 
-    monitored = run_deployment(project, "monitoring/monitoring-hourly")
-    assert monitored["state_type"] == "COMPLETED", monitored.get("state")
-    retrained = run_deployment(project, "retraining/retraining-daily")
-    assert retrained["state_type"] == "COMPLETED", retrained.get("state")
+        monitored = run_deployment(project, "monitoring/monitoring-hourly", log)
+        assert monitored["state_type"] == "COMPLETED", monitored.get("state")
+        retrained = run_deployment(project, "retraining/retraining-daily", log)
+        assert retrained["state_type"] == "COMPLETED", retrained.get("state")
 
     entries = [json.loads(line) for line in Path(project["LEDGER"]).read_text().splitlines()]
     assert [(e["batch"], e["status"]) for e in entries] == [
