@@ -35,7 +35,6 @@ from registry.release import RegistryAction
 from registry.servable import ServedCheck
 from registry.tracking import report_artifact
 from runs.batches import BatchFile
-from runs.errors import DataVersionError
 from runs.index import write_index
 from runs.ledger import LedgerEntry, Status
 from runs.links import Evidence
@@ -99,12 +98,11 @@ class Run:
         """
         if self.store is None:
             return
-        try:
-            self.pointers += tasks.track_data(self.store, paths, message)
-            self.versioned += tuple(paths)
-        except DataVersionError as exc:
-            get_run_logger().warning("%s; the run carries on with content hashes only", exc)
-            self.data_note = str(exc)
+        recorded, problems = tasks.track_data(self.store, paths, message)
+        self.versioned += tuple(path for path, _ in recorded)
+        self.pointers += tuple(pointer for _, pointer in recorded)
+        if problems:  # each one logged where it arose
+            self.data_note = "; ".join(problems)
 
     def data_line(self) -> str:
         """How the run's data is versioned, for its record."""

@@ -158,27 +158,63 @@ def track(store: Store, paths: Sequence[Path], message: str) -> tuple[str, ...]:
         output.
 
     Raises:
-        DataVersionError: DVC could not record a path (the message says why).
+        DataVersionError: DVC could not record a path (the message says why); the others are
+            recorded and committed all the same.
     """
-    pointers, added = [], []
+    recorded, problems = track_each(store, paths, message)
+    if problems:
+        raise DataVersionError("; ".join(problems))
+    return tuple(pointer for _, pointer in recorded)
+
+
+def track_each(
+    store: Store, paths: Sequence[Path], message: str
+) -> tuple[tuple[tuple[Path, str], ...], tuple[str, ...]]:
+    """`track`, path by path: what DVC recorded and why it could not record the rest.
+
+    Returns:
+        Each recorded path with its pointer, and one reason per path left out (a file outside
+        the repository, in a git-ignored folder, ...).
+    """
+    recorded: list[tuple[Path, str]] = []
+    added, problems = [], []
     with _locked(store), _quiet():
         repo = _repo(store.root)
         try:
             for path in paths:
-                found = _pointer(repo, store.root, path)
+                found, problem = _track_one(repo, store, path)
+                if problem:
+                    logger.warning("%s; the run carries on with its content hash only", problem)
+                    problems.append(problem)
+                    continue
                 if found is None:
-                    try:
-                        stages = repo.add([str(path)])
-                    except Exception as exc:  # DVC's own errors share no narrower base
-                        raise DataVersionError(f"dvc add {path}: {_said(exc)}") from exc
-                    found = _relative(store.root, Path(stages[0].path))
+                    continue
+                if found.startswith(NEW):
+                    found = found.removeprefix(NEW)
                     added.append(found)
-                pointers.append(found)
+                recorded.append((path, found))
         finally:
             repo.close()
         if added and store.git and store.commit:  # under the lock: one git commit at a time
             _commit(store, added, message)
-    return tuple(pointers)
+    return tuple(recorded), tuple(problems)
+
+
+NEW = "new:"
+
+
+def _track_one(repo: Any, store: Store, path: Path) -> tuple[str | None, str]:
+    """The pointer of `path` (prefixed `NEW` when this call made it), or why there is none."""
+    if not path.resolve().is_relative_to(store.root.resolve()):
+        return None, f"{path} lies outside the DVC repository {store.root}: not versioned"
+    found = _pointer(repo, store.root, path)
+    if found is not None:
+        return found, ""
+    try:
+        stages = repo.add([str(path)])
+    except Exception as exc:  # noqa: BLE001 (DVC's own errors share no narrower base: reported)
+        return None, f"dvc add {path}: {_said(exc)}"
+    return NEW + _relative(store.root, Path(stages[0].path)), ""
 
 
 def is_tracked(store: Store, path: Path) -> bool:

@@ -480,3 +480,20 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_file_dvc_cannot_record_is_reported_and_the_others_are_recorded(
+    tmp_path: Path, remote: Path
+) -> None:
+    root = make_repo(tmp_path / "project", remote)
+    store = open_(root)
+    inside = write(root / "data" / "b1.csv", b"a\n1\n")
+    outside = write(tmp_path / "elsewhere" / "reference.csv", b"a\n0\n")
+
+    recorded, problems = versions.track_each(store, [outside, inside], "accept b1")
+
+    assert recorded == ((inside, "data/b1.csv.dvc"),)
+    assert problems == (f"{outside} lies outside the DVC repository {root}: not versioned",)
+    assert versions.revision(store, ["data/b1.csv.dvc"]) == head(root)  # committed all the same
+    with pytest.raises(DataVersionError, match="lies outside the DVC repository"):
+        versions.track(store, [outside], "again")
