@@ -204,7 +204,7 @@ def describe(found: TrainingData, rows: dict[str, int]) -> list[str]:
     elif store.remote is None:
         lines.append("no DVC remote configured: only the workspace and DVC cache were searched")
     if store is not None:
-        waiting = sorted(set(versions.pending(store)) & {e.pointer for e in found.files})
+        waiting = sorted(_waiting(store, found.files))
         if waiting:
             lines.append(f"push pending for {', '.join(waiting)} (the next run retries it)")
     return lines
@@ -294,7 +294,7 @@ def known_rows(settings: Settings, found: TrainingData) -> dict[str, int]:
         rows = {e.sha256: e.rows for e in read_ledger(settings.paths.ledger)}
     except (LedgerError, OSError, ValueError):
         rows = {}
-    root = found.store.root if found.store else Path.cwd()
+    root = found.store.project if found.store else Path.cwd()
     for entry in found.files:
         parquet = entry.path.endswith((".parquet", ".pq"))
         if parquet and entry.sha256 not in rows and found.where.get(entry.path) == "workspace":
@@ -304,7 +304,7 @@ def known_rows(settings: Settings, found: TrainingData) -> dict[str, int]:
 
 
 def _in_workspace(store: Store | None, entry: DataFile) -> bool:
-    path = (store.root if store else Path.cwd()) / entry.path
+    path = (store.project if store else Path.cwd()) / entry.path
     return path.is_file() and content_hash(path) == entry.sha256
 
 
@@ -315,3 +315,14 @@ def _inside(path: str) -> bool:
 
 def _bare(note: str) -> str:
     return note.removeprefix("not versioned: ")
+
+
+def _waiting(store: Store, files: Sequence[DataFile]) -> set[str]:
+    """The files whose push (their own, or their folder's) an earlier run left pending."""
+    listed = [PurePosixPath(p) for p in versions.pending(store)]
+    waiting = set()
+    for entry in files:
+        where = PurePosixPath((store.project / entry.path).relative_to(store.root).as_posix())
+        if any(where == p or p in where.parents for p in listed):
+            waiting.add(entry.path)
+    return waiting

@@ -19,6 +19,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from config.manifest import DataFile
-from runs.batches import content_hash
+from runs.batches import content_hash, file_digests
 from runs.errors import DataVersionError
 
 logger = logging.getLogger(__name__)
@@ -114,7 +116,10 @@ def open_store(
     if root is None:
         return None, f"not versioned: {project.resolve()} is not a DVC repository (`dvc init`)"
     with _quiet():
-        repo = _repo(root)
+        try:
+            repo = _repo(root)
+        except Exception as exc:  # noqa: BLE001 (a broken DVC set-up: hashes only, said once)
+            return None, f"not versioned: DVC cannot open {root}: {_said(exc)}"
         try:
             config = repo.config
             name = remote or config["core"].get("remote")
@@ -123,7 +128,7 @@ def open_store(
                     f"DVC remote {name!r} is not configured in {root} (dvc remote list)"
                 )
             url = _clean_url(str(config["remote"][name]["url"])) if name else ""
-            git = type(repo.scm).__name__ == "Git"
+            git = type(repo.scm).__name__ == "Git" and shutil.which("git") is not None
         finally:
             repo.close()
     return (
@@ -174,57 +179,73 @@ def track_each(
 
     Returns:
         Each recorded path with its pointer, and one reason per path left out (a file outside
-        the repository, in a git-ignored folder, ...).
+        the repository, in a git-ignored folder, changed in a DVC-tracked folder without `dvc
+        commit`, ...) or per pointer left uncommitted. A recorded path is what DVC pushes: the
+        whole output holding it (pushing one file of a tracked folder would mark the folder
+        as present in the remote).
     """
     recorded: list[tuple[Path, str]] = []
-    added, problems = [], []
+    problems = []
     with _locked(store), _quiet():
-        repo = _repo(store.root)
+        try:
+            repo = _repo(store.root)
+        except Exception as exc:  # noqa: BLE001 (a broken DVC set-up: reported, the run goes on)
+            return (), (f"DVC cannot open {store.root}: {_said(exc)}",)
         try:
             for path in paths:
-                found, problem = _track_one(repo, store, path)
+                try:
+                    found, problem = _track_one(repo, store, path)
+                except Exception as exc:  # noqa: BLE001 (DVC's errors share no narrower base)
+                    found, problem = None, f"DVC on {path}: {_said(exc)}"
+                if found is not None:
+                    recorded.append(found)
                 if problem:
-                    logger.warning("%s; the run carries on with its content hash only", problem)
                     problems.append(problem)
-                    continue
-                if found is None:
-                    continue
-                if found.startswith(NEW):
-                    found = found.removeprefix(NEW)
-                    added.append(found)
-                recorded.append((path, found))
         finally:
             repo.close()
-        if added and store.git and store.commit:  # under the lock: one git commit at a time
-            _commit(store, added, message)
+        if recorded and store.git and store.commit:  # under the lock: one git commit at a time
+            unsaved = _commit(store, [pointer for _, pointer in recorded], message)
+            if unsaved:
+                problems.append(f"DVC pointers not committed: {unsaved}")
+    for problem in problems:
+        logger.warning("%s; the run carries on with content hashes where it must", problem)
     return tuple(recorded), tuple(problems)
 
 
-NEW = "new:"
-
-
-def _track_one(repo: Any, store: Store, path: Path) -> tuple[str | None, str]:
-    """The pointer of `path` (prefixed `NEW` when this call made it), or why there is none."""
-    if not path.resolve().is_relative_to(store.root.resolve()):
+def _track_one(repo: Any, store: Store, path: Path) -> tuple[tuple[Path, str] | None, str]:
+    """The output DVC pushes for `path` and its pointer, or why there is none."""
+    if not _inside(store.root, path):
         return None, f"{path} lies outside the DVC repository {store.root}: not versioned"
-    found = _pointer(repo, store.root, path)
-    if found is not None:
-        return found, ""
-    try:
+    out = _output(repo, path)
+    if out is None:
         stages = repo.add([str(path)])
-    except Exception as exc:  # noqa: BLE001 (DVC's own errors share no narrower base: reported)
-        return None, f"dvc add {path}: {_said(exc)}"
-    return NEW + _relative(store.root, Path(stages[0].path)), ""
+        return (path, _relative(store.root, Path(stages[0].path))), ""
+    if path.is_file() and not Path(repo.cache.local.oid_to_path(file_digests(path)[1])).is_file():
+        # In a tracked folder (or a tracked file edited) whose new content DVC has not taken.
+        shown = _relative(store.root, Path(out.fs_path))
+        return None, (
+            f"{path} lies in {shown}, which DVC tracks, but DVC has not recorded this content "
+            f"(`dvc status` shows {shown} changed; `dvc commit` or `dvc add` records it)"
+        )
+    return (Path(out.fs_path), _pointer_of(store.root, out)), ""
 
 
 def is_tracked(store: Store, path: Path) -> bool:
-    """Whether DVC tracks `path` already (a stage output, a `.dvc` file, or inside one)."""
+    """Whether DVC tracks `path` already (a stage output, a `.dvc` file, or inside one).
+
+    When DVC cannot tell (a broken `dvc.yaml`), the answer is yes: the caller then copies the
+    file rather than moving it out of what may track it.
+    """
     with _quiet():
-        repo = _repo(store.root)
         try:
-            return _pointer(repo, store.root, path) is not None
-        finally:
-            repo.close()
+            repo = _repo(store.root)
+            try:
+                return _pointer(repo, store.root, path) is not None
+            finally:
+                repo.close()
+        except Exception as exc:  # noqa: BLE001 (DVC's errors share no narrower base)
+            logger.warning("DVC cannot say whether it tracks %s: %s", path, _said(exc))
+            return True
 
 
 def revision(store: Store, pointers: Sequence[str]) -> str | None:
@@ -233,33 +254,40 @@ def revision(store: Store, pointers: Sequence[str]) -> str | None:
         return None
     unique = sorted(set(pointers))
     listed = _git(store.root, "ls-files", "--error-unmatch", "--", *unique)
-    changed = _git(store.root, "status", "--porcelain", "--", *unique)
+    changed = _git(store.root, "status", "--porcelain", "--", *unique)  # no index.lock taken
     if listed.returncode != 0 or changed.stdout.strip():
         return None
     head = _git(store.root, "rev-parse", "HEAD")
     return head.stdout.strip() or None if head.returncode == 0 else None
 
 
-def push_pending(store: Store, pointers: Sequence[str]) -> str:
-    """Push `pointers` and any an earlier run could not push; return what happened.
+def push_pending(store: Store, paths: Sequence[str]) -> str:
+    """Push `paths` (DVC outputs) and any an earlier run could not push; say what happened.
 
-    The push runs as `dvc push` in a child process that is stopped after the store's time
-    limit; what did not reach the remote stays listed for the next run.
+    A remote other than a local folder is pushed to by `dvc push` in a child process that is
+    stopped after the store's time limit; what did not reach the remote stays listed for the
+    next run.
     """
-    if store.remote is None or not store.push:
+    if store.remote is None:
         return ""
+    if not store.push:
+        return "not pushed (DRIFTLOOP_DATA__PUSH=false)"
     pending_file = store.root / PENDING_FILE
-    asked = [_relative(store.root, store.project / p) for p in pointers]
+    asked = [_relative(store.root, store.project / p) for p in paths]
+    # Under the project's lock: DVC's own repository lock gives up after a few seconds, so a
+    # push beside another dataset's `dvc add` would fail that add.
     with _locked(store):
         waiting = _read_pending(pending_file)
         targets = [p for p in dict.fromkeys([*waiting, *asked]) if _pushable(store.root / p)]
         if not targets:
             return f"pushed to {store.remote}"
+        _write_pending(pending_file, targets)  # listed before the push: a crash loses none
         failed = _push(store, [_push_target(store.root / p, p) for p in targets])
-        _write_pending(pending_file, targets if failed else [])
+        if not failed:
+            _write_pending(pending_file, [])
     if failed:
         logger.warning("DVC push to %s failed: %s; the next run retries", store.remote, failed)
-        return f"push pending ({len(targets)} pointer(s)): {failed}"
+        return f"push pending ({len(targets)} path(s)): {failed}"
     return f"pushed to {store.remote}"
 
 
@@ -350,18 +378,33 @@ def restore_in_place(store: Store, files: Sequence[DataFile]) -> list[str]:
 
 
 def with_dvc_hashes(store: Store | None, files: Sequence[DataFile]) -> tuple[DataFile, ...]:
-    """`files` with the pointer that tracks each one (their md5 is known already)."""
+    """`files` with the pointer that tracks each one (their md5 is known already).
+
+    A file gets a pointer only when DVC holds its content: one DVC tracks a folder of, but whose
+    bytes it never recorded, has none (so no revision is claimed for it).
+    """
     if store is None:
         return tuple(files)
     with _quiet():
-        repo = _repo(store.root)
         try:
-            return tuple(
-                replace(e, pointer=_pointer(repo, store.root, store.project / e.path) or "")
-                for e in files
-            )
+            repo = _repo(store.root)
+        except Exception as exc:  # noqa: BLE001 (a broken DVC set-up: hashes only)
+            logger.warning("DVC cannot open %s: %s", store.root, _said(exc))
+            return tuple(files)
+        try:
+            return tuple(replace(e, pointer=_held_pointer(repo, store, e)) for e in files)
         finally:
             repo.close()
+
+
+def _held_pointer(repo: Any, store: Store, entry: DataFile) -> str:
+    try:
+        pointer = _pointer(repo, store.root, store.project / entry.path)
+    except Exception as exc:  # noqa: BLE001 (DVC's errors share no narrower base)
+        logger.warning("DVC cannot say what tracks %s: %s", entry.path, _said(exc))
+        return ""
+    held = bool(entry.md5) and Path(repo.cache.local.oid_to_path(entry.md5)).is_file()
+    return pointer or "" if held else ""
 
 
 def _fetch_missing(repo: Any, store: Store, files: Sequence[DataFile]) -> None:
@@ -405,7 +448,7 @@ def _materialize(repo: Any, store: Store, entry: DataFile, out: Path) -> Path:
         if not source.is_file():
             raise DataVersionError(f"{entry.path}: not in the DVC cache (md5 {entry.md5})")
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.restoring")
+    partial = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.restoring")
     shutil.copyfile(source, partial)
     if content_hash(partial) != entry.sha256:
         partial.unlink()
@@ -433,38 +476,125 @@ def _in_remote(repo: Any, store: Store, files: Sequence[DataFile]) -> dict[str, 
 
 def _pointer(repo: Any, root: Path, path: Path) -> str | None:
     """The pointer tracking `path`: its `.dvc` file, `dvc.lock` for a stage output, or None."""
+    out = _output(repo, path)
+    return None if out is None else _pointer_of(root, out)
+
+
+def _output(repo: Any, path: Path) -> Any:
+    """The DVC output that is or holds `path`, or None."""
     from dvc.exceptions import OutputNotFoundError  # noqa: PLC0415
 
     try:
-        outs = repo.find_outs_by_path(str(path.resolve()), strict=False)
+        outs = repo.find_outs_by_path(str(path.absolute()), strict=False)
     except OutputNotFoundError:
         return None
-    stage = outs[0].stage
-    dvcfile = Path(stage.path)
+    return outs[0]
+
+
+def _pointer_of(root: Path, out: Any) -> str:
+    dvcfile = Path(out.stage.path)
     if dvcfile.name in ("dvc.yaml", "dvc.yml"):
         dvcfile = dvcfile.with_name("dvc.lock")
     return _relative(root, dvcfile)
 
 
-def _commit(store: Store, added: Sequence[str], message: str) -> None:
-    """Commit the new pointers and DVC's `.gitignore` beside each, and nothing else."""
-    paths = sorted({*added, *(str(Path(p).parent / ".gitignore") for p in added)})
-    paths = [p for p in paths if (store.root / p).exists()]
-    identity = []
-    if not _git(store.root, "config", "user.email").stdout.strip():
-        identity = ["-c", "user.name=driftloop", "-c", "user.email=driftloop@localhost"]
-    staged = _git(store.root, "add", "--", *paths)
-    done = (
-        _git(store.root, *identity, "commit", "--no-verify", "-q", "-m", message, "--", *paths)
-        if staged.returncode == 0
-        else staged
-    )
-    if done.returncode != 0:
-        logger.warning(
-            "could not commit the DVC pointers %s: %s; commit them by hand",
-            ", ".join(paths),
-            (done.stderr or done.stdout).strip()[-SHOWN_ERROR_CHARS:],
-        )
+def _commit(store: Store, pointers: Sequence[str], message: str) -> str:
+    """Commit the new `.dvc` pointers and DVC's lines beside them; return why not, or "".
+
+    One commit on the current branch holds each `.dvc` pointer git does not have yet and, in
+    the `.gitignore` beside it, the line DVC wrote there.
+
+    The commit is built in an index of its own from HEAD's tree: the user's index, staged
+    changes, merge state and uncommitted edits (also to those `.gitignore` files) stay as they
+    are. A pointer an earlier run could not commit is committed by the next.
+    """
+    root = store.root
+    fresh = [p for p in dict.fromkeys(pointers) if p.endswith(".dvc") and not _in_git(root, p)]
+    if not fresh:
+        return ""
+    if _git(root, "symbolic-ref", "-q", "HEAD").returncode != 0:
+        return "a detached HEAD: the DVC pointers are left uncommitted (commit them on a branch)"
+    head = _git(root, "rev-parse", "--verify", "-q", "HEAD").stdout.strip()
+    entries = _entries(root, head, fresh)
+    tree = _tree(root, head, entries)
+    if tree.returncode != 0:
+        return _git_said("git write-tree", tree)
+    identity = [] if _git(root, "config", "user.email").stdout.strip() else IDENTITY
+    parent = ["-p", head] if head else []
+    made = _git(root, *identity, "commit-tree", tree.stdout.strip(), *parent, "-m", message)
+    if made.returncode != 0:
+        return _git_said("git commit-tree", made)
+    moved = _git(root, "update-ref", "-m", message, "HEAD", made.stdout.strip(), head or "0" * 40)
+    if moved.returncode != 0:
+        return _git_said("git update-ref", moved)
+    # The user's index learns the committed blobs of these paths only (else git status would
+    # show them as deleted); edits to a `.gitignore` stay as unstaged changes.
+    for path, blob in entries.items():
+        _git(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+    return ""
+
+
+def _entries(root: Path, head: str, fresh: Sequence[str]) -> dict[str, str | None]:
+    """The blobs to commit: each new pointer, and each `.gitignore` beside them.
+
+    A `.gitignore` is committed as HEAD has it plus the lines DVC wrote for these pointers; a
+    blob git could not store is None (`_tree` then fails).
+    """
+    entries = {p: _blob(root, (root / p).read_bytes()) for p in fresh}
+    for ignore, lines in _ignore_lines(root, fresh).items():
+        committed = _git(root, "show", f"{head}:{ignore}").stdout if head else ""
+        kept = committed.splitlines()
+        text = "\n".join([*kept, *(line for line in lines if line not in kept)]) + "\n"
+        entries[ignore] = _blob(root, text.encode())
+    return entries
+
+
+def _tree(
+    root: Path, head: str, entries: dict[str, str | None]
+) -> subprocess.CompletedProcess[str]:
+    """HEAD's tree with `entries` (path: blob) in it, built in an index of its own."""
+    if None in entries.values():
+        return subprocess.CompletedProcess([], 1, "", "git could not store the DVC pointers")
+    with tempfile.TemporaryDirectory() as scratch:
+        own = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        steps = [["read-tree", head] if head else ["read-tree", "--empty"]]
+        steps += [
+            ["update-index", "--add", "--cacheinfo", f"100644,{b},{p}"] for p, b in entries.items()
+        ]
+        for step in steps:
+            done = _git(root, *step, env=own)
+            if done.returncode != 0:
+                return done
+        return _git(root, "write-tree", env=own)
+
+
+IDENTITY = ("-c", "user.name=driftloop", "-c", "user.email=driftloop@localhost")
+
+
+def _in_git(root: Path, path: str) -> bool:
+    return _git(root, "cat-file", "-e", f"HEAD:{path}").returncode == 0
+
+
+def _blob(root: Path, data: bytes) -> str | None:
+    done = _git(root, "hash-object", "-w", "--stdin", data=data)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _ignore_lines(root: Path, pointers: Sequence[str]) -> dict[str, list[str]]:
+    """The `/name` line DVC wrote into the `.gitignore` beside each pointer, by file."""
+    found: dict[str, list[str]] = {}
+    for pointer in pointers:
+        folder = Path(pointer).parent
+        line = "/" + Path(pointer).name.removesuffix(".dvc")
+        ignore = root / folder / ".gitignore"
+        if ignore.is_file() and line in ignore.read_text(encoding="utf-8").splitlines():
+            found.setdefault((folder / ".gitignore").as_posix(), []).append(line)
+    return found
+
+
+def _git_said(step: str, done: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+    return f"{step}: {' '.join(lines[:2])[:SHOWN_ERROR_CHARS] or f'exit {done.returncode}'}"
 
 
 def _push(store: Store, targets: Sequence[str]) -> str:
@@ -531,10 +661,36 @@ def _write_pending(path: Path, pointers: Sequence[str]) -> None:
     partial.replace(path)
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
+def _git(
+    root: Path, *args: str, env: dict[str, str] | None = None, data: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run git without a terminal to ask at (no credential or signing prompt can hang a run).
+
+    A git that is missing or takes too long comes back as a failed result, never an exception.
+    """
+    quiet = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=root,
+            input=data,
+            stdin=None if data is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=GIT_SECONDS,
+            check=False,
+            env=os.environ | quiet | (env or {}),
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(["git", *args], 1, "", _said(exc))
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
     )
+
+
+GIT_SECONDS = 60
 
 
 def _repo(root: Path) -> Any:
@@ -569,7 +725,16 @@ def _quiet() -> Iterator[None]:
 
 
 def _relative(root: Path, path: Path) -> str:
+    """`path` relative to `root`; a link (DVC's symlink cache) is not followed."""
+    plain = Path(os.path.abspath(path))  # noqa: PTH100 (resolve() follows links)
+    if plain.is_relative_to(root):
+        return plain.relative_to(root).as_posix()
     return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def _inside(root: Path, path: Path) -> bool:
+    plain = Path(os.path.abspath(path))  # noqa: PTH100 (resolve() follows links)
+    return plain.is_relative_to(root) or path.resolve().is_relative_to(root.resolve())
 
 
 def _clean_url(url: str) -> str:

@@ -267,7 +267,7 @@ def test_a_run_while_the_remote_is_down_completes_and_the_next_run_pushes(
         summary = project.run("b4-clean.csv")
     assert summary.outcome in {"kept production", "promoted", "challenger lost"}
     record = Path(summary.record).read_text()
-    assert re.search(r"Data version: tracked by DVC .*; push pending \(2 pointer\(s\)\): ", record)
+    assert re.search(r"Data version: tracked by DVC .*; push pending \(2 path\(s\)\): ", record)
     assert "127.0.0.1" in record  # DVC's reason
     batch, reference = project.batch("b4-clean.csv"), root / "data" / "reference.parquet"
     waiting = {(root / p).resolve() for p in versions.pending(store)}

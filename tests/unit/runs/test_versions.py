@@ -255,12 +255,12 @@ def test_a_push_to_a_remote_that_is_down_stays_pending_until_it_is_back(
 
     said = versions.push_pending(store, [str(first)])
 
-    assert said.startswith("push pending (1 pointer(s)): ")
+    assert said.startswith("push pending (1 path(s)): ")
     assert "Not a directory" in said, said  # DVC's own reason, not its help line
     assert waiting(store) == [first.resolve()]
     versions.track(store, [second], "accept b2")
     said = versions.push_pending(store, [str(second)])  # still down: both wait
-    assert said.startswith("push pending (2 pointer(s)): ")
+    assert said.startswith("push pending (2 path(s)): ")
     assert waiting(store) == [first.resolve(), second.resolve()]
     assert git(root, "check-ignore", str(versions.PENDING_FILE)).strip()  # never committed
     sent = md5(first)
@@ -293,7 +293,7 @@ def test_a_remote_that_never_answers_is_left_after_the_time_limit(
         batch = write(root / "b1.csv", b"a\n1\n")
         versions.track(store, [batch], "accept b1")
         said = versions.push_pending(store, [str(batch)])
-    assert said == "push pending (1 pointer(s)): no answer within 3 s"
+    assert said == "push pending (1 path(s)): no answer within 3 s"
     assert waiting(store) == [batch.resolve()]
     assert store.remote_shown == "s3 (s3://bucket/dvc)"
 
@@ -302,7 +302,7 @@ def test_no_push_without_a_remote_or_when_pushes_are_off(tmp_path: Path, root: P
     batch = write(root / "b1.csv", b"a\n1\n")
     store = open_(root, push=False)
     versions.track(store, [batch], "accept b1")
-    assert versions.push_pending(store, [str(batch)]) == ""
+    assert versions.push_pending(store, [str(batch)]) == "not pushed (DRIFTLOOP_DATA__PUSH=false)"
     bare = make_repo(tmp_path / "bare", None)
     store = open_(bare)
     assert store.remote is None and store.remote_shown == ""
@@ -497,3 +497,86 @@ def test_a_file_dvc_cannot_record_is_reported_and_the_others_are_recorded(
     assert versions.revision(store, ["data/b1.csv.dvc"]) == head(root)  # committed all the same
     with pytest.raises(DataVersionError, match="lies outside the DVC repository"):
         versions.track(store, [outside], "again")
+
+
+def test_the_commit_takes_only_dvcs_lines_and_leaves_the_users_index_and_edits(
+    tmp_path: Path, remote: Path
+) -> None:
+    root = make_repo(tmp_path / "project", remote)
+    write(root / "data" / ".gitignore", b"/scratch/\n")
+    git(root, "add", "data/.gitignore")
+    git(root, "commit", "-q", "-m", "the user's ignore file")
+    (root / "data" / ".gitignore").write_text("/scratch/\n# my work in progress\n")
+    (root / "notes.txt").write_text("staged by the user\n")
+    git(root, "add", "notes.txt")
+    batch = write(root / "data" / "b1.csv", b"a\n1\n")
+
+    versions.track(open_(root), [batch], "driftloop: accept b1.csv")
+
+    assert git(root, "show", "HEAD:data/.gitignore") == "/scratch/\n/b1.csv\n"
+    assert "# my work in progress" in (root / "data" / ".gitignore").read_text()
+    assert git(root, "show", "--name-only", "--format=", "HEAD").split() == [
+        "data/.gitignore",
+        "data/b1.csv.dvc",
+    ]
+    status = git(root, "status", "--porcelain").splitlines()
+    assert sorted(status) == [" M data/.gitignore", "M  notes.txt"]  # the user's, as they were
+
+
+def test_a_detached_head_gets_no_commit_and_the_next_run_on_a_branch_commits(
+    tmp_path: Path, remote: Path
+) -> None:
+    root = make_repo(tmp_path / "project", remote)
+    store = open_(root)
+    git(root, "checkout", "-q", "--detach", "HEAD")
+    batch = write(root / "data" / "b1.csv", b"a\n1\n")
+    before = head(root)
+
+    recorded, problems = versions.track_each(store, [batch], "accept b1")
+
+    assert recorded == ((batch, "data/b1.csv.dvc"),)
+    assert problems == (
+        "DVC pointers not committed: a detached HEAD: the DVC pointers are left uncommitted "
+        "(commit them on a branch)",
+    )
+    assert head(root) == before
+    git(root, "checkout", "-q", "-")  # back on the branch
+    versions.track(store, [batch], "accept b1 again")
+    assert versions.revision(store, ["data/b1.csv.dvc"]) == head(root) != before
+
+
+def test_a_file_dropped_into_a_tracked_folder_is_not_claimed_as_versioned(
+    tmp_path: Path, remote: Path
+) -> None:
+    root = make_repo(tmp_path / "project", remote)
+    store = open_(root)
+    folder = root / "data" / "incoming"
+    write(folder / "b1.csv", b"a\n1\n")
+    versions.track(store, [folder], "the team tracks the folder")
+    dropped = write(folder / "b2.csv", b"a\n2\n")
+
+    recorded, problems = versions.track_each(store, [dropped], "accept b2")
+
+    assert recorded == ()
+    assert problems == (
+        f"{dropped} lies in data/incoming, which DVC tracks, but DVC has not recorded this "
+        "content (`dvc status` shows data/incoming changed; `dvc commit` or `dvc add` records it)",
+    )
+    files = build_manifest([dropped], root)
+    assert versions.with_dvc_hashes(store, files)[0].pointer == ""  # no revision claimed
+
+
+def test_a_file_of_a_tracked_folder_is_pushed_with_the_whole_folder(
+    tmp_path: Path, remote: Path
+) -> None:
+    root = make_repo(tmp_path / "project", remote)
+    store = open_(root)
+    folder = root / "data" / "incoming"
+    first, second = write(folder / "b1.csv", b"a\n1\n"), write(folder / "b2.csv", b"a\n2\n")
+    versions.track(store, [folder], "the team tracks the folder")
+
+    recorded, _ = versions.track_each(store, [first], "accept b1")
+
+    assert recorded == ((folder, "data/incoming.dvc"),)  # the output, not the one file
+    assert versions.push_pending(store, [str(p) for p, _ in recorded]) == "pushed to store"
+    assert {md5(first), md5(second)} <= remote_objects(remote)  # DVC's .dir needs them all
