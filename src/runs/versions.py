@@ -300,8 +300,12 @@ def _pushable(path: Path) -> bool:
 
 
 def _push_target(path: Path, shown: str) -> str:
-    """A deleted file is pushed through its `.dvc` pointer (DVC takes no path that is gone)."""
-    return shown if path.exists() else shown + ".dvc"
+    """What `dvc push` is given for an output: its `.dvc` pointer when it has one.
+
+    DVC does not always find an output by its path (a git-ignored folder, a deleted file); a
+    stage output is given by its path.
+    """
+    return shown + ".dvc" if path.with_name(path.name + ".dvc").is_file() else shown
 
 
 def pending(store: Store) -> list[str]:

@@ -580,3 +580,21 @@ def test_a_file_of_a_tracked_folder_is_pushed_with_the_whole_folder(
     assert recorded == ((folder, "data/incoming.dvc"),)  # the output, not the one file
     assert versions.push_pending(store, [str(p) for p, _ in recorded]) == "pushed to store"
     assert {md5(first), md5(second)} <= remote_objects(remote)  # DVC's .dir needs them all
+
+
+def test_a_folder_git_ignores_but_for_its_pointer_is_pushed_through_the_pointer(
+    tmp_path: Path, remote: Path
+) -> None:
+    root = make_repo(tmp_path / "project", remote)
+    (root / ".gitignore").write_text("quarantine/*\n!quarantine/*.dvc\n!quarantine/.gitignore\n")
+    folder = root / "quarantine" / "20240101T000000-b3"
+    rejected = write(folder / "b3.csv", b"a\nbroken\n")
+    write(folder / "reason.txt", b"b3.csv failed suite toy\n")
+    store = open_(root)
+
+    recorded, problems = versions.track_each(store, [folder], "quarantine b3")
+
+    assert problems == ()
+    assert recorded == ((folder, "quarantine/20240101T000000-b3.dvc"),)
+    assert versions.push_pending(store, [str(folder)]) == "pushed to store"
+    assert md5(rejected) in remote_objects(remote)
