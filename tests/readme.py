@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,3 +85,40 @@ def readme_commands(text: str | None = None) -> list[Command]:
             env.append(words.pop(0))
         commands.append(Command(start, written, tuple(words), tuple(env), not_run))
     return commands
+
+
+# Run state a demo in this checkout leaves that git does not ignore (the uncommitted DVC pointer
+# of its quarantine): not part of the project a clone would get.
+RUN_STATE = ("data/quarantine/",)
+
+
+def copy_project(target: Path, author: str) -> None:
+    """The project as a clone with this checkout's edits has it, with this checkout's tools.
+
+    Tracked and new files are copied (mtimes kept: make sees `.venv` as up to date); run state
+    is not. The copy is a git repository of its own, as a clone is (DVC needs one).
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    tracked = set(
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if name not in tracked and name.startswith(RUN_STATE):
+            continue
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    for tool in (".venv", ".tools"):
+        if (ROOT / tool).exists():
+            (target / tool).symlink_to(ROOT / tool)
+    git = ["git", "-c", f"user.name={author}", "-c", f"user.email={author}@localhost"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the project as tested"]):
+        subprocess.run([*git, *step], cwd=target, check=True, capture_output=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from readme import README, ROOT, Command, readme_commands
+from readme import README, Command, copy_project, readme_commands
 
 pytestmark = [pytest.mark.readme, pytest.mark.integration]
 
@@ -29,28 +28,6 @@ COMMAND_SECONDS = 600
 PORT_WAIT_SECONDS = 180
 STOP_GRACE_SECONDS = 10
 UTC_STAMP = r"[0-9]{8}T[0-9]+Z"
-
-
-def _copy_project(target: Path) -> None:
-    """The working tree as git sees it (tracked and new files), with this checkout's tools."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)  # mtimes kept: make sees .venv as up to date
-    for tool in (".venv", ".tools"):
-        if (ROOT / tool).exists():
-            (target / tool).symlink_to(ROOT / tool)
-    # A repository of its own, as a clone is (DVC needs one).
-    git = ["git", "-c", "user.name=readme", "-c", "user.email=readme@localhost"]
-    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the project as tested"]):
-        subprocess.run([*git, *step], cwd=target, check=True, capture_output=True)
 
 
 def _wait_for_port(command: Command) -> None:
@@ -77,7 +54,7 @@ def _expected_demo_lines() -> list[str]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
-    _copy_project(tmp_path)
+    copy_project(tmp_path, "readme")
     yield tmp_path
 
 

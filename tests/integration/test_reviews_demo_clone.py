@@ -18,7 +18,7 @@ import mlflow
 import pandas as pd
 import pytest
 from local_servers import free_port, start, stop, wait_until_up
-from readme import README, ROOT
+from readme import README, copy_project
 
 # With the README's other commands (`make readme`), not in `make test`: the text model, its
 # checks and its served answers over HTTP are tested there on less data in seconds.
@@ -26,25 +26,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.readme]
 
 DEMO_SECONDS = 400
 UTC_STAMP = r"[0-9]{8}T[0-9]+Z"
-
-
-def _copy_project(target: Path) -> None:
-    """The working tree as git sees it (tracked and new files), with this checkout's tools."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            (target / name).write_bytes(source.read_bytes())
-    (target / ".venv").symlink_to(ROOT / ".venv")
-    git = ["git", "-c", "user.name=demo", "-c", "user.email=demo@localhost"]
-    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "a fresh clone"]):
-        subprocess.run([*git, *step], cwd=target, check=True, capture_output=True)
 
 
 def _expected_lines() -> list[str]:
@@ -55,7 +36,7 @@ def _expected_lines() -> list[str]:
 
 
 def test_the_reviews_demo_runs_from_a_fresh_clone_as_the_readme_shows(tmp_path: Path) -> None:
-    _copy_project(tmp_path)
+    copy_project(tmp_path, "demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFTLOOP_", "PREFECT_"))}
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # MLflow sets them in-process
         env.pop(name, None)
