@@ -51,7 +51,16 @@ def test_the_reviews_demo_runs_from_a_fresh_clone_as_the_readme_shows(tmp_path: 
         check=False,
     )
     assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    assert done.stdout.startswith("demo data: dvc repro demo_reviews; 6 batches")
+    # Every demo stage is reproduced (the reset removes them all), so `dvc status` stays clean.
+    assert done.stdout.startswith("demo data: dvc repro demo_reviews demo_data; 6 batches")
+    status = subprocess.run(
+        [str(tmp_path / ".venv" / "bin" / "dvc"), "status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert status.stdout.strip() == "Data and pipelines are up to date.", status
     printed = [line for line in done.stdout.splitlines() if line.startswith("batch-")]
     expected = [re.escape(line).replace("<UTC>", UTC_STAMP) for line in _expected_lines()]
     assert len(printed) == len(expected), printed
