@@ -6,6 +6,7 @@ import codecs
 import csv
 import hashlib
 import logging
+import os
 import shutil
 import stat
 import time
@@ -94,12 +95,28 @@ def _still_arriving(path: Path, settle_seconds: float, ready_marker: str | None)
 def unsafe_reason(path: Path, incoming: Path) -> str | None:
     """Why `path` may not be read as a batch of `incoming` (None: it may)."""
     mode = path.lstat().st_mode
-    if stat.S_ISLNK(mode) and not path.resolve().is_relative_to(incoming.resolve()):
-        return f"a link to {path.resolve()}, outside the incoming folder"
-    target = path.stat().st_mode if path.exists() else mode
-    if not stat.S_ISREG(target):
+    target = path.resolve()
+    if (
+        stat.S_ISLNK(mode)
+        and not target.is_relative_to(incoming.resolve())
+        and not _in_dvc_cache(target, incoming)
+    ):
+        return f"a link to {target}, outside the incoming folder"
+    kind = path.stat().st_mode if path.exists() else mode
+    if not stat.S_ISREG(kind):
         return "not a regular file (a FIFO, device or folder)"
     return None
+
+
+def _in_dvc_cache(target: Path, incoming: Path) -> bool:
+    """Whether `target` is in the DVC cache of the repository holding `incoming`.
+
+    With DVC's `cache.type symlink`, a batch DVC tracks is a link into that cache.
+    """
+    for folder in (incoming.resolve(), *incoming.resolve().parents):
+        if (folder / ".dvc").is_dir():
+            return target.is_relative_to((folder / ".dvc" / "cache").resolve())
+    return False
 
 
 def read_batch(
@@ -279,17 +296,25 @@ def find_next_batch(
 
 
 def build_manifest(paths: Sequence[Path], root: Path) -> Manifest:
-    """Describe training data files: path (relative to `root` when inside it) and content hashes."""
+    """Describe training data files: path (relative to `root` when inside it) and content hashes.
+
+    A link is named by its own path: with DVC's `cache.type symlink` a batch is a link into the
+    DVC cache, and following it would name the cache file instead of the batch.
+    """
     manifest = []
     for path in paths:
-        shown = (
-            path.resolve().relative_to(root.resolve())
-            if path.resolve().is_relative_to(root.resolve())
-            else path.resolve()
-        )
         sha256, md5 = file_digests(path)
+        shown = _shown_path(path, root)
         manifest.append(DataFile(path=shown.as_posix(), sha256=sha256, md5=md5))
     return tuple(manifest)
+
+
+def _shown_path(path: Path, root: Path) -> Path:
+    plain, home = Path(os.path.abspath(path)), Path(os.path.abspath(root))  # noqa: PTH100
+    if plain.is_relative_to(home):
+        return plain.relative_to(home)
+    real, home = path.resolve(), root.resolve()  # `root` reached through a link
+    return real.relative_to(home) if real.is_relative_to(home) else real
 
 
 def read_manifest(

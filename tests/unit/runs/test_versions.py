@@ -18,7 +18,7 @@ from dvc.repo import Repo
 
 from config.manifest import DataFile
 from runs import versions
-from runs.batches import build_manifest
+from runs.batches import build_manifest, list_batches
 from runs.errors import DataVersionError
 from runs.versions import Store
 
@@ -598,3 +598,25 @@ def test_a_folder_git_ignores_but_for_its_pointer_is_pushed_through_the_pointer(
     assert recorded == ((folder, "quarantine/20240101T000000-b3.dvc"),)
     assert versions.push_pending(store, [str(folder)]) == "pushed to store"
     assert md5(rejected) in remote_objects(remote)
+
+
+def test_with_a_symlink_cache_a_tracked_batch_is_still_a_batch_named_by_its_own_path(
+    tmp_path: Path, remote: Path
+) -> None:
+    root = make_repo(tmp_path / "project", remote)
+    with (root / ".dvc" / "config").open("a") as config:
+        config.write("[cache]\n    type = symlink\n")
+    incoming = root / "data" / "incoming"
+    batch = write(incoming / "b1.csv", b"a\n1\n")
+    store = open_(root)
+
+    versions.track(store, [batch], "accept b1")
+
+    assert batch.is_symlink()  # DVC made it a link into its cache
+    assert list_batches(incoming) == [batch]  # a link into the DVC cache is not "outside"
+    manifest = versions.with_dvc_hashes(store, build_manifest([batch], root))
+    assert [(e.path, e.pointer) for e in manifest] == [
+        ("data/incoming/b1.csv", "data/incoming/b1.csv.dvc")
+    ]
+    assert versions.track(store, [batch], "again") == ("data/incoming/b1.csv.dvc",)  # no re-add
+    assert versions.revision(store, ["data/incoming/b1.csv.dvc"]) == head(root)
