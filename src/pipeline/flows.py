@@ -52,6 +52,7 @@ from runs.errors import DataVersionError
 from runs.ledger import accepted_entries, changed_in_place, regime_files, restored_entry
 from runs.outcome import Outcome, RunSummary, ScoringSummary
 from runs.timeline import clear_replay, write_timeline
+from runs.versions import Store
 from training.errors import TrainingError
 from training.fit import TrainingResult
 
@@ -395,8 +396,9 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
     if production is None:
         raise RegistryError(f"{dataset.name} has no production model yet: run the retraining flow")
     logged = {"batch": path.name, "stage": "score", "model_version": production.version}
+    store = params.data_store(settings)[0]
     measured, scores = _measure(
-        settings, dataset, frame, production, stage="scoring", logged=logged
+        settings, dataset, frame, production, stage="scoring", logged=logged, store=store
     )
     assert scores is not None  # scored by the production model
     written = tasks.save_predictions(
@@ -512,12 +514,11 @@ def _validate(run: Run) -> tuple[pd.DataFrame, ValidationOutcome]:
     return frame, outcome
 
 
-def _restore_missing(settings: Settings, manifest: Manifest) -> None:
+def _restore_missing(store: Store | None, manifest: Manifest) -> None:
     """Bring back from DVC the champion's training files that are missing here.
 
     A file DVC cannot bring back is left missing: reading it then fails with what to do.
     """
-    store = params.data_store(settings)[0]
     if store is None:
         return
     try:
@@ -540,7 +541,15 @@ def _dispatch(settings: Settings, release: Release, version: RegisteredVersion) 
 
 def _monitor(run: Run, frame: pd.DataFrame, production: RegisteredVersion | None) -> Measured:
     logged = {"batch": run.batch.name, "sha256": run.batch.sha256}
-    return _measure(run.settings, run.dataset, frame, production, stage="monitor", logged=logged)[0]
+    return _measure(
+        run.settings,
+        run.dataset,
+        frame,
+        production,
+        stage="monitor",
+        logged=logged,
+        store=run.store,
+    )[0]
 
 
 def _measure(
@@ -551,18 +560,20 @@ def _measure(
     *,
     stage: str,
     logged: dict[str, str],
+    store: Store | None,
 ) -> tuple[Measured, ModelScores | None]:
     """The monitor, as every flow runs it: drift and the production model's health on a batch.
 
     The drift tests and the model scores use the same sample of what production was trained
-    on (the spec's reference before the first model).
+    on (the spec's reference before the first model), restored from DVC (`store`) where a
+    file of it is missing here.
     """
     manifest: Manifest
     if production is None:
         manifest = build_manifest([dataset.reference], Path.cwd())
     else:
         manifest = tasks.training_manifest(settings.mlflow, production.run_id)
-        _restore_missing(settings, manifest)
+        _restore_missing(store, manifest)
     reference: pd.DataFrame = tasks.read_data(manifest, Path.cwd(), dataset)
     tested = sample_rows(reference, settings.drift.sample_rows)
     scores = None

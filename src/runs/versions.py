@@ -13,7 +13,6 @@ restored from the cache or the remote on any clone, whatever became of the point
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -26,6 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+
+from filelock import FileLock
 
 from config.manifest import DataFile
 from runs.batches import content_hash, file_digests
@@ -708,12 +709,8 @@ def _locked(store: Store) -> Iterator[None]:
     """One DVC operation of this project at a time (datasets' runs may overlap)."""
     path = store.root / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(path):
+        yield
 
 
 @contextlib.contextmanager
