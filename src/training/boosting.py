@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -10,9 +11,15 @@ import xgboost as xgb
 
 from config.spec import DatasetSpec, Task
 from training.device import Device
-from training.matrices import MAX_BIN, build_matrices
+from training.matrices import MAX_BIN, TrainingMatrices, build_matrices
 from training.params import TrainingParams
-from training.tuning import TuningResult, available_cores, should_tune, tune_hyperparams
+from training.tuning import (
+    Trainer,
+    TuningResult,
+    available_cores,
+    should_tune,
+    tune_hyperparams,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,29 +55,18 @@ def train_booster(
         was trained with, and the tuning study (None when tuning did not run).
     """
     threads = params.n_jobs or available_cores()
-    fixed = _booster_params(
+    fixed = booster_params(
         spec.task, params, n_classes=len(schema["classes"]), device=device, threads=threads
     )
     matrices = build_matrices(fit_part, stop_part, spec, schema, weights=weights, threads=threads)
-
-    def train(hyper: dict[str, Any], callbacks: list[xgb.callback.TrainingCallback]) -> xgb.Booster:
-        return xgb.train(
-            {**fixed, **hyper},
-            matrices.fit,
-            num_boost_round=params.n_estimators,
-            evals=[(matrices.stop, EVALS_NAME)],
-            early_stopping_rounds=params.early_stopping_rounds,
-            callbacks=callbacks,
-            verbose_eval=False,
-        )
-
-    used: dict[str, Any] = {"max_depth": params.max_depth, "learning_rate": params.learning_rate}
+    train = make_trainer(fixed, matrices, params)
+    used = starting_params(params)
     rows, tuning = len(fit_part) + len(stop_part), None
     if should_tune(rows, trials=params.tuning_trials, min_rows=params.tuning_min_rows):
         tuning = tune_hyperparams(
             train,
             used,
-            observe=f"{EVALS_NAME}-{fixed['eval_metric']}",
+            observe=observed_metric(fixed),
             trials=params.tuning_trials,
             timeout_seconds=params.tuning_timeout_seconds,
             # Trials on one GPU would only queue for it and share its memory: one at a time.
@@ -88,9 +84,56 @@ def train_booster(
     return booster, used, tuning
 
 
-def _booster_params(
+def make_trainer(
+    fixed: dict[str, Any], matrices: TrainingMatrices, params: TrainingParams
+) -> Trainer:
+    """A `Trainer` of boosters on `matrices`, early-stopped on their stop slice."""
+    return partial(
+        _train_on,
+        fixed=fixed,
+        matrices=matrices,
+        rounds=params.n_estimators,
+        patience=params.early_stopping_rounds,
+    )
+
+
+def starting_params(params: TrainingParams) -> dict[str, Any]:
+    """The searched parameters a request sets: where tuning starts, and the untuned fit's."""
+    return {"max_depth": params.max_depth, "learning_rate": params.learning_rate}
+
+
+def observed_metric(fixed: dict[str, Any]) -> str:
+    """The evaluation early stopping and tuning watch, "<evals name>-<metric>"."""
+    return f"{EVALS_NAME}-{fixed['eval_metric']}"
+
+
+def _train_on(
+    hyper: dict[str, Any],
+    callbacks: list[xgb.callback.TrainingCallback],
+    *,
+    fixed: dict[str, Any],
+    matrices: TrainingMatrices,
+    rounds: int,
+    patience: int,
+) -> xgb.Booster:
+    return xgb.train(
+        {**fixed, **hyper},
+        matrices.fit,
+        num_boost_round=rounds,
+        evals=[(matrices.stop, EVALS_NAME)],
+        early_stopping_rounds=patience,
+        callbacks=callbacks,
+        verbose_eval=False,
+    )
+
+
+def booster_params(
     task: Task, params: TrainingParams, *, n_classes: int, device: Device, threads: int
 ) -> dict[str, Any]:
+    """The parameters every booster of a fit shares: objective, metric, bins, seed, threads.
+
+    `threads` 0 leaves the count to the trainer (a Dask worker's own thread count).
+    """
     base: dict[str, Any] = {
         "tree_method": "hist",
         "device": device,

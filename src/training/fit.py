@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from config.spec import DatasetSpec, Task, level_lag
+from config.spec import DatasetSpec, Task
 from evaluation.metrics import compute_metrics, encode_labels
 from training.boosting import train_booster
 from training.calibration import (
@@ -20,19 +20,22 @@ from training.calibration import (
 )
 from training.device import resolve_device
 from training.errors import TrainingError
-from training.featurizer import fit_text_features
 from training.model_code import predict_scores
 from training.params import TrainingParams
-from training.row_features import whole_numbers
-from training.tuning import TrialRecord
+from training.schema import build_schema, check_inputs
+from training.schema import category_labels as _category_labels  # noqa: F401 - tests import it
+from training.split import (
+    EARLY_STOPPING_FRACTION,
+    check_split,
+    repeated_rows,
+    time_ordered_split,
+    unseen_split,
+)
+from training.trials import TrialRecord, TuningResult
 
 logger = logging.getLogger(__name__)
 
-MIN_TRAIN_ROWS = 50
 MIN_CLASSES = 2
-# Early stopping watches the newest slice of the training part, never the holdout, so the holdout
-# stays an unbiased referee between challenger and champion.
-EARLY_STOPPING_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -53,57 +56,6 @@ class TrainingResult:
     calibration: dict[str, list[float]] | None = None
     trials: tuple[TrialRecord, ...] = ()
     tuning: dict[str, Any] = field(default_factory=dict)
-
-
-def time_ordered_split(
-    frame: pd.DataFrame, *, timestamp: str | None, holdout_fraction: float
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split into (train, holdout) with the newest rows held out.
-
-    Rows are ordered by `timestamp` when the spec has one (stable, so ties keep arrival order),
-    otherwise by arrival order.
-    """
-    # A stable sort of rows already in time order changes nothing; skipping it saves a copy.
-    in_order = not timestamp or frame[timestamp].is_monotonic_increasing
-    ordered = frame if in_order else frame.sort_values(timestamp, kind="stable")
-    cut = round(len(ordered) * (1 - holdout_fraction))
-    return ordered.iloc[:cut], ordered.iloc[cut:]
-
-
-def build_schema(
-    frame: pd.DataFrame, spec: DatasetSpec, *, labels: pd.Series | None = None
-) -> dict[str, Any]:
-    """Describe the model's inputs: numeric columns, categories per column, label classes.
-
-    Classes are those of `labels` when given (every labelled row, holdout included: a class
-    only the holdout has is one the model is scored on and gives a low probability), else of
-    `frame`'s target. Text columns get a featurizer fitted on `frame`'s rows, under "text".
-    """
-    categorical = {col: _category_labels(frame[col]) for col in spec.features.categorical}
-    classes: list[Any] = []
-    if spec.task is not Task.REGRESSION:
-        known = frame[spec.target] if labels is None else labels
-        classes = sorted(known.dropna().unique().tolist())
-    schema: dict[str, Any] = {
-        "task": spec.task.value,
-        "numeric": list(spec.features.numeric),
-        "categorical": categorical,
-        "classes": [_plain(c) for c in classes],
-    }
-    row_local = [
-        f.as_schema(name)
-        for name, f in spec.derived.items()
-        if not f.uses_history and name != spec.target
-    ]
-    if row_local:
-        schema |= {"derived": row_local, "time_format": spec.timestamp_format}
-        schema["timezone"] = spec.timezone
-    lag = level_lag(spec)
-    if lag is not None:
-        schema["level"] = {"lag": lag, "of": spec.derived[spec.target].sources[0]}
-    if spec.features.text:
-        schema["text"] = fit_text_features(frame, spec.features.text, spec.text_features)
-    return schema
 
 
 def fit_model(
@@ -140,26 +92,21 @@ def fit_model(
     was_seen = pd.Series(False, index=frame.index) if seen is None else seen.reset_index(drop=True)
     unlabelled = frame[spec.target].isna()
     labelled = frame[~unlabelled] if unlabelled.any() else frame
-    train, holdout = time_ordered_split(
-        labelled, timestamp=spec.timestamp, holdout_fraction=params.holdout_fraction
+
+    def held_back(holdout: pd.DataFrame) -> Any:
+        # Rows sent again (in another file, under new ids) are training rows, never holdout rows.
+        return was_seen.loc[holdout.index].to_numpy() | repeated_rows(labelled, holdout, spec)
+
+    train, holdout = unseen_split(
+        labelled,
+        timestamp=spec.timestamp,
+        holdout_fraction=params.holdout_fraction,
+        held_back=held_back,
     )
-    # Rows sent again (in another file, under new ids) are training rows, never holdout rows.
-    seen_in_holdout = was_seen.loc[holdout.index].to_numpy() | repeated_rows(
-        labelled, holdout, spec
-    )
-    if seen_in_holdout.any():
-        holdout = holdout[~seen_in_holdout]
-        train = labelled.drop(index=holdout.index)
-    if len(train) < MIN_TRAIN_ROWS or holdout.empty:
-        raise TrainingError(
-            f"{len(train)} rows to train on and {len(holdout)} unseen rows to hold out: need at "
-            f"least {MIN_TRAIN_ROWS} and 1"
-        )
+    check_split(len(train), len(holdout))
     schema = build_schema(train, spec, labels=labelled[spec.target])
-    _check_inputs(schema, spec)
-    trained_classes = train[spec.target].dropna().unique().tolist()
-    if spec.task is not Task.REGRESSION and len(trained_classes) < MIN_CLASSES:
-        raise TrainingError(f"target {spec.target!r} has a single class {trained_classes}")
+    check_inputs(schema, spec)
+    check_classes(spec, train[spec.target].dropna().unique().tolist())
     fit_part, stop_part = time_ordered_split(
         train, timestamp=spec.timestamp, holdout_fraction=EARLY_STOPPING_FRACTION
     )
@@ -168,6 +115,60 @@ def fit_model(
     booster, used, tuning = train_booster(
         fit_part, stop_part, spec, schema, weights=weight, params=params, device=device
     )
+    return finish_fit(
+        booster,
+        spec,
+        params,
+        schema=schema,
+        holdout=holdout.copy(),  # its own rows: the split may be a view of the caller's frame
+        train_rows=len(train),
+        fitted=FitRecord(used=used, device=device, tuning=tuning),
+    )
+
+
+def check_classes(spec: DatasetSpec, trained_classes: list[Any]) -> None:
+    """Refuse to train a classifier on rows of a single class.
+
+    Raises:
+        TrainingError: the training rows of a classification task hold fewer than two classes.
+    """
+    if spec.task is not Task.REGRESSION and len(trained_classes) < MIN_CLASSES:
+        raise TrainingError(f"target {spec.target!r} has a single class {trained_classes}")
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """How a booster was fit: the searched parameters it used, the device, the tuning study."""
+
+    used: dict[str, Any]
+    device: str
+    tuning: TuningResult | None
+
+
+def finish_fit(
+    booster: xgb.Booster,
+    spec: DatasetSpec,
+    params: TrainingParams,
+    *,
+    schema: dict[str, Any],
+    holdout: pd.DataFrame,
+    train_rows: int,
+    fitted: FitRecord,
+) -> TrainingResult:
+    """Cut the booster at its best round, score it on the holdout and describe the result.
+
+    Args:
+        booster: The early-stopped booster, every round it ran.
+        spec: The dataset spec (task, target).
+        params: The training request.
+        schema: The model's input schema.
+        holdout: The holdout rows, the result's own.
+        train_rows: How many rows the booster was trained on.
+        fitted: What the fit used.
+
+    Returns:
+        The training result: metrics and error profile on the holdout, importance, tuning.
+    """
     best, validation = int(booster.best_iteration), float(booster.best_score)
     booster = booster[: best + 1]
     holdout_scores = predict_scores(booster, holdout, schema)
@@ -177,50 +178,25 @@ def fit_model(
     calibration = _error_profile(spec, holdout, holdout_scores, schema["classes"])
     logger.info(
         "trained on %d rows (%d trees); holdout %s",
-        len(train),
+        train_rows,
         best + 1,
         ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())),
     )
     gain = booster.get_score(importance_type="gain")
+    tuning = fitted.tuning
     return TrainingResult(
         booster=booster,
         schema=schema,
-        params={**vars(params), **used, "device": device, "best_iteration": best},
+        params={**vars(params), **fitted.used, "device": fitted.device, "best_iteration": best},
         metrics=metrics,
-        holdout=holdout.copy(),  # its own rows: the split may be a view of the caller's frame
-        train_rows=len(train),
+        holdout=holdout,
+        train_rows=train_rows,
         best_iteration=best,
         feature_importance={k: float(v) for k, v in gain.items() if isinstance(v, float | int)},
         calibration=calibration,
         trials=tuning.trials if tuning else (),
         tuning={**tuning.summary(), "validation": validation} if tuning else {},
     )
-
-
-def repeated_rows(labelled: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec) -> Any:
-    """Which holdout rows repeat a row outside the holdout: the same id, or the same values.
-
-    A row scored on the holdout that the model also trained on makes a challenger look better
-    than it is (ROC AUC 1.0 on resent rows). Values are the columns as they arrived (the raw
-    inputs and labels; derived ones such as a lag differ between a row and its resend), not
-    the id or the time, which a resend may renumber. Unless two of them are continuous numbers
-    (where an exact repeat of both happens by chance only), the time is part of the values.
-    """
-    rest = labelled.drop(index=holdout.index)
-    arrived = (*spec.required_columns, *spec.label_columns)
-    skipped = {spec.id, spec.timestamp, *spec.derived}
-    columns = list(dict.fromkeys(c for c in arrived if c not in skipped and c in labelled))
-    timestamp = spec.timestamp
-    continuous = sum(_continuous(labelled[c]) for c in columns)
-    if timestamp is not None and timestamp in labelled.columns and continuous < 2:  # noqa: PLR2004
-        columns.append(timestamp)
-    if not columns:
-        return np.zeros(len(holdout), dtype=bool)
-    keys = pd.util.hash_pandas_object(labelled[columns], index=False)
-    repeated = keys.loc[holdout.index].isin(set(keys.loc[rest.index]))
-    if spec.id is not None and spec.id in labelled.columns:
-        repeated |= holdout[spec.id].isin(set(rest[spec.id].dropna()))
-    return repeated.to_numpy()
 
 
 def fit_on_files(
@@ -258,33 +234,3 @@ def _error_profile(
     if spec.task is Task.MULTICLASS:
         return fit_confidence_calibration(np.asarray(scores), codes)
     return fit_calibration(scores, codes)
-
-
-def _check_inputs(schema: dict[str, Any], spec: DatasetSpec) -> None:
-    text = schema.get("text") or {}
-    if spec.model_columns or any(state["blocks"] for state in text.values()):
-        return
-    raise TrainingError(
-        f"text column(s) {', '.join(text)} hold no term found in {spec.text_features.min_df} "
-        "training rows or more, and the spec lists no other feature: nothing to train on"
-    )
-
-
-def _continuous(values: pd.Series) -> bool:
-    if not pd.api.types.is_float_dtype(values.dtype):
-        return False
-    known = values.dropna().to_numpy()
-    return bool(len(known) and (known % 1 != 0).mean() > 0.5)  # noqa: PLR2004 - most rows
-
-
-def _category_labels(values: pd.Series) -> list[str]:
-    # The text of each distinct value, not of each row: the same sorted set, far fewer strings.
-    # Whole numbers stored as floats are their integer text, as `as_categories` reads them.
-    if pd.api.types.is_float_dtype(values.dtype) and whole_numbers(values):
-        values = values.astype("Int64")
-    distinct = pd.Series(values.unique()).dropna()
-    return sorted(distinct.astype("string").unique().tolist())
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 import xgboost as xgb
 from optuna_integration import XGBoostPruningCallback
 
-from training.errors import TrainingError
+from training.trials import TuningResult, study_result
 
 logger = logging.getLogger(__name__)
 
@@ -43,58 +43,8 @@ PRUNER_STARTUP_TRIALS = 5
 PRUNER_WARMUP_ROUNDS = 30
 # Fits one booster from (parameters, callbacks), early-stopped on the validation slice.
 Trainer = Callable[[dict[str, Any], list[xgb.callback.TrainingCallback]], xgb.Booster]
-TrialState = Literal["COMPLETE", "PRUNED", "FAIL"]
-FINISHED: dict[optuna.trial.TrialState, TrialState] = {
-    optuna.trial.TrialState.COMPLETE: "COMPLETE",
-    optuna.trial.TrialState.PRUNED: "PRUNED",
-    optuna.trial.TrialState.FAIL: "FAIL",
-}
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """One tuning trial, in plain JSON-able values.
-
-    `value` is the best validation score for a complete trial and the last one reported for a
-    pruned trial (None when it failed); `best_iteration` is the matching boosting round.
-    """
-
-    number: int
-    params: dict[str, float | int]
-    value: float | None
-    state: TrialState
-    seconds: float
-    best_iteration: int | None
-
-
-@dataclass(frozen=True)
-class TuningResult:
-    """What a tuning study found; trial 0 always holds the starting (default) parameters.
-
-    `metric` is the evaluation scored, "<evals name>-<metric>"; every value is in its units.
-    """
-
-    best_params: dict[str, float | int]
-    best_value: float
-    default_value: float | None
-    best_trial: int
-    trials: tuple[TrialRecord, ...]
-    seconds: float
-    metric: str
-
-    def summary(self) -> dict[str, Any]:
-        """Counts and scores of the study, for the training result and the run record."""
-        states = [t.state for t in self.trials]
-        return {
-            "trials": len(self.trials),
-            "pruned": states.count("PRUNED"),
-            "failed": states.count("FAIL"),
-            "seconds": round(self.seconds, 3),
-            "metric": self.metric,
-            "best_trial": self.best_trial,
-            "best_validation": self.best_value,
-            "default_validation": self.default_value,
-        }
+# A parameter set XGBoost rejects fails its trial, not the retrain.
+TRIAL_ERRORS = (xgb.core.XGBoostError,)
 
 
 def should_tune(train_rows: int, *, trials: int, min_rows: int) -> bool:
@@ -157,32 +107,60 @@ def tune_hyperparams(
     """
     began = time.perf_counter()
     parallel, threads = plan_parallelism(cores=cores or available_cores(), jobs=jobs, trials=trials)
-    initial = {**XGBOOST_DEFAULTS, **start}
-    previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
+    initial = starting_point(start)
+    with quiet_optuna():
         study = optuna.create_study(
-            direction="minimize",
-            sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=parallel > 1),
-            pruner=optuna.pruners.MedianPruner(
-                n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_ROUNDS
-            ),
+            direction="minimize", sampler=tuning_sampler(seed, parallel > 1), pruner=tuning_pruner()
         )
         study.enqueue_trial(initial)
-        objective = partial(
-            _objective, train=train, space=_space_around(initial), observe=observe, threads=threads
-        )
-        # A parameter set XGBoost rejects fails its trial, not the retrain.
         study.optimize(
-            objective,
+            trial_objective(train, initial, observe=observe, threads=threads),
             n_trials=trials,
             timeout=timeout_seconds,
             n_jobs=parallel,
-            catch=(xgb.core.XGBoostError,),
+            catch=TRIAL_ERRORS,
         )
+    return study_result(study, observe, time.perf_counter() - began, parallel, threads)
+
+
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna logs warnings only while this runs (not a line per trial)."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
     finally:
         optuna.logging.set_verbosity(previous)
-    return _result(study, observe, time.perf_counter() - began, parallel, threads)
+
+
+def tuning_sampler(seed: int, parallel: bool) -> optuna.samplers.BaseSampler:
+    """The seeded TPE sampler; with trials in parallel it assumes running ones did badly."""
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=parallel)
+
+
+def tuning_pruner() -> optuna.pruners.BasePruner:
+    """Median pruning, after a few finished trials and a warm-up of rounds."""
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_ROUNDS
+    )
+
+
+def starting_point(start: dict[str, float | int]) -> dict[str, float | int]:
+    """Every searched parameter's starting value: `start`, and XGBoost's defaults for the rest."""
+    return {**XGBOOST_DEFAULTS, **start}
+
+
+def trial_objective(
+    train: Trainer, initial: dict[str, float | int], *, observe: str, threads: int
+) -> Callable[[optuna.Trial], float]:
+    """What a trial scores: the best `observe` of a booster `train` fits with its parameters.
+
+    Parameters are searched around `initial`; each booster gets `threads` threads.
+    """
+    return partial(
+        _objective, train=train, space=_space_around(initial), observe=observe, threads=threads
+    )
 
 
 def _space_around(initial: dict[str, float | int]) -> dict[str, tuple[float, float, bool]]:
@@ -211,56 +189,3 @@ def _objective(
     booster = train({**params, "nthread": threads}, callbacks)
     trial.set_user_attr("best_iteration", int(booster.best_iteration))
     return float(booster.best_score)
-
-
-def _result(
-    study: optuna.Study, metric: str, seconds: float, parallel: int, threads: int
-) -> TuningResult:
-    records = tuple(_record(t) for t in study.trials if t.state in FINISHED)
-    scored = [
-        (r.value, r.number, r) for r in records if r.state == "COMPLETE" and r.value is not None
-    ]
-    if not scored:
-        raise TrainingError(f"no tuning trial completed ({len(records)} tried)")
-    best_value, _, best = min(scored, key=lambda s: (s[0], s[1]))
-    default = next((value for value, number, _ in scored if number == 0), None)
-    result = TuningResult(
-        best_params=best.params,
-        best_value=best_value,
-        default_value=default,
-        best_trial=best.number,
-        trials=records,
-        seconds=seconds,
-        metric=metric,
-    )
-    pruned = sum(r.state == "PRUNED" for r in records)
-    logger.info(
-        "tuned %d trials (%d pruned, %d at a time x %d threads) in %.1f s: validation %s %.4f "
-        "(trial %d), defaults %s",
-        len(records),
-        pruned,
-        parallel,
-        threads,
-        seconds,
-        metric,
-        result.best_value,
-        best.number,
-        "failed" if default is None else f"{default:.4f}",
-    )
-    return result
-
-
-def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
-    value = trial.value
-    if value is None and trial.intermediate_values:
-        value = trial.intermediate_values[trial.last_step or 0]
-    iteration = trial.user_attrs.get("best_iteration", trial.last_step)
-    seconds = trial.duration.total_seconds() if trial.duration else 0.0
-    return TrialRecord(
-        number=trial.number,
-        params={k: v.item() if hasattr(v, "item") else v for k, v in trial.params.items()},
-        value=None if value is None else float(value),
-        state=FINISHED[trial.state],
-        seconds=round(seconds, 3),
-        best_iteration=None if iteration is None else int(iteration),
-    )
