@@ -342,6 +342,25 @@ class DataSettings(BaseModel):
     )
 
 
+class EngineSettings(BaseModel):
+    """Where the heavy work runs: this process, or a Dask cluster (`DRIFTLOOP_ENGINE__*`)."""
+
+    kind: Literal["local", "dask"] = Field(
+        "local", description="local: one process (pandas); dask: a Dask cluster"
+    )
+    address: str | None = Field(
+        None, description="a Dask scheduler (tcp://host:8786); empty: start a LocalCluster"
+    )
+    workers: int = Field(2, ge=1, description="worker processes of the LocalCluster")
+    threads_per_worker: int = Field(1, ge=1, description="threads of each LocalCluster worker")
+    memory_limit: str = Field(
+        "auto", description="memory limit of each LocalCluster worker (e.g. 2GiB; auto: share)"
+    )
+    tuning_rows: int = Field(
+        200_000, ge=1000, description="rows of the sample each tuning trial fits on (dask)"
+    )
+
+
 class Settings(BaseSettings):
     """All driftloop settings; env vars look like `DRIFTLOOP_DRIFT__SHARE_THRESHOLD=0.3`."""
 
@@ -364,6 +383,7 @@ class Settings(BaseSettings):
     github: GitHubSettings = GitHubSettings()
     notify: NotifySettings = NotifySettings()
     data: DataSettings = DataSettings()
+    engine: EngineSettings = EngineSettings()
 
 
 def env_var_for(location: tuple[int | str, ...]) -> str:

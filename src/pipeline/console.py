@@ -22,6 +22,7 @@ PROG = "driftloop"
 # ones in [tool.prefect.logging] extra_loggers (a test keeps the two equal); this copy serves a
 # run from a folder without that file.
 STAGE_LOGGERS = (
+    "compute",
     "config",
     "evaluation",
     "data_validation",

@@ -52,6 +52,7 @@ DEFAULT_TIMEOUT_SECONDS = 300.0
 BLOCKED_PACKAGES = (
     "config",
     "evaluation",
+    "compute",
     "data_validation",
     "model_monitoring",
     "training",
