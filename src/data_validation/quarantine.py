@@ -91,7 +91,7 @@ def quarantine_batch(
     check, for people). Both are written before the move, so a quarantined file always has them.
 
     Args:
-        batch: The rejected file.
+        batch: The rejected file (or folder dataset).
         outcome: Why it was rejected.
         quarantine_dir: Root of the quarantine.
         stamp: UTC timestamp for the folder name, so a re-sent file never overwrites an earlier one.
@@ -115,7 +115,9 @@ def quarantine_batch(
         json.dumps(summary, indent=2, default=str), encoding="utf-8"
     )
     (folder / REASON_FILE).write_text(reason_text(batch.name, outcome), encoding="utf-8")
-    if copy:
+    if copy and batch.is_dir():  # a folder dataset, partitions and all
+        shutil.copytree(batch, target)
+    elif copy:
         shutil.copy2(batch, target)
     else:
         shutil.move(batch, target)

@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from compute.errors import PartitionError
+from compute.partitions import folder_digests, is_partitioned, newest_change, partition_files
 from config.errors import ConfigError, SpecError
 from config.manifest import DataFile, Manifest
 from config.spec import ColumnTypes, DatasetSpec
@@ -50,12 +52,26 @@ _READ_ERRORS = (ValueError, OSError, OverflowError, csv.Error, pa.ArrowException
 
 
 def content_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes: the batch's identity, whatever it is called."""
+    """SHA-256 of the file's bytes: the batch's identity, whatever it is called.
+
+    A folder dataset's identity is the hash of its partitions' names and hashes.
+    """
+    if is_partitioned(path):
+        try:
+            return folder_digests(path, file_digests)[0]
+        except PartitionError as exc:
+            raise BatchReadError(f"cannot read batch {path.name}: {exc}") from exc
     return file_digests(path)[0]
 
 
 def file_digests(path: Path) -> tuple[str, str]:
-    """SHA-256 and MD5 of the file's bytes, in one read (MD5 is DVC's key for the content)."""
+    """SHA-256 and MD5 of the file's bytes, in one read (MD5 is DVC's key for the content).
+
+    A folder dataset gets the digests of its partitions' names and digests
+    (`compute.partitions.folder_digests`).
+    """
+    if is_partitioned(path):
+        return folder_digests(path, file_digests)
     digest, dvc = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -69,12 +85,12 @@ def list_batches(incoming: Path) -> list[Path]:
 
     Only regular files that are really inside the folder count: a link that leads out of it,
     a FIFO (which would block the scan while the run lock is held) or a device is skipped
-    with a warning.
+    with a warning. A folder of Parquet files is one batch (a partitioned dataset).
     """
     if not incoming.is_dir():
         return []
     found = []
-    for path in sorted(p for p in incoming.iterdir() if p.suffix.lower() in BATCH_SUFFIXES):
+    for path in sorted(p for p in incoming.iterdir() if _is_batch_entry(p)):
         reason = unsafe_reason(path, incoming)
         if reason is None:
             found.append(path)
@@ -83,10 +99,19 @@ def list_batches(incoming: Path) -> list[Path]:
     return found
 
 
+def _is_batch_entry(path: Path) -> bool:
+    if path.name.startswith((".", "_")):
+        return False
+    if path.suffix.lower() in BATCH_SUFFIXES:
+        return True
+    return path.is_dir() and not path.is_symlink()
+
+
 def _still_arriving(path: Path, settle_seconds: float, ready_marker: str | None) -> str | None:
     if ready_marker is not None and not path.with_name(path.name + ready_marker).exists():
         return f"no {path.name}{ready_marker} marker yet"
-    age = time.time() - path.stat().st_mtime
+    changed = newest_change(path) if is_partitioned(path) else path.stat().st_mtime
+    age = time.time() - changed
     if age < settle_seconds:
         return f"modified {age:.0f} s ago; files settle for {settle_seconds:.0f} s"
     return None
@@ -103,9 +128,19 @@ def unsafe_reason(path: Path, incoming: Path) -> str | None:
     ):
         return f"a link to {target}, outside the incoming folder"
     kind = path.stat().st_mode if path.exists() else mode
+    if stat.S_ISDIR(kind) and not stat.S_ISLNK(mode):
+        return None if any(partition_files_or_none(path)) else "a folder without Parquet files"
     if not stat.S_ISREG(kind):
         return "not a regular file (a FIFO, device or folder)"
     return None
+
+
+def partition_files_or_none(folder: Path) -> list[Path]:
+    """The Parquet partitions of a folder dataset; empty when it holds none."""
+    try:
+        return partition_files(folder)
+    except PartitionError:
+        return []
 
 
 def _in_dvc_cache(target: Path, incoming: Path) -> bool:
@@ -138,6 +173,8 @@ def read_batch(
             message names the file and the reason.
     """
     declared = types or NO_TYPES
+    if is_partitioned(path):
+        return read_folder(path, types=declared, max_bytes=max_bytes)
     if not path.is_file():
         raise BatchReadError(f"batch {path} does not exist")
     suffix = path.suffix.lower()
@@ -162,6 +199,27 @@ def read_batch(
     if duplicated:
         raise BatchReadError(f"cannot read batch {path.name}: duplicate column names {duplicated}")
     return _typed(frame, declared)
+
+
+def read_folder(
+    folder: Path, *, types: ColumnTypes | None = None, max_bytes: int | None = None
+) -> pd.DataFrame:
+    """Read a whole folder dataset: its partitions (each read as `read_batch` reads a file).
+
+    Categories of text are made whole again across partitions (each file has its own set).
+
+    Raises:
+        BatchReadError: no Parquet file in the folder, or a partition `read_batch` refuses.
+    """
+    files = partition_files_or_none(folder)
+    if not files:
+        raise BatchReadError(f"cannot read batch {folder.name}: a folder without Parquet files")
+    frames = [read_batch(f, types=types, max_bytes=max_bytes) for f in files]
+    if len(frames) == 1:
+        return frames[0]
+    return with_text_categories(
+        pd.concat(frames, ignore_index=True), (types or NO_TYPES).categorical
+    )
 
 
 def _refusal(path: Path, suffix: str, max_bytes: int) -> str | None:
@@ -341,7 +399,7 @@ def read_manifest(
             frames.append(held[entry.sha256])
             continue
         path = root / entry.path
-        if not path.is_file() or content_hash(path) != entry.sha256:
+        if not path.exists() or content_hash(path) != entry.sha256:
             raise LedgerError(
                 f"training data {entry.path} is missing or changed since the model was "
                 f"trained{f' (DVC md5 {entry.md5})' if entry.md5 else ''}: `driftloop data "
@@ -362,7 +420,13 @@ def read_manifest(
 
 
 def file_columns(path: Path) -> list[str]:
-    """The column names of a CSV or Parquet file, read from its header or schema alone."""
+    """The column names of a CSV or Parquet file, read from its header or schema alone.
+
+    A folder dataset's columns are those of its first partition.
+    """
+    if is_partitioned(path):
+        files = partition_files_or_none(path)
+        return list(pq.read_schema(files[0]).names) if files else []
     if path.suffix.lower() == ".parquet":
         return list(pq.read_schema(path).names)
     return [str(c) for c in pd.read_csv(path, nrows=0).columns]
@@ -376,7 +440,7 @@ def check_reference(spec: DatasetSpec) -> None:
             columns the file has.
     """
     path = spec.reference
-    if not path.is_file():
+    if not (path.is_file() or (is_partitioned(path) and partition_files_or_none(path))):
         raise SpecError(f"reference {path} not found: fix `reference` in the dataset spec")
     try:
         present = set(file_columns(path))
@@ -430,7 +494,12 @@ def copy_batches(source: Path, target: Path) -> list[Path]:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    return [Path(shutil.copy2(p, target / p.name)) for p in list_batches(source)]
+    return [
+        Path(
+            shutil.copytree(p, target / p.name) if p.is_dir() else shutil.copy2(p, target / p.name)
+        )
+        for p in list_batches(source)
+    ]
 
 
 def _typed(frame: pd.DataFrame, types: ColumnTypes) -> pd.DataFrame:
