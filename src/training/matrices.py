@@ -73,7 +73,7 @@ def _quantile_matrix(
     weight = None if weights is None else weights.loc[frame.index].to_numpy(dtype="float64")
     return xgb.QuantileDMatrix(
         **matrix_inputs(frame, schema),
-        label=_labels(frame[spec.target], spec.task, schema["classes"]),
+        label=encoded_labels(frame[spec.target], spec.task, schema["classes"]),
         weight=weight,
         enable_categorical=True,
         max_bin=MAX_BIN,
@@ -82,7 +82,21 @@ def _quantile_matrix(
     )
 
 
-def _labels(label: pd.Series, task: Task, classes: list[Any]) -> np.ndarray[Any, Any]:
+def encoded_labels(label: pd.Series, task: Task, classes: list[Any]) -> np.ndarray[Any, Any]:
+    """Labels as XGBoost trains on them: values for regression, class positions otherwise."""
     if task is Task.REGRESSION:
         return label.to_numpy(dtype="float64")
     return np.asarray(encode_labels(label, classes))
+
+
+def feature_meta(schema: dict[str, Any]) -> pd.DataFrame:
+    """An empty frame with the columns and dtypes `prepare_features` gives for `schema`.
+
+    What a lazy collection of prepared partitions is declared to hold (schemas without text).
+    """
+    columns: dict[str, pd.Series] = {
+        column: pd.Series(dtype="float64") for column in schema["numeric"]
+    }
+    for column, categories in schema["categorical"].items():
+        columns[column] = pd.Series(pd.Categorical([], categories=categories))
+    return pd.DataFrame(columns)

