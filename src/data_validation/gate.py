@@ -186,25 +186,52 @@ def validate_frame(
     Returns:
         The outcome, with every failed expectation and the Data Docs URL of this result.
     """
-    labelled = spec.target in frame.columns
+    if sample_rows <= 0 or len(frame) <= sample_rows:
+        return validate_sample(context, frame, spec, every_row=None, sample_rows=0, batch=batch)
+    sample = frame.sample(n=sample_rows, random_state=SAMPLE_SEED)
+    return validate_sample(
+        context,
+        sample,
+        spec,
+        every_row=lambda columns: frame[columns],
+        sample_rows=sample_rows,
+        batch=batch,
+    )
+
+
+def validate_sample(
+    context: FileDataContext,
+    sample: pd.DataFrame,
+    spec: DatasetSpec,
+    *,
+    every_row: Callable[[list[str]], pd.DataFrame] | None,
+    sample_rows: int,
+    batch: str | None = None,
+) -> ValidationOutcome:
+    """Validate a batch seen through `sample`, and the every-row checks on all of its rows.
+
+    `every_row(columns)` gives those columns of every row of the batch (the checks a sample
+    would miss run on them); None means `sample` is the whole batch. `sample_rows` is the
+    sample's size, quoted in failures found in it.
+    """
+    labelled = spec.target in sample.columns
     name = spec.name if labelled else unlabelled_suite_name(spec.name)
     # Both checks of one batch share a run, so Data Docs list them together.
     run = RunIdentifier(run_name=batch, run_time=datetime.now(UTC))
     when = spec.timestamp
-    if sample_rows <= 0 or len(frame) <= sample_rows:
-        return _validate(context, name, frame, timestamp=when, run=run)
-    sample = frame.sample(n=sample_rows, random_state=SAMPLE_SEED)
     sampled = _validate(context, name, sample, timestamp=when, run=run)
-    every_row = context.suites.get(every_row_suite_name(name))
+    if every_row is None:
+        return sampled
+    suite = context.suites.get(every_row_suite_name(name))
     checked = (
         _validate(
             context,
-            every_row.name,
-            frame[suite_columns(every_row, present=frame.columns)],
+            suite.name,
+            every_row(suite_columns(suite, present=sample.columns)),
             timestamp=when,
             run=run,
         )
-        if every_row.expectations
+        if suite.expectations
         else None
     )
     return _combined(sampled, checked, sample_rows=sample_rows)
