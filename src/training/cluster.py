@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def fit_on_cluster(
         engine.workers,
         split.train_rows,
     )
-    return finish_fit(
+    result = finish_fit(
         booster,
         spec,
         params,
@@ -143,6 +144,8 @@ def fit_on_cluster(
         train_rows=split.train_rows,
         fitted=FitRecord(used=used, device=DEVICE, tuning=tuning),
     )
+    # Logged with the model: which engine trained it, on how many workers.
+    return replace(result, params={**result.params, "engine": "dask", "workers": engine.workers})
 
 
 def matrix_part(
@@ -182,7 +185,7 @@ def _train(
     import xgboost.dask as dxgb  # noqa: PLC0415 - only the dask engine needs it
 
     client = engine.client
-    fit_part, stop_part = (_collection(slices, read, spec, schema) for slices in parts)
+    fit_part, stop_part = (_collection(engine, slices, read, spec, schema) for slices in parts)
     features = list(feature_meta(schema).columns)
 
     def matrix(frame: Any, ref: Any = None) -> Any:
@@ -211,19 +214,40 @@ def _train(
 
 
 def _collection(
-    slices: list[Slice], read: Reader, spec: DatasetSpec, schema: dict[str, Any]
+    engine: Engine, slices: list[Slice], read: Reader, spec: DatasetSpec, schema: dict[str, Any]
 ) -> Any:
-    """A lazy Dask frame of the slices' rows, one partition per piece, read where it runs."""
-    import dask  # noqa: PLC0415 - only the dask engine needs it
-    import dask.dataframe as dd  # noqa: PLC0415
+    """A Dask frame of the slices' rows, read on the workers, every worker holding a partition.
 
+    XGBoost trains each worker on the partitions it holds, and a worker without any cannot
+    learn the categories, so the slices are cut into at least one chunk per worker and the
+    chunks are placed on the workers in turn.
+    """
+    import dask.dataframe as dd  # noqa: PLC0415 - only the dask engine needs it
+
+    client = engine.client
+    workers = sorted(client.scheduler_info()["workers"])
     meta = feature_meta(schema).assign(
         **{LABEL: pd.Series(dtype="float64"), WEIGHT: pd.Series(dtype="float64")}
     )
-    part = dask.delayed(matrix_part, pure=True)
-    return dd.from_delayed(
-        [part(item, read, spec, schema) for item in slices], meta=meta, verify_meta=False
-    )
+    shared = [engine.share(value) for value in (read, spec, schema)]
+    futures = [
+        client.submit(matrix_part, chunk, *shared, workers=[workers[i % len(workers)]], pure=False)
+        for i, chunk in enumerate(chunked(slices, len(workers)))
+    ]
+    return dd.from_delayed(futures, meta=meta, verify_meta=False)
+
+
+def chunked(slices: list[Slice], count: int) -> list[Slice]:
+    """The slices, each cut into pieces of consecutive rows, at least `count` in all.
+
+    Fewer only when there are fewer rows than `count`; the order of the rows is kept.
+    """
+    cuts = max(1, -(-count // max(1, len(slices))))
+    out: list[Slice] = []
+    for path, rows, weight in slices:
+        parts = np.array_split(rows, min(cuts, len(rows)))
+        out.extend((path, part, weight) for part in parts)
+    return out
 
 
 def _tune_on_sample(

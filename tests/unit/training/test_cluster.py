@@ -15,7 +15,7 @@ from distributed import Client, LocalCluster
 from compute.engine import LOCAL, Engine
 from config.spec import DatasetSpec
 from runs.pieces import piece_reader
-from training.cluster import fit_on_cluster
+from training.cluster import chunked, fit_on_cluster
 from training.errors import TrainingError
 from training.fit import TrainingResult, fit_on_files
 from training.params import TrainingParams
@@ -166,3 +166,17 @@ def test_a_text_column_or_the_local_engine_is_refused(cluster: Engine, tmp_path:
         fit_on_cluster(
             LOCAL, pieces, read, text, PARAMS, seen_files=set(), file_weights={}, tuning_rows=1
         )
+
+
+def test_every_worker_gets_rows_even_when_one_piece_holds_the_whole_part() -> None:
+    """A worker without a partition cannot learn the categories: cut pieces until each has one."""
+    one = [(Path("part-0.parquet"), np.arange(10, 20), 1.0)]
+    cut = chunked(one, 3)
+    assert [rows.tolist() for _, rows, _ in cut] == [
+        [10, 11, 12, 13],
+        [14, 15, 16],
+        [17, 18, 19],
+    ]
+    many = [(Path(f"part-{i}.parquet"), np.arange(5), 1.0) for i in range(4)]
+    assert len(chunked(many, 2)) == 4
+    assert len(chunked([(Path("tiny.parquet"), np.arange(1), 2.0)], 4)) == 1
