@@ -41,6 +41,7 @@ def measure_drift(
     watch: Sequence[str],
     scores: ModelScores | None = None,
     reference_rows: int | None = None,
+    health: tuple[pd.DataFrame, ModelScores] | None = None,
 ) -> tuple[DriftSummary, Snapshot]:
     """Compare a batch with the reference and measure the production model on it.
 
@@ -62,6 +63,9 @@ def measure_drift(
         watch: Metrics that get a bootstrap interval (the ones the retrain policy watches).
         scores: The production model's outputs, when there is a production model.
         reference_rows: Rows of the whole reference, when `reference` is already its sample.
+        health: When `current` is a sample of the batch: every row's labels (a frame with the
+            target column, or none) and the model's outputs on every row, for the realized
+            metrics and the estimates; `scores` then covers the sample alone.
 
     Returns:
         The summary and the Evidently snapshot (to save as HTML).
@@ -87,13 +91,15 @@ def measure_drift(
         snapshot.dict(),
         columns=columns,
         tests=tests,
-        rows=(reference_rows or len(reference), len(current)),
+        rows=(reference_rows or len(reference), len(health[0]) if health else len(current)),
         p_values=column_p_values(ref, cur, columns),
         text=measure_text_columns(ref, cur, columns.get("text", []), tests),
     )
     if scores is not None:
+        every, every_score = health if health else (current, scores)
+        labelled = target in every.columns and bool(every[target].notna().any())
         summary = with_model_health(
-            summary, current, target, scores=scores, watch=watch, labelled=labelled
+            summary, every, target, scores=every_score, watch=watch, labelled=labelled
         )
     logger.info(
         "drift: %d of %d columns by distance (share %.2f), %d after correction (share %.2f); "
@@ -218,6 +224,7 @@ def monitor_batch(
     scores: ModelScores | None,
     report_path: Path,
     reference_rows: int | None = None,
+    health: tuple[pd.DataFrame, ModelScores] | None = None,
 ) -> DriftSummary:
     """Measure drift and model health on the dataset's features and save the HTML report.
 
@@ -236,6 +243,7 @@ def monitor_batch(
         watch=watch,
         scores=scores,
         reference_rows=reference_rows,
+        health=health,
     )
     write_report(snapshot, report_path)
     return summary

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger
 
+from compute.engine import LOCAL, Engine
+from compute.partitions import Partitions, is_partitioned
 from config.manifest import Manifest, content_hashes
 from config.settings import PolicyName, Settings, get_settings
 from config.spec import DatasetSpec, load_spec
@@ -48,9 +50,10 @@ from runs.batches import (
     check_replay_folders,
     copy_batches,
 )
-from runs.errors import DataVersionError
+from runs.errors import BatchReadError, DataVersionError
 from runs.ledger import accepted_entries, changed_in_place, regime_files, restored_entry
 from runs.outcome import Outcome, RunSummary, ScoringSummary
+from runs.pieces import has_folders, manifest_pieces, piece_partitions
 from runs.timeline import clear_replay, write_timeline
 from runs.versions import Store
 from training.errors import TrainingError
@@ -82,7 +85,8 @@ def retraining_flow(
             )
             get_run_logger().info("no new batch: %s", where)
             return RunSummary(None, Outcome.NO_NEW_BATCH, where)
-        return process_batch(settings, dataset, pending, force=force_retrain)
+        with params.engine(settings) as engine:
+            return process_batch(settings, dataset, pending, force=force_retrain, engine=engine)
 
 
 def _next_batch(
@@ -121,15 +125,21 @@ def _next_batch(
 
 
 def process_batch(
-    settings: Settings, dataset: DatasetSpec, batch: BatchFile, *, force: bool = False
+    settings: Settings,
+    dataset: DatasetSpec,
+    batch: BatchFile,
+    *,
+    force: bool = False,
+    engine: Engine = LOCAL,
 ) -> RunSummary:
     """Validate, measure, decide, train, register, evaluate, promote, dispatch, record.
 
     A batch whose data a stage before the registry fails on is quarantined with the stage and
     the error (the run fails as a rejection does); a challenger that cannot be trained (too few
-    rows, one class) leaves the champion in place and the batch accepted.
+    rows, one class) leaves the champion in place and the batch accepted. The heavy work (a
+    folder batch's partitions, training with the dask engine) runs on `engine`.
     """
-    run = Run(settings, dataset, batch)
+    run = Run(settings, dataset, batch, engine=engine)
     run.open_data()
     try:
         return _process(run, force=force)
@@ -191,23 +201,7 @@ def _process(run: Run, *, force: bool) -> RunSummary:
     with guarded(run, "train"):
         files = params.training_files(settings, regime, batch.path, starts_regime=run.starts_regime)
         run.training_data = manifest = tasks.data_manifest(files, Path.cwd(), run.store)
-        known = {**measured.frames, batch.sha256: frame}
-        data = tasks.read_data(
-            manifest,
-            Path.cwd(),
-            dataset,
-            source_column=SOURCE_COLUMN,
-            known=known,
-        )
-        weights = params.file_weights(settings, manifest)
-        run.training = result = tasks.train(
-            data,
-            dataset,
-            params.training_params(settings),
-            source_column=SOURCE_COLUMN,
-            seen_files=trained_on,
-            file_weights=weights,
-        )
+        run.training = result = _train(run, manifest, frame, trained_on)
     with run.clock("register"), tempfile.TemporaryDirectory() as workdir:
         tags = params.version_tags(manifest, decision.reasons, batch.sha256, run.store)
         run.challenger = challenger = tasks.register(
@@ -233,6 +227,38 @@ def _process(run: Run, *, force: bool) -> RunSummary:
             run.dispatched = _dispatch(settings, action.release, challenger)
     outcome, message = _promotion_outcome(run, verdict, action)
     return finish(run, outcome, message, version=challenger.version)
+
+
+def _train(
+    run: Run, manifest: Manifest, frame: pd.DataFrame, trained_on: set[str]
+) -> TrainingResult:
+    """Fit the challenger: on the cluster with the dask engine, else on one frame here."""
+    settings, dataset = run.settings, run.dataset
+    weights = params.file_weights(settings, manifest)
+    if run.engine.distributed:
+        return tasks.train_on_cluster(
+            run.engine,
+            manifest,
+            Path.cwd(),
+            dataset,
+            params.training_params(settings),
+            seen_files=trained_on,
+            file_weights=weights,
+            tuning_rows=settings.engine.tuning_rows,
+        )
+    assert run.measured is not None  # measured before any training
+    known = dict(run.measured.frames)
+    if run.parts is None:  # a folder batch's frame is a sample: read whole instead
+        known[run.batch.sha256] = frame
+    data = tasks.read_data(manifest, Path.cwd(), dataset, source_column=SOURCE_COLUMN, known=known)
+    return tasks.train(
+        data,
+        dataset,
+        params.training_params(settings),
+        source_column=SOURCE_COLUMN,
+        seen_files=trained_on,
+        file_weights=weights,
+    )
 
 
 def _judge(
@@ -325,10 +351,13 @@ def monitoring_flow(spec: str | None = None, batch: str | None = None) -> RunSum
             busy = f"another run of {dataset.name} is under way; the next monitoring run measures"
             get_run_logger().info("busy: %s", busy)
             return RunSummary(None, Outcome.BUSY, busy)
-        return _monitor_next(settings, dataset, Path(batch) if batch else None)
+        engine = held.enter_context(params.engine(settings))
+        return _monitor_next(settings, dataset, Path(batch) if batch else None, engine)
 
 
-def _monitor_next(settings: Settings, dataset: DatasetSpec, explicit: Path | None) -> RunSummary:
+def _monitor_next(
+    settings: Settings, dataset: DatasetSpec, explicit: Path | None, engine: Engine
+) -> RunSummary:
     pending = tasks.find_batch(
         settings.paths.ledger,
         dataset.incoming,
@@ -341,7 +370,7 @@ def _monitor_next(settings: Settings, dataset: DatasetSpec, explicit: Path | Non
         message = f"no unmonitored batch in {dataset.incoming}"
         get_run_logger().info("no new batch: %s", message)
         return RunSummary(None, Outcome.NO_NEW_BATCH, message)
-    run = Run(settings, dataset, pending)
+    run = Run(settings, dataset, pending, engine=engine)
     run.open_data()
     with run.clock("validate"):
         frame, validation = _validate(run)
@@ -378,6 +407,11 @@ def scoring_flow(batch: str, spec: str | None = None, out: str | None = None) ->
     settings, dataset = _start(spec)
     chosen = params.chosen_predictions_path(settings, out)
     path = params.scored_batch_path(settings, batch)
+    if is_partitioned(path):
+        raise BatchReadError(
+            f"{path.name} is a folder dataset: the scoring flow scores one file at a time "
+            "(score its partitions one by one)"
+        )
     frame, validation = tasks.validate_batch(
         settings.paths.gx_root,
         dataset,
@@ -448,23 +482,8 @@ def simulation_flow(
     settings = params.replay_settings(get_settings(), root, policy)
     dataset = original.model_copy(update={"incoming": root / "incoming"})
     check_reference(dataset)
-    summaries = []
-    for path in copy_batches(Path(batches), dataset.incoming):
-        pending = tasks.find_batch(
-            settings.paths.ledger, dataset.incoming, explicit=path, dataset=dataset.name
-        )
-        if pending is None:
-            same = "same content as an earlier batch: skipped"
-            summaries.append(RunSummary(path.name, Outcome.DUPLICATE, same))
-            continue
-        try:
-            summaries.append(process_batch(settings, dataset, pending))
-        except DataValidationError as exc:
-            broken = f"{len(exc.failures)} broken expectations"
-            rejected = RunSummary(
-                path.name, Outcome.REJECTED, broken, decision="rejected", reasons=exc.failures
-            )
-            summaries.append(rejected)
+    with params.engine(settings) as engine:
+        summaries = _replay(settings, dataset, Path(batches), engine)
     replayed = [
         dataset.incoming / s.batch
         for s in summaries
@@ -477,6 +496,29 @@ def simulation_flow(
     rows = [asdict(s) for s in summaries]
     written = write_timeline(rows, root, policy=settings.policy.name, baselines=baselines)
     get_run_logger().info("simulation of %d batches written to %s", len(summaries), written)
+    return summaries
+
+
+def _replay(
+    settings: Settings, dataset: DatasetSpec, batches: Path, engine: Engine
+) -> list[RunSummary]:
+    summaries = []
+    for path in copy_batches(batches, dataset.incoming):
+        pending = tasks.find_batch(
+            settings.paths.ledger, dataset.incoming, explicit=path, dataset=dataset.name
+        )
+        if pending is None:
+            same = "same content as an earlier batch: skipped"
+            summaries.append(RunSummary(path.name, Outcome.DUPLICATE, same))
+            continue
+        try:
+            summaries.append(process_batch(settings, dataset, pending, engine=engine))
+        except DataValidationError as exc:
+            broken = f"{len(exc.failures)} broken expectations"
+            rejected = RunSummary(
+                path.name, Outcome.REJECTED, broken, decision="rejected", reasons=exc.failures
+            )
+            summaries.append(rejected)
     return summaries
 
 
@@ -501,14 +543,25 @@ def _production(settings: Settings, dataset: DatasetSpec) -> RegisteredVersion |
 
 
 def _validate(run: Run) -> tuple[pd.DataFrame, ValidationOutcome]:
-    frame, outcome = tasks.validate_batch(
-        run.settings.paths.gx_root,
-        run.dataset,
-        run.batch.path,
-        sample_rows=run.settings.validation.sample_rows,
-        ledger_path=run.settings.paths.ledger,
-    )
-    run.validated(frame, outcome)
+    """Validate the batch; a folder batch partition by partition (its frame is then a sample)."""
+    parts = None
+    if is_partitioned(run.batch.path):
+        frame, outcome, parts = tasks.validate_folder(
+            run.settings.paths.gx_root,
+            run.dataset,
+            run.batch.path,
+            sample_rows=run.settings.validation.sample_rows,
+            engine=run.engine,
+        )
+    else:
+        frame, outcome = tasks.validate_batch(
+            run.settings.paths.gx_root,
+            run.dataset,
+            run.batch.path,
+            sample_rows=run.settings.validation.sample_rows,
+            ledger_path=run.settings.paths.ledger,
+        )
+    run.validated(frame, outcome, parts)
     if run.unnamed and outcome.success:
         announce(run.settings, unnamed_notice(run))
     return frame, outcome
@@ -549,6 +602,8 @@ def _monitor(run: Run, frame: pd.DataFrame, production: RegisteredVersion | None
         stage="monitor",
         logged=logged,
         store=run.store,
+        engine=run.engine,
+        parts=run.parts,
     )[0]
 
 
@@ -561,12 +616,16 @@ def _measure(
     stage: str,
     logged: dict[str, str],
     store: Store | None,
+    engine: Engine = LOCAL,
+    parts: Partitions | None = None,
 ) -> tuple[Measured, ModelScores | None]:
     """The monitor, as every flow runs it: drift and the production model's health on a batch.
 
     The drift tests and the model scores use the same sample of what production was trained
     on (the spec's reference before the first model), restored from DVC (`store`) where a
-    file of it is missing here.
+    file of it is missing here. Data with folder datasets is sampled across its partitions
+    (never read whole); a folder batch's (`parts`) `frame` is a sample, and the production
+    model scores every partition for the realized metrics and estimates.
     """
     manifest: Manifest
     if production is None:
@@ -574,11 +633,24 @@ def _measure(
     else:
         manifest = tasks.training_manifest(settings.mlflow, production.run_id)
         _restore_missing(store, manifest)
-    reference: pd.DataFrame = tasks.read_data(manifest, Path.cwd(), dataset)
-    tested = sample_rows(reference, settings.drift.sample_rows)
-    scores = None
+    size, frames = settings.drift.sample_rows, {}
+    if parts is not None or has_folders([Path.cwd() / e.path for e in manifest]):
+        held = piece_partitions(manifest_pieces(manifest, Path.cwd()), dataset)
+        tested = reference = tasks.sample_pieces(engine, held, dataset, size)
+        reference_rows = held.total
+    else:
+        reference = tasks.read_data(manifest, Path.cwd(), dataset)
+        tested, reference_rows = sample_rows(reference, size), len(reference)
+        frames = {manifest[0].sha256: reference} if len(manifest) == 1 else {}
+    # A folder batch's frame is the validation sample: the same draw when the sizes are equal.
+    same_draw = parts is None or size == settings.validation.sample_rows
+    current = frame if same_draw else tasks.sample_pieces(engine, parts, dataset, size)
+    scores, health = None, None
     if production is not None:
-        scores = tasks.score_batch(settings.mlflow, production, tested, frame, dataset)
+        scores = tasks.score_batch(settings.mlflow, production, tested, current, dataset)
+        if parts is not None:
+            labels, outputs = tasks.score_pieces(production, engine, parts, dataset)
+            health = (labels, replace(scores, current=outputs))
     report = settings.paths.reports / f"{stage}-{params.stamp()}.html"
     watch = params.watch(settings, dataset)
     drift = tasks.measure(
@@ -589,7 +661,8 @@ def _measure(
         watch=watch,
         scores=scores,
         report_path=report,
-        reference_rows=len(reference),
+        reference_rows=reference_rows,
+        health=health,
     )
     logged_as = tasks.log_monitoring(
         settings.mlflow,
@@ -598,11 +671,10 @@ def _measure(
         report,
         logged,
         spec=dataset,
-        frame=frame,
+        frame=current,
         reference=reference,
         manifest=manifest,
     )
-    frames = {manifest[0].sha256: reference} if len(manifest) == 1 else {}
     metric = params.metric(settings, dataset)
     measured = Measured(drift, report, manifest, metric, watch, frames, logged_as)
     return measured, scores

@@ -14,6 +14,8 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.runtime import flow_run
 from prefect.states import State
 
+from compute.engine import LOCAL, Engine
+from compute.partitions import Partitions
 from config.errors import ConfigError
 from config.manifest import Manifest
 from config.settings import Settings, get_settings
@@ -39,6 +41,7 @@ from runs.index import write_index
 from runs.ledger import LedgerEntry, Status
 from runs.links import Evidence
 from runs.outcome import Outcome, RunSummary
+from runs.pieces import labelled_rows
 from runs.record import CandidateRow, Clock, DecisionRecord
 from runs.versions import Store
 from training.fit import TrainingResult
@@ -76,6 +79,8 @@ class Run:
     versioned: tuple[Path, ...] = ()  # what DVC tracks for this run: pushed when it ends
     pointers: tuple[str, ...] = ()  # their DVC pointers (`.dvc` files, `dvc.lock`)
     pushed: str = ""  # what the push at the end said
+    engine: Engine = LOCAL  # where the heavy work runs (this process, or a Dask cluster)
+    parts: Partitions | None = None  # a folder batch's partitions (its frame is then a sample)
 
     @property
     def starts_regime(self) -> bool:
@@ -115,12 +120,20 @@ class Run:
         failed = f"; {self.data_note}" if self.data_note else ""
         return f"tracked by DVC ({shown}), {where}; {pushed}{failed}"
 
-    def validated(self, frame: pd.DataFrame, outcome: ValidationOutcome) -> None:
-        """Note the batch's size, whether it has labels, and the validation verdict."""
+    def validated(
+        self, frame: pd.DataFrame, outcome: ValidationOutcome, parts: Partitions | None = None
+    ) -> None:
+        """Note the batch's size, whether it has labels, and the validation verdict.
+
+        With `parts` (a folder batch), `frame` is a sample: size and labels are counted on
+        every partition.
+        """
         target = self.dataset.target
-        self.rows, self.validation = len(frame), outcome
+        self.rows, self.validation, self.parts = len(frame), outcome, parts
         self.unnamed = tuple(self.dataset.unnamed_columns(frame.columns))
         self.labelled = target in frame.columns and bool(frame[target].notna().any())
+        if parts is not None:
+            self.rows, self.labelled = parts.total, labelled_rows(parts, target) > 0
 
 
 def finish(

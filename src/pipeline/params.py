@@ -18,6 +18,7 @@ from typing import Any
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS, PREFECT_LOGGING_LEVEL
 
+from compute.engine import Engine, open_engine
 from config.errors import ConfigError
 from config.manifest import Manifest
 from config.settings import PolicyName, Settings
@@ -116,6 +117,18 @@ def training_params(settings: Settings) -> TrainingParams:
         tuning_jobs=t.tuning_jobs,
         tuning_min_rows=t.tuning_min_rows,
         device=t.device,
+    )
+
+
+def engine(settings: Settings) -> AbstractContextManager[Engine]:
+    """The engine the run computes on, as configured (`DRIFTLOOP_ENGINE__*`)."""
+    e = settings.engine
+    return open_engine(
+        e.kind,
+        address=e.address,
+        workers=e.workers,
+        threads_per_worker=e.threads_per_worker,
+        memory_limit=e.memory_limit,
     )
 
 

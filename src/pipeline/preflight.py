@@ -24,8 +24,10 @@ from runs.batches import (
     check_replay_folders,
     file_columns,
     list_batches,
+    partition_files_or_none,
 )
 from runs.errors import BatchReadError
+from runs.pieces import history_features
 
 # What pandas and pyarrow raise for a header they cannot parse.
 HEADER_ERRORS = (ValueError, OSError, OverflowError, csv.Error, pa.ArrowException)
@@ -48,6 +50,13 @@ def checked_spec(settings: Settings, spec: str | None) -> DatasetSpec:
     if spec and not settings.paths.allow_outside_project:
         check_inside(path, dataset, Path.cwd())
     check_reference_columns(dataset)
+    looking_back = history_features(dataset)
+    if settings.engine.kind == "dask" and looking_back:
+        raise SpecError(
+            f"the dask engine reads data piece by piece, and {dataset.name}'s derived columns "
+            f"{looking_back} look back across rows of other files: run this dataset with "
+            "DRIFTLOOP_ENGINE__KIND=local"
+        )
     return dataset
 
 
@@ -58,7 +67,7 @@ def check_reference_columns(dataset: DatasetSpec) -> None:
         SpecError: names the file, each missing column with the spec field naming it, the fix.
     """
     path = dataset.reference
-    if not path.is_file():
+    if not path.is_file() and not (path.is_dir() and partition_files_or_none(path)):
         if _tracked_by_dvc(path):
             raise SpecError(
                 f"reference {_shown(path)} not found, but DVC tracks it: `dvc pull {_shown(path)}` "
@@ -133,7 +142,8 @@ def check_batch_columns(dataset: DatasetSpec, path: Path) -> None:
     Raises:
         ConfigError: names each missing column, the spec field naming it, and the closest column.
     """
-    if not path.is_file() or path.suffix.lower() not in BATCH_SUFFIXES:
+    folder = path.is_dir() and bool(partition_files_or_none(path))
+    if not folder and (not path.is_file() or path.suffix.lower() not in BATCH_SUFFIXES):
         return
     try:
         present = file_columns(path)

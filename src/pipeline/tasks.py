@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -20,11 +21,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
+from compute.engine import Engine
+from compute.errors import PartitionError
+from compute.partitions import Partitions, each_partition, open_partitions
 from config.manifest import Manifest
 from config.settings import GitHubSettings, MlflowSettings
 from config.spec import DatasetSpec
 from data_validation import gate, quarantine
 from data_validation.gate import ValidationOutcome
+from data_validation.partitioned import check_partitions
 from delivery import delivered, dispatch
 from delivery.request import DispatchRequest, DispatchResult
 from evaluation import baselines
@@ -36,18 +41,21 @@ from registry import card, history, models, promotion, release, rollback, servab
 from registry.models import ModelFiles, RegisteredVersion
 from registry.release import Release
 from registry.servable import PendingServedCheck, ServedCheck
-from runs import batches, derived, ledger, predictions, versions
+from runs import batches, derived, ledger, pieces, predictions, versions
 from runs.errors import BatchReadError
 from runs.links import tracking_links
 from runs.record import DecisionRecord, render_record, write_record
+from training.cluster import fit_on_cluster
 from training.fit import TrainingResult, fit_on_files
 from training.model_code import predict_scores, served_output
+from training.params import TrainingParams
 from training.served import (
     BoosterScorer,
     input_example,
     model_artifacts,
     model_code_path,
     model_code_paths,
+    score_partition,
 )
 
 
@@ -113,6 +121,7 @@ read_data = task(derived.read_training_data, **UNCACHED)
 measure = task(drift.monitor_batch, **UNCACHED)
 decide_retrain = task(retrain.decide_retrain, **UNCACHED)
 train = task(fit_on_files, **UNCACHED)
+sample_pieces = task(pieces.sample_pieces, **UNCACHED)
 judge_challenger = task(promotion.judge_challenger, **UNCACHED)
 save_predictions = task(predictions.save_predictions, **UNCACHED)
 get_production = _on_registry(models.get_aliased_version)
@@ -149,6 +158,34 @@ def validate_batch(
     return frame, outcome
 
 
+@task(**UNCACHED)
+def validate_folder(
+    gx_root: Path, spec: DatasetSpec, path: Path, *, sample_rows: int, engine: Engine
+) -> tuple[pd.DataFrame, ValidationOutcome, Partitions | None]:
+    """Validate a folder dataset partition by partition (see `check_partitions`).
+
+    Returns the sample the whole suite saw, the outcome, and the partitions (None when the
+    folder cannot be read piece by piece: it fails as unreadable, and is quarantined).
+    """
+    try:
+        pieces.check_piecewise(spec, f"batch {path.name}")
+        parts = open_partitions(path)
+    except (BatchReadError, PartitionError) as exc:
+        return pd.DataFrame(), quarantine.unreadable_outcome(str(exc)), None
+    reader = pieces.piece_reader(spec)
+    frame, outcome = check_partitions(
+        gx_root,
+        spec,
+        engine,
+        parts,
+        read=reader,
+        load_reference=partial(_reference, spec),
+        sample_rows=sample_rows,
+        batch=path.name,
+    )
+    return frame, outcome, parts
+
+
 def _reference(spec: DatasetSpec) -> pd.DataFrame:
     return derived.derive(batches.read_batch(spec.reference, types=spec.column_types), spec)
 
@@ -170,6 +207,68 @@ def score_batch(
     )
     return ModelScores(
         reference_scores, current_scores, spec.task.value, version.classes, calibration
+    )
+
+
+@task(**REGISTRY)
+def score_pieces(
+    version: RegisteredVersion, engine: Engine, parts: Partitions, spec: DatasetSpec
+) -> tuple[pd.DataFrame, Any]:
+    """Score every row of the pieces with a registered model, partition by partition.
+
+    Returns every row's label (a frame with the target column; no column when no piece has
+    one) and the model's outputs, in the pieces' order.
+    """
+    scored = each_partition(
+        engine,
+        parts,
+        score_partition,
+        _scorer(version),
+        list(spec.served_columns),
+        spec.target,
+        read=pieces.piece_reader(spec),
+    )
+    labels = [
+        lab if lab is not None else pd.Series([None] * len(s), dtype="object") for lab, s in scored
+    ]
+    frame = (
+        pd.DataFrame({spec.target: pd.concat(labels, ignore_index=True)})
+        if any(lab is not None for lab, _ in scored)
+        else pd.DataFrame(index=pd.RangeIndex(sum(len(s) for _, s in scored)))
+    )
+    outputs = [s for _, s in scored]
+    joined = (
+        pd.concat(outputs, ignore_index=True)
+        if isinstance(outputs[0], pd.DataFrame)
+        else np.concatenate([np.asarray(s) for s in outputs])
+    )
+    return frame, joined
+
+
+@task(**UNCACHED)
+def train_on_cluster(
+    engine: Engine,
+    manifest: Manifest,
+    root: Path,
+    spec: DatasetSpec,
+    params: TrainingParams,
+    *,
+    seen_files: set[str],
+    file_weights: dict[str, float],
+    tuning_rows: int,
+) -> TrainingResult:
+    """Train the challenger on the cluster, reading the manifest's files piece by piece."""
+    pieces.check_piecewise(spec, "the training data")
+    found = pieces.manifest_pieces(manifest, root)
+    return fit_on_cluster(
+        engine,
+        [(p.path, p.source) for p in found],
+        pieces.piece_reader(spec),
+        spec,
+        params,
+        seen_files=seen_files,
+        file_weights=file_weights,
+        tuning_rows=tuning_rows,
     )
 
 

@@ -85,3 +85,15 @@ def input_example(result: TrainingResult, spec: DatasetSpec, rows: int = 5) -> t
     example = result.holdout[list(spec.served_columns)].head(rows)
     scores = predict_scores(result.booster, example, result.schema)
     return example, served_output(scores, example, result.schema)
+
+
+def score_partition(
+    frame: pd.DataFrame, index: int, scorer: BoosterScorer, columns: list[str], target: str
+) -> tuple[pd.Series | None, Any]:
+    """A partition's labels (None when it has no target column) and the scorer's outputs.
+
+    Runs on a worker: `index` (the partition's position) is not needed to score it.
+    """
+    del index
+    labels = frame[target].reset_index(drop=True) if target in frame.columns else None
+    return labels, scorer.predict(frame[columns])

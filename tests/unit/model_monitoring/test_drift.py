@@ -106,6 +106,17 @@ def test_realized_metrics_come_with_a_bootstrap_interval() -> None:
     assert summary.as_metrics()["realized.roc_auc.low"] == low
 
 
+def test_realized_metrics_of_a_sampled_batch_use_every_row_given_for_health() -> None:
+    ref, whole = make_frame(600, seed=1), make_frame(3000, seed=2, shift=1.0)
+    every = scores_for(ref, whole)
+    sampled = whole.iloc[::10].reset_index(drop=True)
+    on_sample = ModelScores(every.reference, every.current[::10].to_numpy(), "binary", [0, 1])
+    summary, _ = measure(ref, sampled, scores=on_sample, health=(whole[["y"]], every))
+    expected = roc_auc_score(whole.y, every.current)
+    assert summary.realized["roc_auc"] == pytest.approx(expected)
+    assert summary.current_rows == 3000
+
+
 def test_unlabelled_batch_gets_an_estimate_not_realized_metrics() -> None:
     ref, cur = make_frame(300, seed=1), make_frame(300, seed=2).drop(columns=["y"])
     identity = {"x": [0.0, 1.0], "y": [0.0, 1.0]}
