@@ -138,15 +138,21 @@ def run_deployment(env: dict[str, str], name: str, log: Path) -> dict[str, objec
 
 def test_deploy_all_then_a_worker_runs_the_deployments(project: dict[str, str]) -> None:
     prefect(project, "work-pool", "create", "driftloop", "--type", "process")
+    # The docker and kubernetes twins: the server checks their job variables against the pools'
+    # base job templates when it creates them (no docker or cluster is needed for that).
+    for pool, kind in (("driftloop-docker", "docker"), ("driftloop-kubernetes", "kubernetes")):
+        prefect(project, "work-pool", "create", pool, "--type", kind)
     log = Path(project["LEDGER"]).with_name("worker.log")
     # The worker starts (a few seconds) while the deployments are created.
     with worker(project, log):
         prefect(project, "--no-prompt", "deploy", "--all")
-        assert deployed(project) == {
+        process = {
             "retraining/retraining-daily",
             "monitoring/monitoring-hourly",
             "scoring/scoring",
         }
+        twins = {f"{name}-{pool}" for name in process for pool in ("docker", "kubernetes")}
+        assert deployed(project) == process | twins
 
         monitored = run_deployment(project, "monitoring/monitoring-hourly", log)
         assert monitored["state_type"] == "COMPLETED", monitored.get("state")
