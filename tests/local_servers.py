@@ -105,3 +105,29 @@ def moto_s3(log: Path, bucket: str) -> Iterator[str]:
         yield endpoint
     finally:
         stop(process)
+
+
+def mlflow_server_command(
+    root: Path, port: int, *, backend: str, s3: str, bucket: str
+) -> tuple[list[str], dict[str, str]]:
+    """`mlflow server` on 127.0.0.1:`port`: metadata at `backend`, artifacts proxied to S3.
+
+    The artifacts go under `s3://<bucket>/<root's name>` on the S3 server at `s3`.
+    """
+    bin_dir = Path(sys.executable).parent
+    env = (
+        os.environ
+        | S3_KEYS
+        | {
+            "MLFLOW_S3_ENDPOINT_URL": s3,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    command = [
+        str(bin_dir / "mlflow"),
+        *("server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        *("--backend-store-uri", backend),
+        *("--artifacts-destination", f"s3://{bucket}/{root.name}"),
+    ]
+    return command, env

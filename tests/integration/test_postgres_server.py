@@ -13,7 +13,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,12 +23,19 @@ import mlflow
 import psycopg2
 import pytest
 from flow_project import Project, toy_project
-from local_servers import S3_KEYS, free_port, moto_s3, s3_client, start, stop, wait_until_up
+from local_servers import (
+    free_port,
+    mlflow_server_command,
+    moto_s3,
+    s3_client,
+    start,
+    stop,
+    wait_until_up,
+)
 from mlflow import MlflowClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-BIN = Path(sys.executable).parent
 BUCKET = "driftloop"
 TOKEN = "ghp_postgres_secret_0123456789"
 PG_USER = "driftloop"  # the cluster's superuser (trust authentication, 127.0.0.1 only)
@@ -155,21 +161,7 @@ def tracking_server(
     """`mlflow server` on 127.0.0.1: metadata in PostgreSQL, artifacts proxied to S3."""
     root = tmp_path_factory.mktemp("pg-mlflow-server")
     port = free_port()
-    env = (
-        os.environ
-        | S3_KEYS
-        | {
-            "MLFLOW_S3_ENDPOINT_URL": s3,
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-    )
-    command = [
-        str(BIN / "mlflow"),
-        *("server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-        *("--backend-store-uri", postgres),
-        *("--artifacts-destination", f"s3://{BUCKET}/{root.name}"),
-    ]
+    command, env = mlflow_server_command(root, port, backend=postgres, s3=s3, bucket=BUCKET)
     process = start(command, env, root / "log")
     url = f"http://127.0.0.1:{port}"
     try:

@@ -17,7 +17,16 @@ import pandas as pd
 import pytest
 import yaml
 from flow_project import Project, toy_project
-from local_servers import S3_KEYS, free_port, moto_s3, s3_client, start, stop, wait_until_up
+from local_servers import (
+    S3_KEYS,
+    free_port,
+    mlflow_server_command,
+    moto_s3,
+    s3_client,
+    start,
+    stop,
+    wait_until_up,
+)
 from mlflow import MlflowClient
 
 from pipeline import tasks
@@ -47,22 +56,8 @@ def _objects(endpoint: str, prefix: str) -> list[str]:
 
 def _server_command(root: Path, port: int, s3: str) -> tuple[list[str], dict[str, str]]:
     """`mlflow server` on 127.0.0.1: SQLite metadata under `root`, artifacts proxied to S3."""
-    env = (
-        os.environ
-        | S3_ENV
-        | {
-            "MLFLOW_S3_ENDPOINT_URL": s3,
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-    )
-    command = [
-        str(BIN / "mlflow"),
-        *("server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-        *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
-        *("--artifacts-destination", f"s3://{BUCKET}/{root.name}"),
-    ]
-    return command, env
+    backend = f"sqlite:///{root / 'mlflow.db'}"
+    return mlflow_server_command(root, port, backend=backend, s3=s3, bucket=BUCKET)
 
 
 @pytest.fixture(scope="module")
