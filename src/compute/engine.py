@@ -6,6 +6,7 @@ the results back in order; the same code then runs in one process or spread over
 
 from __future__ import annotations
 
+import ctypes
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -53,6 +54,16 @@ class Engine:
         )
         return list(self.client.gather(futures))
 
+    def release_memory(self) -> None:
+        """Hand memory the workers freed back to the system (no-op in this process).
+
+        Arrow's allocator and glibc keep freed blocks for reuse, so a worker that has read many
+        partitions holds far more than its live data, and the nanny restarts a worker whose
+        process passes its limit. Called between heavy phases, before training.
+        """
+        if self.client is not None:
+            self.client.run(release_unused_memory)
+
     def share(self, value: Any) -> Any:
         """`value` as every worker's task can take it: sent once, not once per task."""
         if self.client is None or isinstance(value, str | int | float | bool | type(None)):
@@ -61,6 +72,18 @@ class Engine:
 
 
 LOCAL = Engine()
+
+
+def release_unused_memory() -> None:
+    """Return this process's freed memory to the system: Arrow's pool, then glibc's heap."""
+    import pyarrow as pa  # noqa: PLC0415 - a worker has it (it reads Parquet)
+
+    pa.default_memory_pool().release_unused()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return
+    libc.malloc_trim(0)
 
 
 @contextmanager

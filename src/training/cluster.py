@@ -3,8 +3,9 @@
 The split is `fit_model`'s, decided on the driver from each row's time and keys
 (`training.piece_split`); the schema comes from each piece's distinct values. XGBoost's Dask
 interface bins and trains on the workers' partitions, early-stopped on the newest training rows.
-Tuning trials fit on a seeded sample of at most `tuning_rows` training rows gathered to the
-driver; the final booster, with the parameters they chose, trains on every row.
+Tuning trials fit on a seeded sample of at most `tuning_rows` training rows, sent to every
+worker, and run on all of them as one Optuna study (`training.cluster_tuning`); the final
+booster, with the parameters they chose, trains on every row.
 """
 
 from __future__ import annotations
@@ -24,20 +25,19 @@ from config.spec import DatasetSpec, Task
 from training.boosting import (
     EVALS_NAME,
     booster_params,
-    make_trainer,
-    observed_metric,
     starting_params,
 )
+from training.cluster_tuning import TuningSample, tune_on_workers
 from training.errors import TrainingError
 from training.fit import FitRecord, TrainingResult, check_classes, finish_fit
-from training.matrices import MAX_BIN, build_matrices, encoded_labels, feature_meta
+from training.matrices import MAX_BIN, encoded_labels, feature_meta
 from training.model_code import prepare_features
 from training.params import TrainingParams
 from training.piece_rows import Reader
 from training.piece_split import split_pieces
 from training.schema import check_inputs, describe_inputs
 from training.trials import TuningResult
-from training.tuning import available_cores, should_tune, tune_hyperparams
+from training.tuning import should_tune
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +155,9 @@ def matrix_part(
     path, rows, weight = item
     frame = read(path).iloc[rows]
     out = prepare_features(frame, schema).reset_index(drop=True)
+    # XGBoost bins float32 values: the same bins as from float64, in half the worker memory.
+    numeric = {column: out[column].astype("float32") for column in schema["numeric"]}
+    out = out.assign(**numeric)
     labels = encoded_labels(frame[spec.target], spec.task, schema["classes"])
     return out.assign(**{LABEL: np.asarray(labels, dtype="float64"), WEIGHT: weight})
 
@@ -185,7 +188,12 @@ def _train(
     import xgboost.dask as dxgb  # noqa: PLC0415 - only the dask engine needs it
 
     client = engine.client
-    fit_part, stop_part = (_collection(engine, slices, read, spec, schema) for slices in parts)
+    engine.release_memory()  # what reading and splitting freed, before the matrices take it
+    # The partitions' futures are held until training ends: a collection built from futures
+    # does not keep them alive, and a future nothing holds is forgotten by the scheduler.
+    (fit_part, fit_futures), (stop_part, stop_futures) = (
+        _collection(engine, slices, read, spec, schema) for slices in parts
+    )
     features = list(feature_meta(schema).columns)
 
     def matrix(frame: Any, ref: Any = None) -> Any:
@@ -210,13 +218,16 @@ def _train(
         early_stopping_rounds=params.early_stopping_rounds,
         verbose_eval=False,
     )
+    del fit_futures, stop_futures  # released once the booster is trained
     return out["booster"]
 
 
 def _collection(
     engine: Engine, slices: list[Slice], read: Reader, spec: DatasetSpec, schema: dict[str, Any]
-) -> Any:
+) -> tuple[Any, list[Any]]:
     """A Dask frame of the slices' rows, read on the workers, every worker holding a partition.
+
+    Returns the frame and the futures of its partitions (which the caller must hold).
 
     XGBoost trains each worker on the partitions it holds, and a worker without any cannot
     learn the categories, so the slices are cut into at least one chunk per worker and the
@@ -226,7 +237,7 @@ def _collection(
 
     client = engine.client
     workers = sorted(client.scheduler_info()["workers"])
-    meta = feature_meta(schema).assign(
+    meta = feature_meta(schema, numeric="float32").assign(
         **{LABEL: pd.Series(dtype="float64"), WEIGHT: pd.Series(dtype="float64")}
     )
     shared = [engine.share(value) for value in (read, spec, schema)]
@@ -234,7 +245,7 @@ def _collection(
         client.submit(matrix_part, chunk, *shared, workers=[workers[i % len(workers)]], pure=False)
         for i, chunk in enumerate(chunked(slices, len(workers)))
     ]
-    return dd.from_delayed(futures, meta=meta, verify_meta=False)
+    return dd.from_delayed(futures, meta=meta, verify_meta=False), futures
 
 
 def chunked(slices: list[Slice], count: int) -> list[Slice]:
@@ -261,7 +272,7 @@ def _tune_on_sample(
     params: TrainingParams,
     tuning_rows: int,
 ) -> TuningResult:
-    """Tune on a seeded sample of the training rows, at most `tuning_rows`, on the driver."""
+    """Tune on a seeded sample of at most `tuning_rows` training rows, trials on every worker."""
     fit_slices, stop_slices = parts
     total = sum(len(rows) for _, rows, _ in (*fit_slices, *stop_slices))
     share = min(1.0, tuning_rows / total)
@@ -271,32 +282,17 @@ def _tune_on_sample(
     )
     weights = pd.concat([fit_sample[WEIGHT], stop_sample[WEIGHT]], ignore_index=True)
     stop_sample.index += len(fit_sample)
-    threads = params.n_jobs or available_cores()
-    matrices = build_matrices(
-        fit_sample.drop(columns=WEIGHT),
-        stop_sample.drop(columns=WEIGHT),
-        spec,
-        schema,
-        weights=weights,
-        threads=threads,
-    )
-    local = {**fixed, "nthread": threads}
     logger.info(
-        "tuning on %d of %d training rows (engine.tuning_rows %d)",
+        "tuning on %d of %d training rows (engine.tuning_rows %d), on %d workers",
         len(fit_sample) + len(stop_sample),
         total,
         tuning_rows,
+        engine.workers,
     )
-    return tune_hyperparams(
-        make_trainer(local, matrices, params),
-        starting_params(params),
-        observe=observed_metric(local),
-        trials=params.tuning_trials,
-        timeout_seconds=params.tuning_timeout_seconds,
-        jobs=params.tuning_jobs,
-        cores=threads,
-        seed=params.seed,
+    sample = TuningSample(
+        fit=fit_sample.drop(columns=WEIGHT), stop=stop_sample.drop(columns=WEIGHT), weights=weights
     )
+    return tune_on_workers(engine, sample, spec=spec, schema=schema, fixed=fixed, params=params)
 
 
 def _gather(

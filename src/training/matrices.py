@@ -89,13 +89,14 @@ def encoded_labels(label: pd.Series, task: Task, classes: list[Any]) -> np.ndarr
     return np.asarray(encode_labels(label, classes))
 
 
-def feature_meta(schema: dict[str, Any]) -> pd.DataFrame:
+def feature_meta(schema: dict[str, Any], *, numeric: str = "float64") -> pd.DataFrame:
     """An empty frame with the columns and dtypes `prepare_features` gives for `schema`.
 
-    What a lazy collection of prepared partitions is declared to hold (schemas without text).
+    What a lazy collection of prepared partitions is declared to hold (schemas without text);
+    `numeric` is the dtype of its numeric columns.
     """
     columns: dict[str, pd.Series] = {
-        column: pd.Series(dtype="float64") for column in schema["numeric"]
+        column: pd.Series(dtype=numeric) for column in schema["numeric"]
     }
     for column, categories in schema["categorical"].items():
         columns[column] = pd.Series(pd.Categorical([], categories=categories))

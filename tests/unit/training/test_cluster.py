@@ -143,8 +143,9 @@ def test_diamonds_classes_and_categories_come_from_every_piece(
     assert dask.schema["categorical"] == local.schema["categorical"]
     assert dask.train_rows == local.train_rows
     assert dask.holdout["rownames"].tolist() == local.holdout["rownames"].tolist()
-    assert dask.tuning["trials"] == 4
-    assert len(dask.trials) == 4
+    # The workers stop at 4 trials; one that started as the 4th finished may run a 5th.
+    assert 4 <= dask.tuning["trials"] == len(dask.trials) <= 5
+    assert dask.trials[0].params["max_depth"] == tuned.max_depth  # the starting point
     assert dask.metrics["accuracy"] == pytest.approx(local.metrics["accuracy"], abs=0.03)
 
 
