@@ -66,18 +66,23 @@ def write_project(root: Path, rows: int) -> dict[str, Path]:
     make_frame(rows, seed=1).to_parquet(paths["reference"])
     make_frame(rows, seed=2, start=rows).to_parquet(paths["seed"])
     make_frame(rows, seed=3, start=2 * rows, drift=True).to_parquet(paths["drift"])
-    spec = {
+    spec = bench_spec("data/reference.parquet")
+    paths["spec"].write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return paths
+
+
+def bench_spec(reference: str) -> dict[str, object]:
+    """The spec of the benchmark data, its reference at `reference` (a file or a folder)."""
+    return {
         "name": "bench",
         "task": "binary",
         "target": TARGET,
         "id": "id",
         "timestamp": "ts",
         "features": {"numeric": NUMERIC, "categorical": list(CATEGORICAL)},
-        "reference": "data/reference.parquet",
+        "reference": reference,
         "incoming": "data/incoming/bench/",
     }
-    paths["spec"].write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    return paths
 
 
 if __name__ == "__main__":
