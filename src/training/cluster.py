@@ -227,7 +227,11 @@ def _collection(
 ) -> tuple[Any, list[Any]]:
     """A Dask frame of the slices' rows, read on the workers, every worker holding a partition.
 
-    Returns the frame and the futures of its partitions (which the caller must hold).
+    Returns the frame and the futures it rests on, the partitions' and the scattered inputs'
+    (which the caller must hold until training ends). A scattered value nothing holds is
+    forgotten once its tasks finish, and the scheduler then marks those tasks' results as
+    having lost a dependency: should the results be moved or recomputed while XGBoost builds
+    its matrices, the matrices' futures are cancelled ("lost dependencies").
 
     XGBoost trains each worker on the partitions it holds, and a worker without any cannot
     learn the categories, so the slices are cut into at least one chunk per worker and the
@@ -245,7 +249,7 @@ def _collection(
         client.submit(matrix_part, chunk, *shared, workers=[workers[i % len(workers)]], pure=False)
         for i, chunk in enumerate(chunked(slices, len(workers)))
     ]
-    return dd.from_delayed(futures, meta=meta, verify_meta=False), futures
+    return dd.from_delayed(futures, meta=meta, verify_meta=False), [*futures, *shared]
 
 
 def chunked(slices: list[Slice], count: int) -> list[Slice]:
