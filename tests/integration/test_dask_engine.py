@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,16 @@ def _run(project: Project, name: str, settings: dict[str, str]) -> Any:
         return exc
 
 
+def _summaries(runs: dict[str, list[Any]], index: int) -> tuple[Any, Any]:
+    """The local and the dask run of batch `index`; a run that raised fails with its traceback."""
+    pair = runs["local"][index], runs["dask"][index]
+    for engine, run in zip(("local", "dask"), pair, strict=True):
+        if isinstance(run, BaseException):
+            trace = "".join(traceback.format_exception(run))
+            pytest.fail(f"the {engine} run of {BATCHES[index]} raised:\n{trace}")
+    return pair
+
+
 def _words(text: str) -> str:
     """`text` without its numbers."""
     return re.sub(r"[-+]?\d[\d.,%]*", "#", text)
@@ -107,7 +118,7 @@ def _holdout_metrics(project: Project, summary: Any) -> dict[str, Any]:
 def test_a_clean_partitioned_batch_promotes_the_first_model_on_both_engines(
     runs: dict[str, list[Any]],
 ) -> None:
-    local, dask = runs["local"][0], runs["dask"][0]
+    local, dask = _summaries(runs, 0)
     assert local.outcome == dask.outcome == "promoted"
     assert local.rows == dask.rows == 6_000
     assert local.train_rows == dask.train_rows
@@ -119,7 +130,7 @@ def test_a_clean_partitioned_batch_promotes_the_first_model_on_both_engines(
 def test_higher_prices_retrain_and_promote_with_the_same_drift_decision(
     runs: dict[str, list[Any]],
 ) -> None:
-    local, dask = runs["local"][1], runs["dask"][1]
+    local, dask = _summaries(runs, 1)
     assert local.outcome == dask.outcome == "promoted"
     # The same decision for the same reasons; the figures quoted are each champion's own.
     assert _words(local.decision) == _words(dask.decision)
