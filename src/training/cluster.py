@@ -11,6 +11,7 @@ booster, with the parameters they chose, trains on every row.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -150,16 +151,25 @@ def fit_on_cluster(
 
 def matrix_part(
     item: Slice, read: Reader, spec: DatasetSpec, schema: dict[str, Any]
-) -> pd.DataFrame:
-    """One piece's rows of a part as the model reads them, with label and weight (on a worker)."""
+) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """One piece's rows of a part as the model reads them: features, label, weight (on a worker).
+
+    Three objects, so that the matrix takes each as it is: selecting columns from one frame on
+    the cluster would copy every partition while the original is still held.
+    """
     path, rows, weight = item
     frame = read(path).iloc[rows]
     out = prepare_features(frame, schema).reset_index(drop=True)
     # XGBoost bins float32 values: the same bins as from float64, in half the worker memory.
     numeric = {column: out[column].astype("float32") for column in schema["numeric"]}
     out = out.assign(**numeric)
+    # XGBoost stores labels and weights as float32 whatever it is given.
     labels = encoded_labels(frame[spec.target], spec.task, schema["classes"])
-    return out.assign(**{LABEL: np.asarray(labels, dtype="float64"), WEIGHT: weight})
+    return (
+        out,
+        pd.Series(np.asarray(labels, dtype="float32"), name=LABEL),
+        pd.Series(np.full(len(out), weight, dtype="float32"), name=WEIGHT),
+    )
 
 
 def sample_rows(item: tuple[Path, np.ndarray[Any, Any]], read: Reader) -> pd.DataFrame:
@@ -192,16 +202,16 @@ def _train(
     # The partitions' futures are held until training ends: a collection built from futures
     # does not keep them alive, and a future nothing holds is forgotten by the scheduler.
     (fit_part, fit_futures), (stop_part, stop_futures) = (
-        _collection(engine, slices, read, spec, schema) for slices in parts
+        _collections(engine, slices, read, spec, schema) for slices in parts
     )
-    features = list(feature_meta(schema).columns)
 
-    def matrix(frame: Any, ref: Any = None) -> Any:
+    def matrix(part: tuple[Any, Any, Any], ref: Any = None) -> Any:
+        features, label, weight = part
         return dxgb.DaskQuantileDMatrix(
             client,
-            frame[features],
-            frame[LABEL],
-            weight=frame[WEIGHT],
+            features,
+            label,
+            weight=weight,
             enable_categorical=True,
             max_bin=MAX_BIN,
             ref=ref,
@@ -222,46 +232,72 @@ def _train(
     return out["booster"]
 
 
-def _collection(
+def _collections(
     engine: Engine, slices: list[Slice], read: Reader, spec: DatasetSpec, schema: dict[str, Any]
-) -> tuple[Any, list[Any]]:
-    """A Dask frame of the slices' rows, read on the workers, every worker holding a partition.
+) -> tuple[tuple[Any, Any, Any], list[Any]]:
+    """Dask collections of the slices' features, labels and weights, read on the workers.
 
-    Returns the frame and the futures it rests on, the partitions' and the scattered inputs'
-    (which the caller must hold until training ends). A scattered value nothing holds is
-    forgotten once its tasks finish, and the scheduler then marks those tasks' results as
-    having lost a dependency: should the results be moved or recomputed while XGBoost builds
-    its matrices, the matrices' futures are cancelled ("lost dependencies").
+    Returns the three collections and the futures they rest on (which the caller must hold
+    until training ends). A future nothing holds is forgotten once its dependents finish; when
+    a result is then moved or recomputed while XGBoost builds its matrices, the matrices'
+    futures are cancelled ("lost dependencies").
 
     XGBoost trains each worker on the partitions it holds, and a worker without any cannot
-    learn the categories, so the slices are cut into at least one chunk per worker and the
-    chunks are placed on the workers in turn.
+    learn the categories, so every worker gets an equal share of the rows (`shares`), and each
+    part's features, label and weight are pinned to the worker that read them: no partition is
+    copied or moved, whatever the scheduler's work stealing would choose.
     """
     import dask.dataframe as dd  # noqa: PLC0415 - only the dask engine needs it
+    from distributed import wait  # noqa: PLC0415 - only the dask engine needs it
 
     client = engine.client
     workers = sorted(client.scheduler_info()["workers"])
-    meta = feature_meta(schema, numeric="float32").assign(
-        **{LABEL: pd.Series(dtype="float64"), WEIGHT: pd.Series(dtype="float64")}
-    )
     shared = [engine.share(value) for value in (read, spec, schema)]
-    futures = [
-        client.submit(matrix_part, chunk, *shared, workers=[workers[i % len(workers)]], pure=False)
-        for i, chunk in enumerate(chunked(slices, len(workers)))
+    placed = [
+        (
+            [workers[index]],
+            client.submit(matrix_part, chunk, *shared, workers=[workers[index]], pure=False),
+        )
+        for index, chunk in shares(slices, len(workers))
     ]
-    return dd.from_delayed(futures, meta=meta, verify_meta=False), [*futures, *shared]
+    columns = [
+        [client.submit(operator.getitem, part, i, workers=where) for where, part in placed]
+        for i in range(3)
+    ]
+    held = [future for column in columns for future in column]
+    wait(held)
+    # The tuples go now: their three members stay on the workers under their own keys.
+    del placed
+    features, label, weight = (
+        dd.from_delayed(column, meta=empty, verify_meta=False)
+        for column, empty in zip(
+            columns,
+            (
+                feature_meta(schema, numeric="float32"),
+                pd.Series(dtype="float32", name=LABEL),
+                pd.Series(dtype="float32", name=WEIGHT),
+            ),
+            strict=True,
+        )
+    )
+    return (features, label, weight), [*held, *shared]
 
 
-def chunked(slices: list[Slice], count: int) -> list[Slice]:
-    """The slices, each cut into pieces of consecutive rows, at least `count` in all.
+def shares(slices: list[Slice], count: int) -> list[tuple[int, Slice]]:
+    """The slices cut into `count` equal runs of consecutive rows, each run's pieces numbered.
 
-    Fewer only when there are fewer rows than `count`; the order of the rows is kept.
+    Returns (run number, slice) in row order; a run that crosses a piece boundary is two
+    slices. Fewer runs only when there are fewer rows than `count`.
     """
-    cuts = max(1, -(-count // max(1, len(slices))))
-    out: list[Slice] = []
+    total = sum(len(rows) for _, rows, _ in slices)
+    size = max(1, -(-total // max(1, count)))
+    out: list[tuple[int, Slice]] = []
+    start = 0
     for path, rows, weight in slices:
-        parts = np.array_split(rows, min(cuts, len(rows)))
-        out.extend((path, part, weight) for part in parts)
+        cuts = range(size - start % size, len(rows), size)
+        for offset, part in zip([0, *cuts], np.split(rows, list(cuts)), strict=True):
+            out.append(((start + offset) // size, (path, part, weight)))
+        start += len(rows)
     return out
 
 

@@ -15,7 +15,7 @@ from distributed import Client, LocalCluster
 from compute.engine import LOCAL, Engine
 from config.spec import DatasetSpec
 from runs.pieces import piece_reader
-from training.cluster import chunked, fit_on_cluster
+from training.cluster import fit_on_cluster, shares
 from training.errors import TrainingError
 from training.fit import TrainingResult, fit_on_files
 from training.params import TrainingParams
@@ -169,15 +169,22 @@ def test_a_text_column_or_the_local_engine_is_refused(cluster: Engine, tmp_path:
         )
 
 
-def test_every_worker_gets_rows_even_when_one_piece_holds_the_whole_part() -> None:
-    """A worker without a partition cannot learn the categories: cut pieces until each has one."""
+def test_every_worker_gets_an_equal_run_of_rows_whatever_the_pieces() -> None:
+    """A worker without a partition cannot learn the categories; one with more runs out first."""
     one = [(Path("part-0.parquet"), np.arange(10, 20), 1.0)]
-    cut = chunked(one, 3)
-    assert [rows.tolist() for _, rows, _ in cut] == [
-        [10, 11, 12, 13],
-        [14, 15, 16],
-        [17, 18, 19],
+    assert [(run, rows.tolist()) for run, (_, rows, _) in shares(one, 3)] == [
+        (0, [10, 11, 12, 13]),
+        (1, [14, 15, 16, 17]),
+        (2, [18, 19]),
     ]
-    many = [(Path(f"part-{i}.parquet"), np.arange(5), 1.0) for i in range(4)]
-    assert len(chunked(many, 2)) == 4
-    assert len(chunked([(Path("tiny.parquet"), np.arange(1), 2.0)], 4)) == 1
+    # 55 rows in 10 uneven pieces on 3 workers: 19/19/17, not whole pieces dealt in turn (22/18/15).
+    pieces = [(Path(f"part-{i}.parquet"), np.arange(4 + 3 * (i % 2)), 0.5) for i in range(10)]
+    cut = shares(pieces, 3)
+    rows_per_run = [sum(len(rows) for run, (_, rows, _) in cut if run == r) for r in range(3)]
+    assert rows_per_run == [19, 19, 17]
+    assert [run for run, _ in cut] == sorted(run for run, _ in cut)
+    for path, rows, weight in pieces:  # every row kept, in order, with its piece's weight
+        mine = [(r, w) for _, (p, r, w) in cut if p == path]
+        assert np.concatenate([r for r, _ in mine]).tolist() == rows.tolist()
+        assert {w for _, w in mine} == {weight}
+    assert len(shares([(Path("tiny.parquet"), np.arange(2), 2.0)], 4)) == 2
