@@ -15,7 +15,8 @@ seed batch, then times, each in a new process and with a Prefect server up:
 Peak memory is sampled per process (psutil, every 0.2 s): the run's own process ("driver") and
 the largest of its worker processes ("worker"). A worker the nanny restarted for exceeding its
 limit shows in the output as "exceeded ... memory budget": the benchmark reports it. Results go
-to `benchmarks/scale-results.csv`. Run by hand from the repository root:
+to `benchmarks/scale-results.csv` (a size measured again replaces its rows). Run by hand from the
+repository root:
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/scale.py --rows 1000000 10000000
 """
@@ -398,11 +399,17 @@ def main() -> None:
         for rows in args.rows:
             size(bench, rows, args, results)
             if not args.keep:
-                shutil.rmtree(bench.work / f"rows-{rows}")
+                for project in bench.work.glob(f"rows-{rows}-*"):
+                    shutil.rmtree(project)
+    # The sizes measured now replace their earlier rows; other sizes' rows are kept.
+    kept = []
+    if args.out.exists():
+        with args.out.open(newline="") as handle:
+            kept = [r for r in csv.DictReader(handle) if int(r["rows"]) not in args.rows]
     with args.out.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(results)
+        writer.writerows(sorted([*kept, *results], key=lambda r: int(r["rows"])))
     print(f"wrote {args.out}; work dir {bench.work}")
 
 
