@@ -22,6 +22,7 @@ import pandas as pd
 import xgboost as xgb
 
 from compute.engine import Engine
+from compute.errors import EngineError
 from config.spec import DatasetSpec, Task
 from training.boosting import (
     EVALS_NAME,
@@ -78,6 +79,7 @@ def fit_on_cluster(
     Raises:
         TrainingError: the engine is not distributed, the spec has text columns, or the
             data cannot train a model (too few rows, a single class).
+        EngineError: XGBoost failed after a worker left the cluster (not the data's fault).
     """
     if not engine.distributed:
         raise TrainingError("fit_on_cluster needs the dask engine")
@@ -217,17 +219,29 @@ def _train(
             ref=ref,
         )
 
-    train = matrix(fit_part)
-    stop = matrix(stop_part, ref=train)
-    out = dxgb.train(
-        client,
-        booster,
-        train,
-        num_boost_round=params.n_estimators,
-        evals=[(stop, EVALS_NAME)],
-        early_stopping_rounds=params.early_stopping_rounds,
-        verbose_eval=False,
-    )
+    workers = set(client.scheduler_info()["workers"])
+    try:
+        train = matrix(fit_part)
+        stop = matrix(stop_part, ref=train)
+        out = dxgb.train(
+            client,
+            booster,
+            train,
+            num_boost_round=params.n_estimators,
+            evals=[(stop, EVALS_NAME)],
+            early_stopping_rounds=params.early_stopping_rounds,
+            verbose_eval=False,
+        )
+    except xgb.core.XGBoostError as exc:
+        # XGBoost's errors are ValueErrors, which quarantine a batch; a collective broken by a
+        # worker that left is the cluster's fault, and a rerun should train on the batch.
+        left = sorted(workers - set(client.scheduler_info()["workers"]))
+        if left:
+            raise EngineError(
+                f"training on the cluster failed after worker(s) {', '.join(left)} left it "
+                f"(restarted for memory? see the workers' logs): {exc}"
+            ) from exc
+        raise
     del fit_futures, stop_futures  # released once the booster is trained
     return out["booster"]
 

