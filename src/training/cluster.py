@@ -160,13 +160,14 @@ def matrix_part(
     the cluster would copy every partition while the original is still held.
     """
     path, rows, weight = item
-    frame = read(path).iloc[rows]
+    frame = read(path).iloc[rows]  # the whole piece is freed here: only its share is kept
+    # XGBoost stores labels and weights as float32 whatever it is given.
+    labels = encoded_labels(frame[spec.target], spec.task, schema["classes"])
     out = prepare_features(frame, schema).reset_index(drop=True)
+    del frame
     # XGBoost bins float32 values: the same bins as from float64, in half the worker memory.
     numeric = {column: out[column].astype("float32") for column in schema["numeric"]}
     out = out.assign(**numeric)
-    # XGBoost stores labels and weights as float32 whatever it is given.
-    labels = encoded_labels(frame[spec.target], spec.task, schema["classes"])
     return (
         out,
         pd.Series(np.asarray(labels, dtype="float32"), name=LABEL),
@@ -258,8 +259,8 @@ def _collections(
 
     XGBoost trains each worker on the partitions it holds, and a worker without any cannot
     learn the categories, so every worker gets an equal share of the rows (`shares`), and each
-    part's features, label and weight are pinned to the worker that read them: no partition is
-    copied or moved, whatever the scheduler's work stealing would choose.
+    part's features, label and weight are placed on the worker that read them (no partition is
+    copied); only a worker that left gives its parts to another.
     """
     import dask.dataframe as dd  # noqa: PLC0415 - only the dask engine needs it
     from distributed import wait  # noqa: PLC0415 - only the dask engine needs it
@@ -267,15 +268,20 @@ def _collections(
     client = engine.client
     workers = sorted(client.scheduler_info()["workers"])
     shared = [engine.share(value) for value in (read, spec, schema)]
+    # A preference, not a pin: a pinned task whose worker the nanny restarted (over its memory
+    # limit) would wait forever for that worker's address to come back.
+    loose = {"allow_other_workers": True}
     placed = [
         (
             [workers[index]],
-            client.submit(matrix_part, chunk, *shared, workers=[workers[index]], pure=False),
+            client.submit(
+                matrix_part, chunk, *shared, workers=[workers[index]], pure=False, **loose
+            ),
         )
         for index, chunk in shares(slices, len(workers))
     ]
     columns = [
-        [client.submit(operator.getitem, part, i, workers=where) for where, part in placed]
+        [client.submit(operator.getitem, part, i, workers=where, **loose) for where, part in placed]
         for i in range(3)
     ]
     held = [future for column in columns for future in column]
