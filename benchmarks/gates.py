@@ -85,6 +85,7 @@ def paired_holdout(
     for auc, e in zip((CHAMPION_AUC, CHAMPION_AUC + gap), noise, strict=True):
         d = separation(auc)
         latent = d * y + e
+        # A logistic link (1.7: the usual probit-to-logit scale), 0.5 halfway between classes.
         out.append(1 / (1 + np.exp(-1.7 * (latent - d / 2))))
     return pd.Series(y), out[0], out[1]
 
