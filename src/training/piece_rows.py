@@ -74,7 +74,7 @@ def read_keys(
         timed_keys=_row_hashes(rows, [*values, timestamp]) if timestamp else None,
         shares={c: continuous_share(rows[c]) for c in values},
         labels=distinct(rows[spec.target]) if has_target else pd.Series([], dtype=object),
-        columns=frame.iloc[:0],
+        columns=frame.iloc[:0].copy(),  # a view would keep the whole piece alive
         present={c: distinct(frame[c]) for c in spec.features.categorical if c in frame},
     )
 
