@@ -23,14 +23,19 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> dict[str, list[fl
         labels: The holdout's labels as 0/1.
 
     Returns:
-        {"x": raw thresholds, "y": calibrated values} for `np.interp`, or None when the holdout
+        {"x": raw thresholds, "y": calibrated values} for `np.interp` and {"rows": [holdout
+        rows]} (the estimate's interval widens with a small holdout), or None when the holdout
         is too small or has one class.
     """
     if len(scores) < MIN_ROWS or len(np.unique(labels)) < 2:  # noqa: PLR2004 - two classes
         return None
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
     iso.fit(np.asarray(scores, dtype="float64"), np.asarray(labels, dtype="float64"))
-    return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+    return {
+        "x": iso.X_thresholds_.tolist(),
+        "y": iso.y_thresholds_.tolist(),
+        "rows": [float(len(scores))],
+    }
 
 
 def fit_confidence_calibration(
@@ -56,8 +61,9 @@ def fit_error_model(predictions: np.ndarray, truth: np.ndarray) -> dict[str, lis
     """Mean absolute and squared error of a regression by quantile bin of its prediction.
 
     Returns:
-        {"edges": inner bin edges, "abs": mean |error| per bin, "sq": mean error^2 per bin},
-        or None when the holdout is too small.
+        {"edges": inner bin edges, "abs": mean |error| per bin, "sq": mean error^2 per bin,
+        "q4": mean error^4 per bin, "rows": holdout rows per bin} (the last two size the
+        estimate's interval), or None when the holdout is too small.
     """
     predicted = np.asarray(predictions, dtype="float64")
     error = predicted - np.asarray(truth, dtype="float64")
@@ -72,6 +78,8 @@ def fit_error_model(predictions: np.ndarray, truth: np.ndarray) -> dict[str, lis
         "edges": edges.tolist(),
         "abs": [_mean(np.abs(error), m) for m in members],
         "sq": [_mean(error**2, m) for m in members],
+        "q4": [_mean(error**4, m) for m in members],
+        "rows": [float(m.sum()) for m in members],
     }
 
 

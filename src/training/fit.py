@@ -12,6 +12,7 @@ import xgboost as xgb
 
 from config.spec import DatasetSpec, Task
 from evaluation.metrics import compute_metrics, encode_labels
+from model_monitoring.estimate import shift_errors
 from training.boosting import train_booster
 from training.calibration import (
     fit_calibration,
@@ -228,9 +229,25 @@ def _error_profile(
 ) -> dict[str, list[float]] | None:
     """What the holdout says about the model's errors, for label-free estimates."""
     truth = holdout[spec.target]
-    if spec.task is Task.REGRESSION:
-        return fit_error_model(np.asarray(scores), truth.to_numpy())
-    codes = encode_labels(truth, classes)
-    if spec.task is Task.MULTICLASS:
-        return fit_confidence_calibration(np.asarray(scores), codes)
-    return fit_calibration(scores, codes)
+    values = scores.to_numpy() if isinstance(scores, pd.DataFrame) else np.asarray(scores)
+    labels = truth.to_numpy() if spec.task is Task.REGRESSION else encode_labels(truth, classes)
+
+    def fit(rows: np.ndarray) -> dict[str, list[float]] | None:
+        if spec.task is Task.REGRESSION:
+            return fit_error_model(values[rows], labels[rows])
+        if spec.task is Task.MULTICLASS:
+            return fit_confidence_calibration(values[rows], labels[rows])
+        return fit_calibration(values[rows], labels[rows])
+
+    everything = fit(np.arange(len(holdout)))
+    if everything is None:
+        return None
+    task = spec.task.value
+
+    def realized(rows: np.ndarray) -> dict[str, float]:
+        picked = scores.iloc[rows] if isinstance(scores, pd.DataFrame) else values[rows]
+        return compute_metrics(task, truth.iloc[rows], picked, classes)
+
+    numeric = holdout[[c for c in spec.features.numeric if c in holdout.columns]]
+    numeric = numeric.apply(pd.to_numeric, errors="coerce")
+    return everything | shift_errors(numeric, scores, realized, task=task, fit=fit)
