@@ -131,7 +131,7 @@ class DriftSettings(BaseModel):
 # The retrain policy's names and signals (model_monitoring/policy.py holds the rules and their
 # defaults; a test keeps these literals equal to its PRESETS and SIGNALS).
 PolicyName = Literal["default", "drift-only", "metric-only", "every-batch", "never"]
-SignalName = Literal["realized_drop", "estimated_drop", "drift", "window_full"]
+SignalName = Literal["realized_drop", "estimated_drop", "drift", "window_full", "divergence"]
 
 
 class PolicySettings(BaseModel):

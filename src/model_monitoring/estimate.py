@@ -32,6 +32,10 @@ ESTIMATE_CAVEAT = (
     "estimated without labels: it reflects covariate shift, not pure concept drift (a model "
     "confidently wrong looks healthy)"
 )
+DIVERGENCE_MEANS = (
+    "the model's errors no longer follow its confidence: concept drift, which a label-free "
+    "estimate cannot see"
+)
 ESTIMATE_METHODS = {
     "binary": "confidence-based (calibrated P(positive) on the holdout)",
     "multiclass": "confidence-based (calibrated top-class confidence on the holdout)",

@@ -17,7 +17,12 @@ from evaluation.metrics import (
     with_unseen_labels,
 )
 from evaluation.resampling import metric_evaluator
-from model_monitoring.estimate import ESTIMATE_METHODS, estimate_performance
+from model_monitoring.estimate import (
+    ESTIMATE_METHODS,
+    estimate_divergence,
+    estimate_intervals,
+    estimate_performance,
+)
 from model_monitoring.measures import DriftSummary, ModelScores
 
 BOOTSTRAP_RESAMPLES = 300
@@ -55,13 +60,32 @@ def with_model_health(
         intervals = _intervals(
             scores.task, truth, predicted, n_classes, list(watch), max_rows=max_rows
         )
-        return replace(summary, realized=realized, realized_interval=intervals)
+        summary = replace(summary, realized=realized, realized_interval=intervals)
+        if scores.calibration is None:
+            return summary
+        # What the estimate would have said of these rows: a realized metric outside it is
+        # concept drift (the model is wrong where it is sure), which the estimate cannot see.
+        expected = estimate_intervals(
+            _select(scores.current, rows), task=scores.task, calibration=scores.calibration
+        )
+        return replace(
+            summary,
+            estimated_interval=expected,
+            divergence=estimate_divergence(realized, expected),
+        )
     if scores.calibration is None:
         return summary
     estimated = estimate_performance(
         scores.current, task=scores.task, calibration=scores.calibration
     )
-    return replace(summary, estimated=estimated, estimated_by=ESTIMATE_METHODS[scores.task])
+    return replace(
+        summary,
+        estimated=estimated,
+        estimated_by=ESTIMATE_METHODS[scores.task],
+        estimated_interval=estimate_intervals(
+            scores.current, task=scores.task, calibration=scores.calibration
+        ),
+    )
 
 
 def _intervals(

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from config.manifest import Manifest
-from model_monitoring.estimate import ESTIMATE_CAVEAT
+from model_monitoring.estimate import DIVERGENCE_MEANS, ESTIMATE_CAVEAT
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class DriftSummary:
     realized_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
     estimated: dict[str, float] = field(default_factory=dict)
     estimated_by: str = ""
+    # Where each metric should fall by the label-free estimate (on a labelled batch too, so
+    # the realized value can be checked against it), and the metrics found outside.
+    estimated_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
+    divergence: dict[str, str] = field(default_factory=dict)
 
     def as_metrics(self) -> dict[str, float]:
         """Flat name -> value view for experiment tracking."""
@@ -62,6 +66,9 @@ class DriftSummary:
         out |= {f"estimated.{k}": v for k, v in self.estimated.items()}
         for name, (low, high) in self.realized_interval.items():
             out |= {f"realized.{name}.low": low, f"realized.{name}.high": high}
+        for name, (low, high) in self.estimated_interval.items():
+            out |= {f"estimated.{name}.low": low, f"estimated.{name}.high": high}
+        out |= {f"divergence.{name}": 1.0 for name in self.divergence}
         return out
 
 
@@ -134,7 +141,25 @@ def describe_drift(drift: DriftSummary, metric: str) -> list[str]:
     if drift.estimated:
         lines.append(
             f"ESTIMATED (no labels; {drift.estimated_by or 'label-free'}): "
-            + ", ".join(f"{k} {v:.4f}" for k, v in sorted(drift.estimated.items()))
+            + ", ".join(_estimate(k, v, drift) for k, v in sorted(drift.estimated.items()))
             + f"; {ESTIMATE_CAVEAT}"
         )
+    if drift.realized and drift.estimated_interval:
+        checked = ", ".join(
+            f"{k} [{low:.4f}, {high:.4f}]"
+            for k, (low, high) in sorted(drift.estimated_interval.items())
+        )
+        verdict = (
+            "**outside** on "
+            + "; ".join(f"{k}: {v}" for k, v in sorted(drift.divergence.items()))
+            + f" ({DIVERGENCE_MEANS})"
+            if drift.divergence
+            else "every realized metric inside"
+        )
+        lines.append(f"label-free estimate's 95% interval for this batch: {checked}; {verdict}")
     return lines
+
+
+def _estimate(metric: str, value: float, drift: DriftSummary) -> str:
+    band = drift.estimated_interval.get(metric)
+    return f"{metric} {value:.4f}" + (f" (95% {band[0]:.4f}-{band[1]:.4f})" if band else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -59,3 +60,23 @@ def test_scoring_announces_unexpected_columns(project: Project) -> None:
     told = project.webhook.received[-1]["body"]["driftloop"]
     assert told["summary"] == "1 columns the spec does not name, not used: `comment`"
     assert told["batch"] == "b10-extra.csv"
+
+
+def test_a_concept_drift_batch_is_told_apart_from_its_label_free_estimate(
+    project: Project,
+) -> None:
+    # The concept batch keeps the reference's features and turns the labels around: the
+    # model stays as sure as before and is wrong, which no label-free estimate can see.
+    concept = pd.read_csv(project.batch("b5-concept.csv"))
+    concept.to_csv(project.batch("b11-concept.csv"), index=False)
+    heard = len(project.webhook.received)
+    summary = monitoring_flow(batch=str(project.batch("b11-concept.csv")))
+    assert summary.outcome == "monitored"
+    assert project.events()[heard:] == ["drift_detected"]
+    told = project.webhook.received[-1]["body"]["driftloop"]
+    assert "divergence" in told["details"]["signals"]
+    assert told["details"]["not acted on by the retrain policy"] == "divergence"
+    assert "realized below its label-free estimate (concept drift" in told["summary"]
+    record = Path(summary.record).read_text(encoding="utf-8")
+    assert "label-free estimate's 95% interval for this batch" in record
+    assert "**outside** on accuracy: realized" in record and "; roc_auc: realized" in record

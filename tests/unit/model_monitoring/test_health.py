@@ -82,3 +82,29 @@ def test_a_metric_undefined_in_some_resample_gets_no_interval() -> None:
     summary = _health(batch)
     assert "roc_auc" in summary.realized and "roc_auc" not in summary.realized_interval
     assert "accuracy" in summary.realized_interval
+
+
+def test_labels_that_stopped_following_the_models_confidence_are_a_divergence() -> None:
+    rng = np.random.default_rng(9)
+    batch = pd.DataFrame({"x1": rng.normal(size=2000)})
+    p = 1 / (1 + np.exp(-2 * batch.x1))
+    calibrated = {"x": [0.0, 1.0], "y": [0.0, 1.0], "rows": [5000.0]}
+    scores = ModelScores(
+        reference=None, current=p, task="binary", classes=[0, 1], calibration=calibrated
+    )
+
+    def health(y: np.ndarray) -> DriftSummary:
+        return with_model_health(
+            _empty_summary(len(batch)),
+            batch.assign(y=y),
+            "y",
+            scores=scores,
+            watch=("roc_auc", "accuracy"),
+            labelled=True,
+        )
+
+    same = health((rng.random(len(p)) < p).astype(int))
+    assert set(same.estimated_interval) == {"roc_auc", "accuracy"} and same.divergence == {}
+    flipped = health((rng.random(len(p)) >= p).astype(int))  # the concept turned around
+    assert set(flipped.divergence) == {"roc_auc", "accuracy"}
+    assert flipped.estimated == {}  # labelled: the estimate checks, realized metrics decide

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import get_args
 
 import pytest
@@ -130,3 +131,23 @@ def test_a_relative_drop_is_a_share_of_the_baseline() -> None:
     big = summary(realized={"rmse": 412.0}, interval={"rmse": (410.0, 414.0)})
     fired = rmse(big, relative)
     assert fired.names() == ["realized_drop"] and "> 2% of 400.000" in fired.notes["realized_drop"]
+
+
+def test_a_realized_metric_below_its_estimate_is_divergence_and_above_it_is_not() -> None:
+    rules = PolicyRules(signals=("divergence",))
+    band = {"accuracy": (0.80, 0.84)}
+
+    def diverged(value: float) -> DriftSummary:
+        return replace(
+            summary(realized={"accuracy": value}),
+            estimated_interval=band,
+            divergence={"accuracy": f"realized {value:.4f}, estimated interval [0.8000, 0.8400]"},
+        )
+
+    worse = fire(diverged(0.71), {"accuracy": 0.82}, rules)
+    assert worse.names() == ["divergence"]
+    assert "accuracy realized 0.7100" in worse.notes["divergence"]
+    assert fire(diverged(0.90), {"accuracy": 0.82}, rules).names() == []
+    # Reported, not acted on, by the default policy; a change signal when it is acted on.
+    assert "divergence" not in PolicyRules().signals and "divergence" in CHANGE_SIGNALS
+    assert "divergence" in fire(diverged(0.71), {"accuracy": 0.82}).notes
