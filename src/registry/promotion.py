@@ -93,10 +93,12 @@ def describe_rule(
     """The promotion rule in words, for records and model cards."""
     margin = _margin_text(min_improvement, relative=relative)
     return (
-        f"promote when, on the same holdout, the {confidence:.0%} one-sided lower bound of the "
-        f"paired gain clears {margin} on at least one compared metric, no metric is "
-        f"worse by more than {margin} at that confidence, no judged slice drops beyond "
-        f"its tolerance, and {metric} clears its floor; with no champion, the floor alone decides"
+        f"promote when, on the same holdout, the one-sided lower bound of the paired gain "
+        f"clears {margin} on at least one compared metric, no metric is worse by more than "
+        f"{margin}, both with {confidence:.0%} confidence for the compared metrics together "
+        f"(each metric's bounds at 1 - {1 - confidence:.2g} / their count), no judged slice "
+        f"drops beyond its tolerance, and {metric} clears its floor; with no champion, the "
+        "floor alone decides"
     )
 
 
