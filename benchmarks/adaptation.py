@@ -8,6 +8,7 @@ rule guards the swap. Compared with never retraining and with retraining on ever
 or a recent window), over several seeds. Prints one table; run by hand:
 
     OMP_WAIT_POLICY=PASSIVE uv run python benchmarks/adaptation.py [--seeds 3] [--csv out.csv]
+        [--streams sea agrawal stable sea-gradual hyperplane rbf rainfall]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 from river.datasets import synth
 
 from config.spec import DatasetSpec, FeatureSpec, Task
+from demo_data.rainfall import load_source_frame
 from evaluation.comparison import compare_on_holdout
 from evaluation.metrics import compute_metrics, watched_metrics
 from model_monitoring.drift import measure_drift
@@ -59,26 +61,87 @@ class Policy:
     never: bool = False
 
 
+STREAMS = ("sea", "agrawal", "stable", "sea-gradual", "hyperplane", "rbf", "rainfall")
+GRADUAL_WIDTH = 2 * ROWS  # rows over which a gradual change moves from one concept to the next
+
+
 def stream(kind: str, seed: int) -> list[pd.DataFrame]:
-    """Reference batch + BATCHES batches of ROWS rows; the concept switches at DRIFT_AT."""
+    """Reference batch + BATCHES batches of ROWS rows (the rainfall series: its own size).
+
+    Abrupt (`sea`, `agrawal`: the concept switches at DRIFT_AT), gradual (`sea-gradual`: SEA's
+    concepts blended over GRADUAL_WIDTH rows around DRIFT_AT, river's ConceptDriftStream),
+    incremental (`hyperplane`: a rotating hyperplane, `rbf`: moving centroids), none
+    (`stable`), and the demo's real NOAA rainfall days, cut into BATCHES + 1 batches.
+    """
+    if kind == "rainfall":
+        return _rainfall()
+    if kind == "sea-gradual":
+        return _batches(
+            _gradual([synth.SEA(variant=v, noise=0.1, seed=seed + v) for v in range(4)], seed)
+        )
+    if kind == "hyperplane":
+        source = synth.Hyperplane(seed=seed, n_features=10, n_drift_features=5, mag_change=0.001)
+        return _batches(iter(source))
+    if kind == "rbf":
+        source = synth.RandomRBFDrift(
+            seed_model=seed, seed_sample=seed + 100, n_centroids=50, change_speed=0.0005
+        )
+        return _batches(iter(source))
     if kind == "stable":
         concepts = [synth.SEA(variant=0, noise=0.1, seed=seed)]
     elif kind == "sea":
         concepts = [synth.SEA(variant=v, noise=0.1, seed=seed + v) for v in (0, 1, 2, 3)]
     else:
         concepts = [synth.Agrawal(classification_function=f, seed=seed + f) for f in (0, 2, 4, 6)]
-    frames, concept = [], 0
     iterators = [iter(c) for c in concepts]
+
+    def abrupt():
+        concept = 0
+        for number in range(BATCHES + 1):
+            if kind != "stable" and number in DRIFT_AT:
+                concept += 1
+            yield from itertools.islice(iterators[concept], ROWS)
+
+    return _batches(abrupt())
+
+
+def _gradual(concepts: list, seed: int):
+    """Each concept blending into the next around DRIFT_AT (positions in rows)."""
+    starts = [at * ROWS for at in DRIFT_AT]
+    blended = concepts[-1]
+    # Built from the last change back: each inner stream counts its own rows from its start.
+    for i in range(len(starts) - 1, -1, -1):
+        position = starts[i] - (starts[i - 1] if i else 0)
+        blended = synth.ConceptDriftStream(
+            stream=concepts[i],
+            drift_stream=blended,
+            position=position,
+            width=GRADUAL_WIDTH,
+            seed=seed + i,
+        )
+    return iter(blended)
+
+
+def _batches(rows_iter) -> list[pd.DataFrame]:
+    rows = list(itertools.islice(rows_iter, (BATCHES + 1) * ROWS))
+    frames = []
     for number in range(BATCHES + 1):
-        if kind != "stable" and number in DRIFT_AT:
-            concept += 1
-        rows = list(itertools.islice(iterators[concept], ROWS))
-        frame = pd.DataFrame([x for x, _ in rows])
+        part = rows[number * ROWS : (number + 1) * ROWS]
+        frame = pd.DataFrame([x for x, _ in part])
         frame.columns = [f"f{c}" if isinstance(c, int) else str(c) for c in frame.columns]
-        frame["y"] = [int(y) for _, y in rows]
+        frame["y"] = [int(y) for _, y in part]
         frame.insert(0, "t", np.arange(number * ROWS, (number + 1) * ROWS))
         frames.append(frame)
     return frames
+
+
+def _rainfall() -> list[pd.DataFrame]:
+    """The demo's NOAA days in order (real, slow and abrupt change), BATCHES + 1 batches."""
+    frame = load_source_frame().rename(columns={"day": "t", "rain": "y"})
+    size = len(frame) // (BATCHES + 1)
+    return [
+        frame.iloc[n * size : (n + 1) * size].reset_index(drop=True) for n in range(BATCHES + 1)
+    ]
 
 
 def spec_for(frame: pd.DataFrame) -> DatasetSpec:
@@ -239,7 +302,7 @@ def main() -> None:
     """Run every policy on every stream and seed; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--streams", nargs="+", default=["sea", "agrawal", "stable"])
+    parser.add_argument("--streams", nargs="+", default=list(STREAMS), choices=STREAMS)
     parser.add_argument("--window", default="last_k")
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--csv", type=Path)
@@ -266,7 +329,8 @@ def main() -> None:
         table.to_csv(args.csv, index=False)
     print(table.to_string(index=False))
     print(
-        f"\n{args.seeds} seeds x {BATCHES} batches x {ROWS} rows; accuracy: prequential mean "
+        f"\n{args.seeds} seeds x {BATCHES} batches x {ROWS} rows (rainfall: 864 real days, the "
+        "same series whatever the seed); accuracy: prequential mean "
         "(each batch scored before any retraining on it); retrains and rows: means per run, rows "
         "fitted by retrains (the initial model on the reference is common to all and not counted); "
         f"{time.perf_counter() - started:.0f} s"
