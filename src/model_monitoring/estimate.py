@@ -117,16 +117,23 @@ def estimate_intervals(
     Returns:
         Metric name to (low, high), for the metrics `estimate_performance` returns.
     """
-    point = estimate_performance(scores, task=task, calibration=calibration)
+    point, width = _estimate_with_spread(scores, task=task, calibration=calibration)
     z = float(stats.norm.ppf(0.5 + level / 2))
-    spread = _spreads(scores, task, calibration, point)
-    shift = {m: calibration.get(SHIFT_PREFIX + m, [0.0])[0] for m in point}
-    width = {m: math.hypot(spread.get(m, math.nan), shift[m]) for m in point}
     return {
         m: (point[m] - z * width[m], point[m] + z * width[m])
         for m in point
         if math.isfinite(point[m]) and math.isfinite(width[m])
     }
+
+
+def _estimate_with_spread(
+    scores: Any, *, task: str, calibration: dict[str, list[float]]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each metric's estimate, and the standard deviation of its realized value around it."""
+    point = estimate_performance(scores, task=task, calibration=calibration)
+    spread = _spreads(scores, task, calibration, point)
+    shift = {m: calibration.get(SHIFT_PREFIX + m, [0.0])[0] for m in point}
+    return point, {m: math.hypot(spread.get(m, math.nan), shift[m]) for m in point}
 
 
 def shift_errors(
@@ -179,16 +186,16 @@ def shift_errors(
                 second, size=len(second) // 2, replace=False, p=weights / weights.sum()
             )
             picked.sort()
-            part = _rows_of(scores, picked)
-            interval = estimate_intervals(part, task=task, calibration=calibration)
-            estimate = estimate_performance(part, task=task, calibration=calibration)
+            estimate, allowed = _estimate_with_spread(
+                _rows_of(scores, picked), task=task, calibration=calibration
+            )
             truth = realized(picked)
-            for metric, (low, high) in interval.items():
-                if not math.isfinite(truth.get(metric, math.nan)):
+            for metric, value in estimate.items():
+                usable = (value, allowed[metric], truth.get(metric, math.nan))
+                if not all(math.isfinite(v) for v in usable):
                     continue
-                allowed = (high - low) / (2 * float(stats.norm.ppf(0.5 + INTERVAL_LEVEL / 2)))
-                miss = truth[metric] - estimate[metric]
-                excess.setdefault(metric, []).append(miss**2 - allowed**2)
+                miss = truth[metric] - value
+                excess.setdefault(metric, []).append(miss**2 - allowed[metric] ** 2)
     return {SHIFT_PREFIX + m: [math.sqrt(max(0.0, float(np.mean(v))))] for m, v in excess.items()}
 
 
