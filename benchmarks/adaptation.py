@@ -4,8 +4,10 @@ Replays standard streams (river's SEA and Agrawal generators, abrupt concept dri
 with no drift) batch by batch through driftloop's own functions: the production model scores each
 batch before any retraining on it (prequential accuracy), the monitor measures it (Evidently,
 bootstrap interval), the policy decides, XGBoost retrains on the policy's window and the promotion
-rule guards the swap. Compared with never retraining and with retraining on every batch (all data,
-or a recent window), over several seeds. Prints one table; run by hand:
+rule guards the swap. Compared with never retraining and with plain XGBoost refitted without a gate
+on every batch (all data, or a recent window: every row of the window, no holdout, a fixed number of
+trees), and on every third batch (the 30%-of-rows budget spent on a fixed schedule), over several
+seeds. Prints one table; run by hand:
 
     OMP_WAIT_POLICY=PASSIVE uv run python benchmarks/adaptation.py [--seeds 3] [--csv out.csv]
         [--streams sea agrawal stable sea-gradual hyperplane rbf rainfall]
@@ -19,9 +21,11 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 from river.datasets import synth
 
 from config.spec import DatasetSpec, FeatureSpec, Task
@@ -37,9 +41,12 @@ from model_monitoring.policy import (
 )
 from model_monitoring.retrain import PastBatch, RetrainDecision, decide_retrain
 from registry.promotion import decide_promotion
+from training.boosting import booster_params, starting_params
 from training.fit import TrainingResult, fit_model
+from training.matrices import build_matrices
 from training.model_code import predict_scores
 from training.params import TrainingParams
+from training.schema import build_schema
 from training.window import file_weights, select_window
 
 BATCHES = 20
@@ -57,8 +64,9 @@ class Policy:
     name: str
     window: str = "all"
     window_batches: int = 3
-    rules: PolicyRules | None = None  # None: retrain on every batch without a gate
+    rules: PolicyRules | None = None  # None: plain refits on a schedule, without a gate
     never: bool = False
+    every: int = 1  # with no rules: refit on every `every`-th batch
 
 
 STREAMS = ("sea", "agrawal", "stable", "sea-gradual", "hyperplane", "rbf", "rainfall")
@@ -83,8 +91,11 @@ def stream(kind: str, seed: int) -> list[pd.DataFrame]:
         source = synth.Hyperplane(seed=seed, n_features=10, n_drift_features=5, mag_change=0.001)
         return _batches(iter(source))
     if kind == "rbf":
+        # change_speed is per row: 0.0001 moves each centroid 0.2 of the unit cube per batch. At
+        # 0.0005 (a whole cube per batch) the concept changes within a batch and refitting on
+        # every batch reaches 59% accuracy against 51% for never: no batch policy can follow it.
         source = synth.RandomRBFDrift(
-            seed_model=seed, seed_sample=seed + 100, n_centroids=50, change_speed=0.0005
+            seed_model=seed, seed_sample=seed + 100, n_centroids=50, change_speed=0.0001
         )
         return _batches(iter(source))
     if kind == "stable":
@@ -160,6 +171,8 @@ def spec_for(frame: pd.DataFrame) -> DatasetSpec:
 
 def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
     """Run one policy over one stream; return mean accuracy, retrains and rows trained."""
+    if policy.rules is None:
+        return _replay_plain(frames, policy)
     spec = spec_for(frames[0])
     files = [0]  # indices of frames a model may train on (the reference first)
     model = fit_model(frames[0], spec, PARAMS)
@@ -171,24 +184,20 @@ def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
         scores = predict_scores(model.booster, batch, model.schema)
         accuracies.append(compute_metrics("binary", batch.y, scores, [0, 1])["accuracy"])
         files.append(number)
-        if policy.never:
-            continue
-        retrain, fired, begin = True, False, 0
-        if policy.rules is not None:
-            decision = _decide(
-                frames,
-                batch,
-                model=model,
-                trained_on=trained_on,
-                spec=spec,
-                rules=policy.rules,
-                history=history,
-                regime_files=len(files) - regime,
-                model_files=len(trained_on),
-            )
-            retrain, fired = decision.retrain, bool(decision.signals)
-            change = bool(set(decision.signals) & set(CHANGE_SIGNALS))
-            begin = len(files) - 1 if change else regime
+        decision = _decide(
+            frames,
+            batch,
+            model=model,
+            trained_on=trained_on,
+            spec=spec,
+            rules=policy.rules,
+            history=history,
+            regime_files=len(files) - regime,
+            model_files=len(trained_on),
+        )
+        retrain, fired = decision.retrain, bool(decision.signals)
+        change = bool(set(decision.signals) & set(CHANGE_SIGNALS))
+        begin = len(files) - 1 if change else regime
         if retrain:
             chosen = select_window(
                 files[begin:],
@@ -213,30 +222,67 @@ def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
             )
             retrains += 1
             rows += len(data)
-            promote = True
-            if policy.rules is not None:
-                holdout = challenger.holdout
-                promote = decide_promotion(
-                    metric=METRIC,
-                    challenger=challenger.metrics[METRIC],
-                    comparisons=compare_on_holdout(
-                        holdout.y,
-                        predict_scores(challenger.booster, holdout, challenger.schema),
-                        predict_scores(model.booster, holdout, model.schema),
-                        task="binary",
-                        classes=[0, 1],
-                        metrics=WATCH,
-                        confidence=0.95,
-                        resamples=300,
-                    ),
-                    min_improvement=0.005,
+            holdout = challenger.holdout
+            promote = decide_promotion(
+                metric=METRIC,
+                challenger=challenger.metrics[METRIC],
+                comparisons=compare_on_holdout(
+                    holdout.y,
+                    predict_scores(challenger.booster, holdout, challenger.schema),
+                    predict_scores(model.booster, holdout, model.schema),
+                    task="binary",
+                    classes=[0, 1],
+                    metrics=WATCH,
                     confidence=0.95,
-                    floor=0.55,
-                ).promote
+                    resamples=300,
+                ),
+                min_improvement=0.005,
+                confidence=0.95,
+                floor=0.55,
+            ).promote
             if promote:
                 model, trained_on, regime = challenger, set(chosen), begin
         history.append(PastBatch(fired=fired, retrained=retrain))
     return {"accuracy": float(np.mean(accuracies)), "retrains": retrains, "rows": rows}
+
+
+def _replay_plain(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
+    """Plain XGBoost refitted without a gate on every `policy.every`-th batch (or never)."""
+    spec = spec_for(frames[0])
+    model = _plain_fit(frames[0], spec)
+    accuracies, retrains, rows = [], 0, 0
+    for number in range(1, len(frames)):
+        batch = frames[number]
+        scores = predict_scores(model.booster, batch, model.schema)
+        accuracies.append(compute_metrics("binary", batch.y, scores, [0, 1])["accuracy"])
+        if policy.never or number % policy.every:
+            continue
+        chosen = select_window(
+            range(number + 1),
+            window=policy.window,  # type: ignore[arg-type]
+            batches=policy.window_batches,
+        )
+        data = pd.concat([frames[i] for i in chosen], ignore_index=True)
+        model = _plain_fit(data, spec)
+        retrains, rows = retrains + 1, rows + len(data)
+    return {"accuracy": float(np.mean(accuracies)), "retrains": retrains, "rows": rows}
+
+
+@dataclass(frozen=True)
+class Plain:
+    """A booster fitted on every row it was given, and the schema it scores with."""
+
+    booster: xgb.Booster
+    schema: dict[str, Any]
+
+
+def _plain_fit(data: pd.DataFrame, spec: DatasetSpec) -> Plain:
+    """XGBoost on every row (no holdout, no early stopping: PARAMS.n_estimators trees)."""
+    schema = build_schema(data, spec, labels=data[spec.target])
+    fixed = booster_params(spec.task, PARAMS, n_classes=2, device="cpu", threads=PARAMS.n_jobs)
+    matrix = build_matrices(data, data.iloc[:1], spec, schema, weights=None, threads=1).fit
+    booster = xgb.train({**fixed, **starting_params(PARAMS)}, matrix, PARAMS.n_estimators)
+    return Plain(booster, schema)
 
 
 def _decide(
@@ -288,6 +334,7 @@ def policies(default_window: str, default_k: int) -> list[Policy]:
         Policy("every batch (all data)", window="all"),
         Policy("every batch (last 1)", window="last_k", window_batches=1),
         Policy(f"every batch (last {default_k})", window="last_k", window_batches=default_k),
+        Policy("every 3rd batch (last 1)", window="last_k", window_batches=1, every=3),
         Policy(
             "drift-only trigger",
             window=default_window,
@@ -296,6 +343,38 @@ def policies(default_window: str, default_k: int) -> list[Policy]:
         ),
         Policy("driftloop default", window=default_window, window_batches=default_k, rules=default),
     ]
+
+
+GOAL_POINTS, GOAL_ROWS, GOAL_STABLE_RETRAINS = 0.5, 0.30, 1.0
+
+
+def goal_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per stream: the default against the better every-batch policy (last batch or all data).
+
+    The goal: within GOAL_POINTS of it at no more than GOAL_ROWS of its rows, and on the stable
+    stream no more than GOAL_STABLE_RETRAINS retrains per run.
+    """
+    out = []
+    for kind, rows in table.groupby("stream", sort=False):
+        by = rows.set_index("policy")
+        best = by.loc[["every batch (all data)", "every batch (last 1)"], "accuracy"].idxmax()
+        default = by.loc["driftloop default"]
+        gap = by.loc[best, "accuracy"] - default["accuracy"]
+        share = default["rows"] / by.loc[best, "rows"]
+        met = gap <= GOAL_POINTS and share <= GOAL_ROWS
+        if kind == "stable":
+            met = met and default["retrains"] <= GOAL_STABLE_RETRAINS
+        out.append(
+            {
+                "stream": kind,
+                "best every-batch": best.removeprefix("every batch "),
+                "points behind": round(gap, 2),
+                "rows share": round(share, 3),
+                "default retrains": default["retrains"],
+                "goal met": "yes" if met else "no",
+            }
+        )
+    return pd.DataFrame(out)
 
 
 def main() -> None:
@@ -328,11 +407,12 @@ def main() -> None:
     if args.csv:
         table.to_csv(args.csv, index=False)
     print(table.to_string(index=False))
+    print("\n" + goal_table(table).to_string(index=False))
     print(
         f"\n{args.seeds} seeds x {BATCHES} batches x {ROWS} rows (rainfall: 864 real days, the "
         "same series whatever the seed); accuracy: prequential mean "
         "(each batch scored before any retraining on it); retrains and rows: means per run, rows "
-        "fitted by retrains (the initial model on the reference is common to all and not counted); "
+        "fitted by retrains (the initial model on the reference is not counted); "
         f"{time.perf_counter() - started:.0f} s"
     )
 
