@@ -223,13 +223,14 @@ def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
             retrains += 1
             rows += len(data)
             holdout = challenger.holdout
+            champion_scores = predict_scores(model.booster, holdout, model.schema)
             promote = decide_promotion(
                 metric=METRIC,
                 challenger=challenger.metrics[METRIC],
                 comparisons=compare_on_holdout(
                     holdout.y,
                     predict_scores(challenger.booster, holdout, challenger.schema),
-                    predict_scores(model.booster, holdout, model.schema),
+                    champion_scores,
                     task="binary",
                     classes=[0, 1],
                     metrics=WATCH,
@@ -242,6 +243,9 @@ def replay(frames: list[pd.DataFrame], policy: Policy) -> dict[str, float]:
             ).promote
             if promote:
                 model, trained_on, regime = challenger, set(chosen), begin
+            else:  # as the flow does: the champion's scores on this holdout are its baselines
+                newer = compute_metrics("binary", holdout.y, champion_scores, [0, 1])
+                model = replace(model, metrics=model.metrics | newer)
         history.append(PastBatch(fired=fired, retrained=retrain))
     return {"accuracy": float(np.mean(accuracies)), "retrains": retrains, "rows": rows}
 
@@ -357,6 +361,9 @@ def goal_table(table: pd.DataFrame) -> pd.DataFrame:
     out = []
     for kind, rows in table.groupby("stream", sort=False):
         by = rows.set_index("policy")
+        needed = {"every batch (all data)", "every batch (last 1)", "driftloop default"}
+        if not needed <= set(by.index):  # a run of some of the policies (--policies)
+            continue
         best = by.loc[["every batch (all data)", "every batch (last 1)"], "accuracy"].idxmax()
         default = by.loc["driftloop default"]
         gap = by.loc[best, "accuracy"] - default["accuracy"]
@@ -385,6 +392,7 @@ def main() -> None:
     parser.add_argument("--window", default="last_k")
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--csv", type=Path)
+    parser.add_argument("--policies", nargs="+", help="only the policies whose names start so")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = []
@@ -392,6 +400,8 @@ def main() -> None:
     for kind, seed in itertools.product(args.streams, range(args.seeds)):
         frames = stream(kind, seed)
         for policy in policies(args.window, args.k):
+            if args.policies and not policy.name.startswith(tuple(args.policies)):
+                continue
             results.append(
                 {"stream": kind, "seed": seed, "policy": policy.name, **replay(frames, policy)}
             )

@@ -188,7 +188,7 @@ def _process(run: Run, *, force: bool) -> RunSummary:
         accepted_entries(entries),
         rules=params.retrain_rules(settings, dataset),
         watch=measured.watch,
-        baselines=production.metrics if production else {},
+        baselines=production.baselines if production else {},
         force=force,
         new_labelled_rows=unseen,
         regime_files=len(regime),
@@ -226,6 +226,13 @@ def _process(run: Run, *, force: bool) -> RunSummary:
         if action.release is not None:
             run.dispatched = _dispatch(settings, action.release, challenger)
     outcome, message = _promotion_outcome(run, verdict, action)
+    measured_now = run.evaluation.champion_metrics if run.evaluation else None
+    if outcome is Outcome.CHALLENGER_LOST and production and measured_now:
+        tasks.rebaseline(settings.mlflow, production, measured_now, challenger.version)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(measured_now.items()))
+        message += (
+            f"; v{production.version}'s baselines are now its metrics on this holdout ({shown})"
+        )
     return finish(run, outcome, message, version=challenger.version)
 
 

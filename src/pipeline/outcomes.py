@@ -270,7 +270,7 @@ def _notice(run: Run, outcome: Outcome, message: str, record: Path) -> Notificat
             run.dataset.name,
             run.measured.drift,
             rules=params.retrain_rules(run.settings, run.dataset),
-            baselines=run.production.metrics if run.production else {},
+            baselines=run.production.baselines if run.production else {},
             watch=run.measured.watch,
             model_version=production,
             **where,

@@ -35,6 +35,10 @@ MANIFEST_ARTIFACT = "training_data.json"
 CALIBRATION_ARTIFACT = "calibration.json"
 MODEL_CARD_ARTIFACT = "model_card.md"
 CLASSES_TAG = "driftloop.classes"
+# The champion's metrics on the holdout of the last challenger that failed to beat it (newer
+# than its own holdout's): "driftloop.baseline.<metric>", and the challenger's version.
+BASELINE_PREFIX = "driftloop.baseline."
+BASELINE_SOURCE_TAG = "driftloop.baseline_from"
 TUNING_TAG = "driftloop.tuning"
 # Pinned so `log_model` does not spend seconds inferring requirements by importing the model.
 # scipy: a model with text features scores a sparse matrix.
@@ -71,6 +75,19 @@ class RegisteredVersion:
     def uri(self) -> str:
         """URI that `mlflow.pyfunc.load_model` accepts."""
         return f"models:/{self.name}/{self.version}"
+
+    @property
+    def baselines(self) -> dict[str, float]:
+        """What the retrain policy compares batches with (see `rebaseline`).
+
+        The holdout metrics, each replaced by the newest measurement on rows the model never saw.
+        """
+        newer = {
+            k.removeprefix(BASELINE_PREFIX): float(v)
+            for k, v in self.tags.items()
+            if k.startswith(BASELINE_PREFIX)
+        }
+        return self.metrics | {k: v for k, v in newer.items() if k in self.metrics}
 
 
 def log_model_version(
@@ -288,6 +305,22 @@ def load_calibration(client: MlflowClient, run_id: str) -> dict[str, list[float]
 def _read_artifact(client: MlflowClient, root: str, path: str) -> bytes:
     with tempfile.TemporaryDirectory() as workdir:
         return download_confined(f"{root}/{path}", Path(workdir), client.tracking_uri).read_bytes()
+
+
+def rebaseline(
+    client: MlflowClient, version: RegisteredVersion, measured: dict[str, float], by: str
+) -> None:
+    """Record the champion's metrics on a losing challenger's holdout as its new baselines.
+
+    A challenger trained on the newest data that cannot beat the champion on that data says the
+    drop it was trained for is not one a retrain can fix: judged against its own (older, often
+    optimistic) holdout the champion would fire the same signal again after every cooldown.
+    """
+    for metric, value in measured.items():
+        client.set_model_version_tag(
+            version.name, version.version, BASELINE_PREFIX + metric, repr(float(value))
+        )
+    client.set_model_version_tag(version.name, version.version, BASELINE_SOURCE_TAG, by)
 
 
 def log_model_card(client: MlflowClient, version: RegisteredVersion, card: str) -> None:

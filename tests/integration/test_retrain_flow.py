@@ -85,7 +85,12 @@ def test_losing_challenger_leaves_production_untouched(project: Project) -> None
     summary = project.run("b4-clean.csv", force=True, PROMOTION__MIN_IMPROVEMENT="0.5")
     assert summary.outcome == "challenger lost"
     assert summary.message.startswith("no metric improves by 0.5")
-    assert summary.message.endswith("champion stays")
+    assert "champion stays" in summary.message
+    # The champion's scores on the newest holdout become what later batches are judged against.
+    assert f"v{before['production']}'s baselines are now its metrics on" in summary.message
+    tags = mlflow.MlflowClient().get_model_version_by_alias("toy", "production").tags
+    assert tags["driftloop.baseline_from"] == summary.challenger_version
+    assert 0.5 < float(tags["driftloop.baseline.roc_auc"]) <= 1
     assert "promote" in summary.seconds  # the stage is timed whatever its verdict
     after = project.aliases()
     assert after["production"] == before["production"]

@@ -220,3 +220,31 @@ def test_a_run_whose_artifacts_were_moved_elsewhere_is_not_read(registered) -> N
         models.load_training_manifest(client, version.run_id)
     with pytest.raises(RegistryError, match="elsewhere"):
         models.load_calibration(client, version.run_id)
+
+
+class _TagRecorder:
+    def __init__(self) -> None:
+        self.tags: dict[str, str] = {}
+
+    def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self.tags[key] = value
+
+
+def test_a_losing_challengers_holdout_becomes_the_champions_baseline() -> None:
+    champion = models.RegisteredVersion(
+        name="toy",
+        version="3",
+        run_id="r",
+        metrics={"roc_auc": 0.893, "accuracy": 0.85},
+        tags={},
+    )
+    assert champion.baselines == champion.metrics  # nothing newer yet
+    client = _TagRecorder()
+    models.rebaseline(client, champion, {"roc_auc": 0.871, "f1": 0.6}, by="4")  # type: ignore[arg-type]
+    assert client.tags["driftloop.baseline_from"] == "4"
+    tagged = models.RegisteredVersion(
+        name="toy", version="3", run_id="r", metrics=champion.metrics, tags=client.tags
+    )
+    # The newer value replaces its holdout one; a metric the holdout did not report is not added.
+    assert tagged.baselines == {"roc_auc": 0.871, "accuracy": 0.85}
+    assert tagged.metrics == champion.metrics  # the holdout's own figures stay as they were
